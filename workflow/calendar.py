@@ -1,0 +1,122 @@
+"""Business days: Swedish public holidays, the de facto days off, and extra closures.
+
+Two traps of the ``holidays`` package are handled here: ``Sweden()`` counts
+every Sunday as a holiday unless ``include_sundays=False`` (we treat weekends
+ourselves), and midsommarafton, julafton and nyårsafton are only in its
+``DE_FACTO`` category from release 0.88 on (pinned in pyproject.toml).
+
+Pure: no clock reads; the holiday tables are computed, not fetched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from enum import StrEnum
+from functools import lru_cache
+
+import holidays
+from holidays.constants import DE_FACTO, PUBLIC
+
+from workflow.definitions import DayKind, Duration, Language
+
+_HOLIDAY_LANGUAGE = {Language.SV: "sv", Language.EN: "en_US"}
+#: Business-day arithmetic refuses to walk further than this (about 40 years).
+MAX_BUSINESS_DAYS = 10_000
+
+
+class DuePolicy(StrEnum):
+    """What to do with a due date that lands on a day off."""
+
+    PREVIOUS = "previous"  # move to the working day before (the default)
+    NEXT = "next"  # move to the working day after
+    KEEP = "keep"  # leave it on the day off
+
+
+@lru_cache(maxsize=256)
+def _swedish_days_off(year: int, language: str) -> dict[dt.date, str]:
+    table = holidays.country_holidays(
+        "SE",
+        years=year,
+        categories=(PUBLIC, DE_FACTO),
+        include_sundays=False,
+        language=language,
+    )
+    return dict(table.items())
+
+
+class Calendar:
+    """Working days in a Swedish municipality."""
+
+    def __init__(
+        self,
+        *,
+        extra_days_off: Iterable[dt.date] = (),
+        due_policy: DuePolicy = DuePolicy.PREVIOUS,
+    ) -> None:
+        self.extra_days_off = frozenset(extra_days_off)
+        self.due_policy = due_policy
+
+    def day_off_name(self, day: dt.date, language: Language = Language.SV) -> str | None:
+        """Why ``day`` is not a working day, or None when it is one."""
+        name = _swedish_days_off(day.year, _HOLIDAY_LANGUAGE[language]).get(day)
+        if name:
+            return name
+        if day in self.extra_days_off:
+            return "Extra stängningsdag" if language is Language.SV else "Extra closure day"
+        if day.weekday() >= 5:
+            return (("Lördag", "Söndag") if language is Language.SV else ("Saturday", "Sunday"))[
+                day.weekday() - 5
+            ]
+        return None
+
+    def is_business_day(self, day: dt.date) -> bool:
+        if day.weekday() >= 5 or day in self.extra_days_off:
+            return False
+        return day not in _swedish_days_off(day.year, "sv")
+
+    def days_off(self, year: int, language: Language = Language.SV) -> list[tuple[dt.date, str]]:
+        """The year's weekday days off (holidays, eves, closures), in date order."""
+        table = dict(_swedish_days_off(year, _HOLIDAY_LANGUAGE[language]))
+        for day in self.extra_days_off:
+            if day.year == year and day not in table:
+                table[day] = self.day_off_name(day, language) or ""
+        return sorted(table.items())
+
+    def add_business_days(self, day: dt.date, count: int) -> dt.date:
+        """Move ``count`` working days from ``day`` (backwards when negative).
+
+        ``day`` itself is not counted, so adding 1 to a Friday gives Monday and
+        adding 0 returns ``day`` unchanged.
+        """
+        if abs(count) > MAX_BUSINESS_DAYS:
+            raise ValueError(f"{count} business days is out of range")
+        step = dt.timedelta(days=1 if count > 0 else -1)
+        remaining = abs(count)
+        while remaining:
+            day += step
+            if self.is_business_day(day):
+                remaining -= 1
+        return day
+
+    def shift(self, day: dt.date, duration: Duration) -> dt.date:
+        """``day`` moved by a duration in business or calendar days."""
+        if duration.kind is DayKind.BUSINESS:
+            return self.add_business_days(day, duration.days)
+        return day + dt.timedelta(days=duration.days)
+
+    def business_days_between(self, start: dt.date, end: dt.date) -> int:
+        """Working days in ``(start, end]``; negative when ``end`` is before ``start``."""
+        if end < start:
+            return -self.business_days_between(end, start)
+        count, day = 0, start
+        while day < end:
+            day += dt.timedelta(days=1)
+            count += self.is_business_day(day)
+        return count
+
+    def adjust_due(self, day: dt.date) -> dt.date:
+        """Apply the due policy to a due date that may land on a day off."""
+        if self.due_policy is DuePolicy.KEEP or self.is_business_day(day):
+            return day
+        return self.add_business_days(day, -1 if self.due_policy is DuePolicy.PREVIOUS else 1)

@@ -1,0 +1,439 @@
+"""Cross-file checks of definitions: one small function per rule.
+
+Each check reads the :class:`~workflow.loader.Corpus` of files that passed
+their own validation and yields :class:`Problem` entries naming the offending
+ids. :func:`run_checks` runs them all, so every problem is reported at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from workflow.definitions import PointSpec, StepFields, StepSpec
+from workflow.errors import Problem
+from workflow.loader import Corpus
+from workflow.plan import MANAGER, Directory, effective_steps
+from workflow.yamlsource import Document, Path
+
+Check = Callable[[Corpus], Iterator[Problem]]
+CHECKS: list[Check] = []
+
+
+def check(fn: Check) -> Check:
+    """Register a check; the order of registration is the order of the report."""
+    CHECKS.append(fn)
+    return fn
+
+
+def run_checks(corpus: Corpus) -> list[Problem]:
+    return [problem for fn in CHECKS for problem in fn(corpus)]
+
+
+def _directory(corpus: Corpus) -> Directory:
+    return Directory({p.id: p for parsed in corpus.people for p in parsed.model.people})
+
+
+def _known(corpus: Corpus, name: str) -> bool:
+    directory = _directory(corpus)
+    return name in directory.people or name in directory.roles() or name in corpus.broken_ids
+
+
+# --- people ----------------------------------------------------------------------
+
+
+@check
+def _check_duplicate_people(corpus: Corpus) -> Iterator[Problem]:
+    seen: dict[str, str] = {}
+    for parsed in corpus.people:
+        for i, person in enumerate(parsed.model.people):
+            where = parsed.doc.problem(("people", i, "id"), "")
+            if person.id in seen:
+                yield parsed.doc.problem(
+                    ("people", i, "id"),
+                    f"duplicate person id {person.id!r} (first at {seen[person.id]})",
+                )
+            else:
+                seen[person.id] = f"{where.path}:{where.line}"
+
+
+@check
+def _check_roles_distinct_from_people(corpus: Corpus) -> Iterator[Problem]:
+    directory = _directory(corpus)
+    for parsed in corpus.people:
+        for i, person in enumerate(parsed.model.people):
+            for j, role in enumerate(person.roles):
+                if role in directory.people:
+                    yield parsed.doc.problem(
+                        ("people", i, "roles", j),
+                        f"person {person.id!r}: role {role!r} has the same name as a person id",
+                    )
+
+
+@check
+def _check_managers_exist(corpus: Corpus) -> Iterator[Problem]:
+    directory = _directory(corpus)
+    for parsed in corpus.people:
+        for i, person in enumerate(parsed.model.people):
+            known = directory.people.keys() | corpus.broken_ids
+            if person.manager and person.manager not in known:
+                yield parsed.doc.problem(
+                    ("people", i, "manager"),
+                    f"person {person.id!r}: unknown manager {person.manager!r}",
+                )
+            if person.manager == person.id:
+                yield parsed.doc.problem(
+                    ("people", i, "manager"), f"person {person.id!r} is their own manager"
+                )
+
+
+@check
+def _check_manager_chain_ends(corpus: Corpus) -> Iterator[Problem]:
+    """Escalating "to manager" must climb somewhere: report each loop once."""
+    directory = _directory(corpus)
+    for parsed in corpus.people:
+        for i, person in enumerate(parsed.model.people):
+            chain = [person.id]
+            current = person.manager
+            while current in directory.people and current not in chain:
+                chain.append(current)
+                current = directory.people[current].manager
+            if current == person.id and len(chain) > 1 and person.id == min(chain):
+                loop = " -> ".join([*chain, person.id])
+                yield parsed.doc.problem(("people", i, "manager"), f"manager chain loops: {loop}")
+
+
+@check
+def _check_substitutes_exist(corpus: Corpus) -> Iterator[Problem]:
+    directory = _directory(corpus)
+    for parsed in corpus.people:
+        for i, person in enumerate(parsed.model.people):
+            for j, absence in enumerate(person.away):
+                sub = absence.substitute
+                if sub and sub not in directory.people and sub not in corpus.broken_ids:
+                    yield parsed.doc.problem(
+                        ("people", i, "away", j, "substitute"),
+                        f"person {person.id!r}: unknown substitute {sub!r}",
+                    )
+
+
+# --- references to people and roles ----------------------------------------------
+
+
+def _resolve_problem(corpus: Corpus, name: str, what: str) -> str | None:
+    """Why ``name`` cannot stand for exactly one person, or None when it can."""
+    directory = _directory(corpus)
+    if name in directory.people or name in corpus.broken_ids:
+        return None
+    holders = directory.holders(name)
+    if not holders:
+        return f"{what} {name!r} is no person or role"
+    if len(holders) > 1:
+        return f"{what} {name!r} is a role held by {len(holders)} people ({', '.join(holders)})"
+    return None
+
+
+@dataclass(frozen=True)
+class _StepSite:
+    """A step (or step override) and where it is written."""
+
+    doc: Document
+    path: Path
+    label: str
+    fields: StepFields
+
+
+def _workflow_steps(corpus: Corpus) -> Iterator[_StepSite]:
+    for parsed in corpus.workflows:
+        for i, step in enumerate(parsed.model.steps):
+            label = f"workflow {parsed.model.id!r}, step {step.id!r}"
+            yield _StepSite(parsed.doc, ("steps", i), label, step)
+
+
+def _point_steps(corpus: Corpus) -> Iterator[tuple[_StepSite, PointSpec]]:
+    for parsed in corpus.assignments:
+        for i, point in enumerate(parsed.model.points):
+            base = ("points", i)
+            for j, step in enumerate(point.steps or ()):
+                label = f"point {point.number}, step {step.id!r}"
+                yield _StepSite(parsed.doc, (*base, "steps", j), label, step), point
+            for step_id, fields in point.override.items():
+                label = f"point {point.number}, override {step_id!r}"
+                yield _StepSite(parsed.doc, (*base, "override", step_id), label, fields), point
+
+
+@check
+def _check_step_owners(corpus: Corpus) -> Iterator[Problem]:
+    for site in _workflow_steps(corpus):
+        if site.fields.owner and (msg := _resolve_problem(corpus, site.fields.owner, "owner")):
+            yield site.doc.problem((*site.path, "owner"), f"{site.label}: {msg}")
+    for site, _point in _point_steps(corpus):
+        if site.fields.owner and (msg := _resolve_problem(corpus, site.fields.owner, "owner")):
+            yield site.doc.problem((*site.path, "owner"), f"{site.label}: {msg}")
+
+
+@check
+def _check_point_owners(corpus: Corpus) -> Iterator[Problem]:
+    for parsed in corpus.assignments:
+        for i, point in enumerate(parsed.model.points):
+            if point.owner and (msg := _resolve_problem(corpus, point.owner, "owner")):
+                yield parsed.doc.problem(("points", i, "owner"), f"point {point.number}: {msg}")
+
+
+@check
+def _check_coordinators(corpus: Corpus) -> Iterator[Problem]:
+    for parsed in corpus.assignments:
+        spec = parsed.model
+        if msg := _resolve_problem(corpus, spec.coordinator, "coordinator"):
+            yield parsed.doc.problem(("coordinator",), f"assignment {spec.id!r}: {msg}")
+
+
+def _escalations(corpus: Corpus) -> Iterator[_StepSite]:
+    yield from _workflow_steps(corpus)
+    for site, _point in _point_steps(corpus):
+        yield site
+
+
+@check
+def _check_escalation_targets(corpus: Corpus) -> Iterator[Problem]:
+    for site in _escalations(corpus):
+        for k, rung in enumerate(site.fields.escalate or ()):
+            if rung.to == MANAGER:
+                continue
+            msg = _resolve_problem(corpus, rung.to, "escalation to")
+            if msg:
+                yield site.doc.problem(
+                    (*site.path, "escalate", k, "to"), f"{site.label}: {msg} (escalation to nobody)"
+                )
+
+
+@check
+def _check_escalation_order(corpus: Corpus) -> Iterator[Problem]:
+    for site in _escalations(corpus):
+        ladder = site.fields.escalate or ()
+        for k in range(1, len(ladder)):
+            before, rung = ladder[k - 1].after, ladder[k].after
+            if before.kind == rung.kind and rung.days <= before.days:
+                yield site.doc.problem(
+                    (*site.path, "escalate", k, "after"),
+                    f"{site.label}: escalation rung {k + 1} ({rung}) must come after "
+                    f"rung {k} ({before})",
+                )
+
+
+# --- workflows and their DAGs ----------------------------------------------------
+
+
+@check
+def _check_duplicate_workflows(corpus: Corpus) -> Iterator[Problem]:
+    seen: dict[str, str] = {}
+    for parsed in corpus.workflows:
+        wid = parsed.model.id
+        if wid in seen:
+            yield parsed.doc.problem(
+                ("id",), f"duplicate workflow id {wid!r} (also in {seen[wid]})"
+            )
+        else:
+            seen[wid] = parsed.doc.path
+
+
+def _dag_problems(
+    steps: Sequence[StepSpec], doc: Document, base: Path, label: str
+) -> Iterator[Problem]:
+    """Duplicate step ids, unknown ``after:`` steps, cycles and unreachable steps."""
+    index: dict[str, int] = {}
+    for i, step in enumerate(steps):
+        if step.id in index:
+            yield doc.problem((*base, i, "id"), f"{label}: duplicate step id {step.id!r}")
+        index.setdefault(step.id, i)
+    for i, step in enumerate(steps):
+        for k, dep in enumerate(step.after or ()):
+            if dep not in index:
+                yield doc.problem(
+                    (*base, i, "after", k),
+                    f"{label}: step {step.id!r} is after unknown step {dep!r}",
+                )
+            elif dep == step.id:
+                yield doc.problem(
+                    (*base, i, "after", k), f"{label}: step {step.id!r} is after itself"
+                )
+    yield from _reachability(steps, index, doc, base, label)
+
+
+def _reachability(
+    steps: Sequence[StepSpec], index: dict[str, int], doc: Document, base: Path, label: str
+) -> Iterator[Problem]:
+    """Kahn's algorithm: what never becomes ready is in a cycle or waits on one."""
+    waiting = {s.id: {d for d in (s.after or ()) if d in index and d != s.id} for s in steps}
+    ready = [sid for sid, deps in waiting.items() if not deps]
+    reached: set[str] = set()
+    while ready:
+        sid = ready.pop()
+        reached.add(sid)
+        for other, deps in waiting.items():
+            if sid in deps:
+                deps.discard(sid)
+                if not deps and other not in reached:
+                    ready.append(other)
+    stuck = [s.id for s in steps if s.id not in reached]
+    in_cycle = {sid for sid in stuck if _on_cycle(sid, steps, index)}
+    for sid in dict.fromkeys(stuck):
+        i = index[sid]
+        if sid in in_cycle:
+            cycle = " -> ".join(_cycle_from(sid, steps, index))
+            yield doc.problem((*base, i, "after"), f"{label}: cycle in after: {cycle}")
+        else:
+            yield doc.problem(
+                (*base, i, "id"), f"{label}: step {sid!r} can never start (no path reaches it)"
+            )
+
+
+def _deps(sid: str, steps: Sequence[StepSpec], index: dict[str, int]) -> list[str]:
+    return [d for d in (steps[index[sid]].after or ()) if d in index]
+
+
+def _on_cycle(start: str, steps: Sequence[StepSpec], index: dict[str, int]) -> bool:
+    return bool(_cycle_from(start, steps, index))
+
+
+def _cycle_from(start: str, steps: Sequence[StepSpec], index: dict[str, int]) -> list[str]:
+    """A path start -> ... -> start through ``after:`` edges, or [] when none exists."""
+    stack: list[tuple[str, list[str]]] = [(start, [start])]
+    visited: set[str] = set()
+    while stack:
+        node, path = stack.pop()
+        for dep in _deps(node, steps, index):
+            if dep == start:
+                return [*path, start]
+            if dep not in visited:
+                visited.add(dep)
+                stack.append((dep, [*path, dep]))
+    return []
+
+
+@check
+def _check_workflow_dags(corpus: Corpus) -> Iterator[Problem]:
+    for parsed in corpus.workflows:
+        wf = parsed.model
+        yield from _dag_problems(wf.steps, parsed.doc, ("steps",), f"workflow {wf.id!r}")
+
+
+@check
+def _check_point_dags(corpus: Corpus) -> Iterator[Problem]:
+    workflows = {w.model.id: w.model for w in corpus.workflows}
+    for parsed in corpus.assignments:
+        for i, point in enumerate(parsed.model.points):
+            label = f"point {point.number}"
+            if point.steps is not None:
+                yield from _dag_problems(point.steps, parsed.doc, ("points", i, "steps"), label)
+            elif any(o.after is not None for o in point.override.values()):
+                steps = effective_steps(point, workflows)
+                for problem in _dag_problems(steps, parsed.doc, ("points", i, "override"), label):
+                    yield parsed.doc.problem(("points", i, "override"), problem.message)
+
+
+# --- assignments -----------------------------------------------------------------
+
+
+@check
+def _check_duplicate_assignments(corpus: Corpus) -> Iterator[Problem]:
+    seen: dict[str, str] = {}
+    for parsed in corpus.assignments:
+        aid = parsed.model.id
+        if aid in seen:
+            yield parsed.doc.problem(
+                ("id",), f"duplicate assignment id {aid!r} (also in {seen[aid]})"
+            )
+        else:
+            seen[aid] = parsed.doc.path
+
+
+@check
+def _check_point_numbers(corpus: Corpus) -> Iterator[Problem]:
+    for parsed in corpus.assignments:
+        seen: set[int] = set()
+        for i, point in enumerate(parsed.model.points):
+            if point.number in seen:
+                yield parsed.doc.problem(
+                    ("points", i, "number"),
+                    f"assignment {parsed.model.id!r}: duplicate point number {point.number}",
+                )
+            seen.add(point.number)
+
+
+@check
+def _check_workflows_exist(corpus: Corpus) -> Iterator[Problem]:
+    known = {w.model.id for w in corpus.workflows} | corpus.broken_ids
+    for parsed in corpus.assignments:
+        for i, point in enumerate(parsed.model.points):
+            if point.workflow and point.workflow not in known:
+                yield parsed.doc.problem(
+                    ("points", i, "workflow"),
+                    f"point {point.number}: unknown workflow {point.workflow!r}",
+                )
+
+
+@check
+def _check_overrides_name_steps(corpus: Corpus) -> Iterator[Problem]:
+    workflows = {w.model.id: w.model for w in corpus.workflows}
+    for parsed in corpus.assignments:
+        for i, point in enumerate(parsed.model.points):
+            wf = workflows.get(point.workflow or "")
+            if wf is None:
+                continue
+            ids = {s.id for s in wf.steps}
+            for step_id in point.override:
+                if step_id not in ids:
+                    yield parsed.doc.problem(
+                        ("points", i, "override", step_id),
+                        f"point {point.number}: override names unknown step {step_id!r} "
+                        f"of workflow {wf.id!r}",
+                        key=True,
+                    )
+
+
+@check
+def _check_every_step_has_owner(corpus: Corpus) -> Iterator[Problem]:
+    workflows = {w.model.id: w.model for w in corpus.workflows}
+    for parsed in corpus.assignments:
+        for i, point in enumerate(parsed.model.points):
+            if point.owner or point.decision == "rejected":
+                continue
+            orphans = [s.id for s in effective_steps(point, workflows) if not s.owner]
+            if orphans:
+                yield parsed.doc.problem(
+                    ("points", i, "number"),
+                    f"point {point.number}: step(s) {', '.join(orphans)} have no owner; "
+                    "give the point an owner: or each step one",
+                )
+
+
+@check
+def _check_deadlines_have_due_dates(corpus: Corpus) -> Iterator[Problem]:
+    workflows = {w.model.id: w.model for w in corpus.workflows}
+    for parsed in corpus.assignments:
+        for i, point in enumerate(parsed.model.points):
+            if point.due or point.decision == "rejected":
+                continue
+            for step in effective_steps(point, workflows):
+                if step.due is None and (step.remind or step.escalate):
+                    yield parsed.doc.problem(
+                        ("points", i, "number"),
+                        f"point {point.number}, step {step.id!r}: reminders and escalations "
+                        "need a due date; give the step a due: or the point one",
+                    )
+
+
+@check
+def _check_point_dates(corpus: Corpus) -> Iterator[Problem]:
+    for parsed in corpus.assignments:
+        spec = parsed.model
+        for i, point in enumerate(spec.points):
+            for name in ("start", "due"):
+                value = getattr(point, name)
+                if value and value < spec.decided_on:
+                    yield parsed.doc.problem(
+                        ("points", i, name),
+                        f"point {point.number}: {name} ({value}) is before the council's "
+                        f"decision ({spec.decided_on})",
+                    )

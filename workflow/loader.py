@@ -1,0 +1,268 @@
+"""Loading definitions: YAML reader -> typed models -> cross-checks -> plans.
+
+``load(paths)`` returns :class:`Definitions` or raises :class:`DefinitionError`
+carrying every problem of every file, each as ``path:line:column: message``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from workflow.definitions import (
+    MODELS,
+    AssignmentSpec,
+    FileKind,
+    PeopleFile,
+    WorkflowSpec,
+)
+from workflow.errors import DefinitionError, Problem
+from workflow.plan import AssignmentPlan, Directory, Localized, build_point
+from workflow.yamlsource import Document, read_yaml
+
+#: Default location of the definitions, relative to the working directory.
+DEFAULT_ROOT = Path("definitions")
+#: Definition files larger than this are refused unread.
+MAX_FILE_BYTES = 1_000_000
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass
+class Parsed(Generic[M]):
+    """One valid file: its model and the document it came from (for positions)."""
+
+    model: M
+    doc: Document
+
+
+@dataclass
+class Corpus:
+    """Everything read from the given paths, before cross-checks."""
+
+    people: list[Parsed[PeopleFile]] = field(default_factory=list)
+    workflows: list[Parsed[WorkflowSpec]] = field(default_factory=list)
+    assignments: list[Parsed[AssignmentSpec]] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    #: Ids declared by files that failed validation: references to them are not
+    #: reported again as "unknown", which would only be noise.
+    broken_ids: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class Definitions:
+    """A valid, resolved set of definitions."""
+
+    directory: Directory
+    workflows: dict[str, WorkflowSpec]
+    assignments: dict[str, AssignmentPlan]
+    sources: dict[str, str]
+
+    def assignment(self, assignment_id: str) -> AssignmentPlan:
+        return self.assignments[assignment_id]
+
+
+def _display(path: Path) -> str:
+    """The path as the user would type it: relative inside the working directory."""
+    absolute = path.absolute()
+    cwd = Path.cwd()
+    return os.path.relpath(absolute, cwd) if absolute.is_relative_to(cwd) else str(absolute)
+
+
+def discover(paths: Iterable[Path]) -> list[Path]:
+    """Expand directories into their YAML files, in a stable order."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml")))
+        else:
+            found.append(path)
+    return found
+
+
+def classify(path: Path, data: Any) -> FileKind | None:
+    """Tell a file's kind from its place in the tree, else from its top-level keys."""
+    if path.stem == "people":
+        return FileKind.PEOPLE
+    if path.parent.name == "workflows":
+        return FileKind.WORKFLOW
+    if path.parent.name == "assignments":
+        return FileKind.ASSIGNMENT
+    if isinstance(data, dict):
+        if "people" in data:
+            return FileKind.PEOPLE
+        if "points" in data:
+            return FileKind.ASSIGNMENT
+        if "steps" in data:
+            return FileKind.WORKFLOW
+    return None
+
+
+def _context(data: Any, loc: Sequence[str | int]) -> str:
+    """Name the innermost ids along ``loc``: "point 3, step 'draft'"."""
+    names: list[str] = []
+    node = data
+    for part in loc:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            break
+        if isinstance(node, dict):
+            if isinstance(node.get("number"), int):
+                names.append(f"point {node['number']}")
+            elif isinstance(node.get("id"), str) and part != "id":
+                kind = "step" if "steps" in loc[: loc.index(part)] else "entry"
+                names.append(f"{kind} {node['id']!r}")
+    return ", ".join(names)
+
+
+def _field_of(doc: Document, loc: Sequence[str | int]) -> str:
+    """The name of the field an error is about, skipping pydantic's union tags."""
+    known: tuple[str | int, ...] = ()
+    name = str(loc[-1])
+    for part in loc:
+        if (*known, part) in doc.positions:
+            known = (*known, part)
+            if isinstance(part, str):
+                name = part
+    return name
+
+
+def _problems_from(exc: ValidationError, doc: Document) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: set[tuple[int, int]] = set()
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        kind = error["type"]
+        field_name = str(loc[-1]) if loc else "file"
+        if kind == "extra_forbidden":
+            message = f"unknown key {field_name!r}"
+        elif kind == "missing":
+            message = f"missing field {field_name!r}"
+        else:
+            text = str(error["msg"]).removeprefix("Value error, ")
+            message = f"{_field_of(doc, loc)}: {text}" if loc else text
+        where = doc.locate(loc, key=kind == "extra_forbidden")
+        if where in seen:  # a union reports each alternative; the first says enough
+            continue
+        seen.add(where)
+        context = _context(doc.data, loc[:-1])
+        if context:
+            message = f"{context}: {message}"
+        problems.append(Problem(doc.path, where[0], where[1], message))
+    return problems
+
+
+def read(paths: Iterable[Path]) -> Corpus:
+    """Read and validate each file on its own; collect every problem."""
+    corpus = Corpus()
+    for path in discover(paths):
+        shown = _display(path)
+        try:
+            if path.stat().st_size > MAX_FILE_BYTES:
+                corpus.problems.append(Problem(shown, 1, 1, "file is too large"))
+                continue
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            corpus.problems.append(Problem(shown, 0, 0, "no such file or directory"))
+            continue
+        except (OSError, UnicodeDecodeError) as exc:
+            corpus.problems.append(Problem(shown, 1, 1, f"cannot read: {exc}"))
+            continue
+        _read_one(corpus, path, read_yaml(text, shown))
+    return corpus
+
+
+def _read_one(corpus: Corpus, path: Path, doc: Document) -> None:
+    corpus.problems.extend(doc.problems)
+    if doc.problems:
+        _remember_id(corpus, doc.data)
+        return
+    if not isinstance(doc.data, dict):
+        corpus.problems.append(doc.problem((), "expected a mapping of keys at the top level"))
+        return
+    kind = classify(path, doc.data)
+    if kind is None:
+        corpus.problems.append(
+            doc.problem((), "cannot tell the kind of file: expected people:, steps: or points:")
+        )
+        return
+    try:
+        model = MODELS[kind].model_validate(doc.data)
+    except ValidationError as exc:
+        corpus.problems.extend(_problems_from(exc, doc))
+        _remember_id(corpus, doc.data)
+        return
+    if isinstance(model, PeopleFile):
+        corpus.people.append(Parsed(model, doc))
+    elif isinstance(model, WorkflowSpec):
+        corpus.workflows.append(Parsed(model, doc))
+    elif isinstance(model, AssignmentSpec):
+        corpus.assignments.append(Parsed(model, doc))
+
+
+def _remember_id(corpus: Corpus, data: Any) -> None:
+    if isinstance(data, dict):
+        if isinstance(data.get("id"), str):
+            corpus.broken_ids.add(data["id"])
+        for person in data.get("people") or []:
+            if isinstance(person, dict) and isinstance(person.get("id"), str):
+                corpus.broken_ids.add(person["id"])
+
+
+def build(corpus: Corpus) -> Definitions:
+    """Resolve a checked corpus into plans."""
+    directory = Directory({p.id: p for parsed in corpus.people for p in parsed.model.people})
+    workflows = {w.model.id: w.model for w in corpus.workflows}
+    assignments: dict[str, AssignmentPlan] = {}
+    sources: dict[str, str] = {}
+    for parsed in corpus.assignments:
+        spec = parsed.model
+        lang = spec.language
+        title = Localized.of(spec.title, lang)
+        assert title is not None
+        assignments[spec.id] = AssignmentPlan(
+            id=spec.id,
+            title=title,
+            reference=spec.reference,
+            decided_by=spec.decided_by,
+            decided_on=spec.decided_on,
+            paragraph=spec.paragraph,
+            lead=spec.assigned_to.lead,
+            co_owners=tuple(spec.assigned_to.co_owners),
+            coordinator=directory.resolve(spec.coordinator),
+            report_back=spec.report_back,
+            language=lang,
+            description=Localized.of(spec.description, lang),
+            points=tuple(
+                build_point(spec.id, p, workflows, directory, lang)
+                for p in sorted(spec.points, key=lambda p: p.number)
+            ),
+        )
+        sources[spec.id] = parsed.doc.path
+    return Definitions(directory, workflows, assignments, sources)
+
+
+def check(paths: Iterable[Path]) -> tuple[Definitions | None, list[Problem]]:
+    """Load ``paths``; return the definitions (when valid) and every problem."""
+    from workflow.checks import run_checks
+
+    corpus = read(paths)
+    problems = [*corpus.problems, *run_checks(corpus)]
+    problems.sort(key=lambda p: (p.path, p.line, p.column))
+    if problems:
+        return None, problems
+    return build(corpus), []
+
+
+def load(paths: Iterable[Path] = (DEFAULT_ROOT,)) -> Definitions:
+    """Load and resolve definitions, or raise :class:`DefinitionError` with every problem."""
+    definitions, problems = check(paths)
+    if definitions is None:
+        raise DefinitionError(problems)
+    return definitions

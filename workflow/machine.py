@@ -1,0 +1,326 @@
+"""The pure transition logic: (plan, state, command, now) -> (new state, events).
+
+No I/O and no clock reads: ``now`` and the :class:`Calendar` are parameters,
+so every rule can be tested and a coordinator can ask "what if" for any date.
+Each command handler decides the events; :func:`workflow.state.evolve` folds
+them into the new state, so decisions and replays can never disagree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+from workflow.calendar import Calendar
+from workflow.definitions import DueAnchor
+from workflow.errors import InvalidInput, TransitionNotAllowed
+from workflow.events import Event, EventType
+from workflow.plan import PointPlan, StepPlan
+from workflow.privacy import clean_text
+from workflow.state import Category, PointState, StepStatus, category, evolve
+
+# --- commands --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Command:
+    """Something a person (or the system) asks of a point."""
+
+    actor: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class StartPoint(Command):
+    """Start the point: its first steps become active."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class BeginStep(Command):
+    step: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompleteStep(Command):
+    step: str
+    note: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SkipStep(Command):
+    step: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReopenStep(Command):
+    step: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReassignStep(Command):
+    step: str
+    to: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class AddNote(Command):
+    text: str
+    step: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class WriteOff(Command):
+    reason: str
+
+
+StepCommand: TypeAlias = BeginStep | CompleteStep | SkipStep | ReopenStep | ReassignStep
+
+#: Which step commands each step status allows; the names are the CLI's verbs.
+ALLOWED: dict[StepStatus, tuple[str, ...]] = {
+    StepStatus.PENDING: ("skip", "assign"),
+    StepStatus.ACTIVE: ("begin", "complete", "skip", "assign"),
+    StepStatus.IN_PROGRESS: ("complete", "skip", "assign"),
+    StepStatus.DONE: ("reopen",),
+    StepStatus.SKIPPED: ("reopen",),
+}
+_VERB: dict[type[Command], str] = {
+    BeginStep: "begin",
+    CompleteStep: "complete",
+    SkipStep: "skip",
+    ReopenStep: "reopen",
+    ReassignStep: "assign",
+}
+
+
+@dataclass(frozen=True)
+class Transition:
+    """The outcome of one command: the new state and the events that led there."""
+
+    state: PointState
+    events: tuple[Event, ...]
+
+
+# --- the machine -----------------------------------------------------------------
+
+
+class _Decision:
+    """Accumulates events for one command, evolving the state as it goes."""
+
+    def __init__(
+        self,
+        plan: PointPlan,
+        state: PointState,
+        command: Command,
+        now: dt.datetime,
+        calendar: Calendar,
+    ) -> None:
+        self.plan = plan
+        self.state = state
+        self.command = command
+        self.now = now
+        self.calendar = calendar
+        self.events: list[Event] = []
+
+    def emit(self, type_: EventType, step: str | None = None, **data: Any) -> None:
+        event = Event(
+            type=type_,
+            assignment=self.plan.assignment,
+            point=self.plan.number,
+            step=step,
+            actor=self.command.actor,
+            occurred_at=self.now,
+            data={k: v for k, v in data.items() if v is not None},
+        )
+        self.state = evolve(self.state, event)
+        self.events.append(event)
+
+    def due_for(self, step: StepPlan) -> tuple[dt.date | None, dt.date | None]:
+        """(due date after the day-off policy, the date as declared when it moved)."""
+        rule = step.due
+        if rule is None:
+            declared = self.plan.due
+        elif rule.anchor is DueAnchor.DATE:
+            declared = rule.date
+        else:
+            assert rule.after is not None
+            anchor = self.state.start_date if rule.anchor is DueAnchor.START else None
+            declared = self.calendar.shift(anchor or self.now.date(), rule.after)
+        if declared is None:
+            return None, None
+        due = self.calendar.adjust_due(declared)
+        return due, (declared if due != declared else None)
+
+    def activate(self, step: StepPlan, *, reopened: bool = False, **data: Any) -> None:
+        due, declared = self.due_for(step)
+        kind = EventType.STEP_REOPENED if reopened else EventType.STEP_ACTIVATED
+        owner = None if reopened else self.state.step(step.id).owner
+        self.emit(
+            kind,
+            step.id,
+            owner=owner,
+            due=due.isoformat() if due else None,
+            due_declared=declared.isoformat() if declared else None,
+            **data,
+        )
+
+    def activate_ready(self) -> None:
+        """Activate every pending step whose after: steps are all finished."""
+        for step in self.plan.steps:
+            if self.state.step(step.id).status is not StepStatus.PENDING:
+                continue
+            if all(self.state.step(dep).status.finished for dep in step.after):
+                self.activate(step)
+
+    def finish_if_complete(self) -> None:
+        if all(s.status.finished for s in self.state.steps) and self.state.completed_at is None:
+            self.emit(EventType.POINT_COMPLETED)
+
+
+def _require_running(d: _Decision, verb: str, target: str) -> None:
+    cat = category(d.plan, d.state)
+    if cat is Category.REJECTED or cat is Category.WRITTEN_OFF:
+        raise TransitionNotAllowed(command=verb, target=target, state=cat.value, allowed=[])
+    if d.state.started_at is None:
+        raise TransitionNotAllowed(
+            command=verb, target=target, state="not started", allowed=["start"]
+        )
+
+
+def _step(d: _Decision, command: StepCommand) -> StepPlan:
+    verb = _VERB[type(command)]
+    target = f"{d.plan.address}/{command.step}"
+    try:
+        plan = d.plan.step(command.step)
+    except KeyError:
+        from workflow.errors import NotFound
+
+        known = ", ".join(s.id for s in d.plan.steps)
+        raise NotFound("step", target, f"steps of this point are {known}") from None
+    _require_running(d, verb, target)
+    status = d.state.step(command.step).status
+    if verb not in ALLOWED[status]:
+        raise TransitionNotAllowed(
+            command=verb, target=target, state=status.value, allowed=ALLOWED[status]
+        )
+    return plan
+
+
+def _start(d: _Decision, command: StartPoint) -> None:
+    cat = category(d.plan, d.state)
+    if cat in (Category.REJECTED, Category.WRITTEN_OFF) or d.state.started_at is not None:
+        state = "started" if d.state.started_at else cat.value
+        raise TransitionNotAllowed(command="start", target=d.plan.address, state=state, allowed=[])
+    start = d.plan.start or d.now.date()
+    d.emit(EventType.POINT_STARTED, start_date=start.isoformat())
+    d.activate_ready()
+    d.finish_if_complete()
+
+
+def _begin(d: _Decision, command: BeginStep) -> None:
+    _step(d, command)
+    d.emit(EventType.STEP_BEGUN, command.step)
+
+
+def _complete(d: _Decision, command: CompleteStep) -> None:
+    step = _step(d, command)
+    note = clean_text("note", command.note)
+    if step.requires_note and not note:
+        raise InvalidInput(
+            f"{d.plan.address}/{step.id} needs a note to be completed: say what was done"
+        )
+    d.emit(EventType.STEP_COMPLETED, step.id, note=note)
+    d.activate_ready()
+    d.finish_if_complete()
+
+
+def _skip(d: _Decision, command: SkipStep) -> None:
+    _step(d, command)
+    d.emit(
+        EventType.STEP_SKIPPED,
+        command.step,
+        reason=clean_text("reason", command.reason, required=True),
+    )
+    d.activate_ready()
+    d.finish_if_complete()
+
+
+def _reopen(d: _Decision, command: ReopenStep) -> None:
+    step = _step(d, command)
+    reason = clean_text("reason", command.reason)
+    deactivated = [
+        s.id for s in d.plan.dependants(step.id) if d.state.step(s.id).status is StepStatus.ACTIVE
+    ]
+    d.activate(step, reopened=True, reason=reason, deactivated=deactivated or None)
+
+
+def _reassign(d: _Decision, command: ReassignStep) -> None:
+    _step(d, command)
+    current = d.state.step(command.step).owner
+    if command.to == current:
+        raise InvalidInput(f"{d.plan.address}/{command.step} is already owned by {current}")
+    d.emit(EventType.STEP_REASSIGNED, command.step, **{"from": current, "to": command.to})
+
+
+def _note(d: _Decision, command: AddNote) -> None:
+    if d.plan.rejected:
+        raise TransitionNotAllowed(
+            command="note", target=d.plan.address, state=Category.REJECTED.value, allowed=[]
+        )
+    if command.step is not None:
+        try:
+            d.plan.step(command.step)
+        except KeyError:
+            from workflow.errors import NotFound
+
+            raise NotFound("step", f"{d.plan.address}/{command.step}") from None
+    d.emit(EventType.NOTE_ADDED, command.step, text=clean_text("note", command.text, required=True))
+
+
+def _write_off(d: _Decision, command: WriteOff) -> None:
+    cat = category(d.plan, d.state)
+    if cat in (Category.REJECTED, Category.WRITTEN_OFF, Category.COMPLETED):
+        raise TransitionNotAllowed(
+            command="write-off", target=d.plan.address, state=cat.value, allowed=[]
+        )
+    reason = clean_text("reason", command.reason, required=True)
+    open_steps = [s.id for s in d.state.steps if not s.status.finished]
+    d.emit(EventType.POINT_WRITTEN_OFF, reason=reason, open_steps=open_steps)
+
+
+_HANDLERS: dict[type[Command], Callable[[_Decision, Any], None]] = {
+    StartPoint: _start,
+    BeginStep: _begin,
+    CompleteStep: _complete,
+    SkipStep: _skip,
+    ReopenStep: _reopen,
+    ReassignStep: _reassign,
+    AddNote: _note,
+    WriteOff: _write_off,
+}
+
+
+def execute(
+    plan: PointPlan,
+    state: PointState,
+    command: Command,
+    *,
+    now: dt.datetime,
+    calendar: Calendar,
+) -> Transition:
+    """Run one command; raise :class:`TransitionNotAllowed` if the state forbids it."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    decision = _Decision(plan, state, command, now, calendar)
+    _HANDLERS[type(command)](decision, command)
+    return Transition(decision.state, tuple(decision.events))
+
+
+def allowed_commands(plan: PointPlan, state: PointState, step_id: str) -> tuple[str, ...]:
+    """The CLI verbs a step accepts now (empty when the point is not running)."""
+    cat = category(plan, state)
+    if state.started_at is None or cat in (Category.REJECTED, Category.WRITTEN_OFF):
+        return ()
+    return ALLOWED[state.step(step_id).status]

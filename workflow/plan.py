@@ -1,0 +1,228 @@
+"""Resolved plans: what the machine runs, built from checked definitions.
+
+A plan has every override applied and every owner resolved to a person id, so
+the machine never looks anything up. Plans are frozen and hashable into a
+stable digest, which the store keeps to notice definitions that changed under
+running points.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+
+from workflow.definitions import (
+    DueRule,
+    Duration,
+    Language,
+    LocalLine,
+    LocalProse,
+    Person,
+    PointSpec,
+    StepSpec,
+    WorkflowSpec,
+)
+
+#: The escalation target that means "the owner's manager".
+MANAGER = "manager"
+
+
+@dataclass(frozen=True, slots=True)
+class Localized:
+    """A text in Swedish, English or both; asking for a missing one falls back."""
+
+    sv: str | None = None
+    en: str | None = None
+
+    def get(self, language: Language | str) -> str:
+        primary, other = (self.sv, self.en) if language == Language.SV else (self.en, self.sv)
+        return primary or other or ""
+
+    def __str__(self) -> str:
+        return self.sv or self.en or ""
+
+    @classmethod
+    def of(cls, value: LocalLine | LocalProse | None, default: Language) -> Localized | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return cls(**{default.value: value})
+        return cls(**{lang.value: text for lang, text in value.items()})
+
+
+@dataclass(frozen=True, slots=True)
+class Rung:
+    """One resolved escalation rung: ``to`` is a person id or :data:`MANAGER`."""
+
+    level: int
+    after: Duration
+    to: str
+
+
+@dataclass(frozen=True, slots=True)
+class StepPlan:
+    """One step as the machine runs it."""
+
+    id: str
+    title: Localized
+    owner: str
+    after: tuple[str, ...] = ()
+    description: Localized | None = None
+    due: DueRule | None = None
+    #: ``None`` means "no reminders declared": the deadline sweep's default policy applies.
+    remind: tuple[Duration, ...] | None = None
+    escalate: tuple[Rung, ...] = ()
+    requires_note: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PointPlan:
+    """One numbered point and the steps it runs through."""
+
+    assignment: str
+    number: int
+    title: Localized
+    owner: str | None
+    steps: tuple[StepPlan, ...]
+    workflow: str | None = None
+    description: Localized | None = None
+    start: dt.date | None = None
+    due: dt.date | None = None
+    rejected: bool = False
+    report_back: bool = False
+
+    @property
+    def address(self) -> str:
+        return f"{self.assignment}/{self.number}"
+
+    def step(self, step_id: str) -> StepPlan:
+        for step in self.steps:
+            if step.id == step_id:
+                return step
+        raise KeyError(step_id)
+
+    def dependants(self, step_id: str) -> Iterator[StepPlan]:
+        return (step for step in self.steps if step_id in step.after)
+
+
+@dataclass(frozen=True, slots=True)
+class AssignmentPlan:
+    """One council assignment, resolved."""
+
+    id: str
+    title: Localized
+    reference: str
+    decided_by: str
+    decided_on: dt.date
+    lead: str
+    coordinator: str
+    report_back: dt.date
+    language: Language
+    points: tuple[PointPlan, ...]
+    paragraph: str | None = None
+    co_owners: tuple[str, ...] = ()
+    description: Localized | None = None
+
+    def point(self, number: int) -> PointPlan:
+        for point in self.points:
+            if point.number == number:
+                return point
+        raise KeyError(number)
+
+    @property
+    def digest(self) -> str:
+        """A stable hash of everything the machine would run differently."""
+        text = json.dumps(asdict(self), sort_keys=True, default=str, ensure_ascii=False)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Directory:
+    """People by id, with role lookup."""
+
+    people: Mapping[str, Person] = field(default_factory=dict)
+
+    def holders(self, role: str) -> list[str]:
+        return [p.id for p in self.people.values() if role in p.roles]
+
+    def roles(self) -> set[str]:
+        return {role for person in self.people.values() for role in person.roles}
+
+    def resolve(self, name: str) -> str:
+        """Return the person id that ``name`` (a person id or a role) stands for."""
+        if name in self.people:
+            return name
+        holders = self.holders(name)
+        if len(holders) != 1:
+            raise KeyError(name)
+        return holders[0]
+
+    def language_of(self, person_id: str) -> Language:
+        person = self.people.get(person_id)
+        return person.language if person else Language.SV
+
+
+def _merge(step: StepSpec, point: PointSpec) -> StepSpec:
+    override = point.override.get(step.id)
+    if override is None:
+        return step
+    return step.model_copy(update=override.model_dump(exclude_unset=True, exclude_none=True))
+
+
+def build_step(step: StepSpec, point: PointSpec, directory: Directory, lang: Language) -> StepPlan:
+    """Resolve one (already overridden) step of a point."""
+    owner = step.owner or point.owner
+    assert owner is not None, "checks guarantee every step has an owner"
+    title = Localized.of(step.title, lang)
+    assert title is not None
+    return StepPlan(
+        id=step.id,
+        title=title,
+        owner=directory.resolve(owner),
+        after=tuple(step.after or ()),
+        description=Localized.of(step.description, lang),
+        due=step.due,
+        remind=tuple(step.remind) if step.remind is not None else None,
+        escalate=tuple(
+            Rung(level, r.after, r.to if r.to == MANAGER else directory.resolve(r.to))
+            for level, r in enumerate(step.escalate or (), start=1)
+        ),
+        requires_note=bool(step.requires_note),
+    )
+
+
+def effective_steps(point: PointSpec, workflows: Mapping[str, WorkflowSpec]) -> list[StepSpec]:
+    """The steps a point runs: its inline steps, or its workflow's with overrides applied."""
+    if point.steps is not None:
+        return list(point.steps)
+    if point.workflow is None or point.workflow not in workflows:
+        return []
+    return [_merge(step, point) for step in workflows[point.workflow].steps]
+
+
+def build_point(
+    assignment_id: str,
+    point: PointSpec,
+    workflows: Mapping[str, WorkflowSpec],
+    directory: Directory,
+    lang: Language,
+) -> PointPlan:
+    title = Localized.of(point.title, lang)
+    assert title is not None
+    steps = () if point.decision == "rejected" else effective_steps(point, workflows)
+    return PointPlan(
+        assignment=assignment_id,
+        number=point.number,
+        title=title,
+        owner=directory.resolve(point.owner) if point.owner else None,
+        steps=tuple(build_step(s, point, directory, lang) for s in steps),
+        workflow=point.workflow,
+        description=Localized.of(point.description, lang),
+        start=point.start,
+        due=point.due,
+        rejected=point.decision == "rejected",
+        report_back=point.report_back,
+    )

@@ -1,0 +1,213 @@
+"""The state of a point and its steps, rebuilt from events by :func:`evolve`.
+
+State is never edited directly: the machine decides events, and ``evolve``
+folds each event into a new frozen state. Replaying a point's events from
+:func:`initial` gives its state at any moment of its history.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+from workflow.events import Event, EventType
+from workflow.plan import PointPlan
+
+
+class StepStatus(StrEnum):
+    """Where a step is in its life."""
+
+    PENDING = "pending"  # waiting on its after: steps
+    ACTIVE = "active"  # the owner has been asked to act
+    IN_PROGRESS = "in_progress"  # the owner has begun
+    DONE = "done"
+    SKIPPED = "skipped"
+
+    @property
+    def finished(self) -> bool:
+        return self in (StepStatus.DONE, StepStatus.SKIPPED)
+
+    @property
+    def open(self) -> bool:
+        return self in (StepStatus.ACTIVE, StepStatus.IN_PROGRESS)
+
+
+class Category(StrEnum):
+    """A point's report bucket, derived from its state."""
+
+    TO_START = "to_start"  # ska påbörjas
+    ONGOING = "ongoing"  # pågående
+    COMPLETED = "completed"  # avslutad
+    WRITTEN_OFF = "written_off"  # avskriven
+    REJECTED = "rejected"  # avslag
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """A progress note, on the point or one of its steps."""
+
+    at: dt.datetime
+    actor: str
+    text: str
+    step: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StepState:
+    """One step of a running point."""
+
+    id: str
+    owner: str
+    status: StepStatus = StepStatus.PENDING
+    due: dt.date | None = None
+    activated_at: dt.datetime | None = None
+    begun_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PointState:
+    """One point: whether it runs, its steps and its notes."""
+
+    assignment: str
+    number: int
+    steps: tuple[StepState, ...]
+    started_at: dt.datetime | None = None
+    start_date: dt.date | None = None
+    completed_at: dt.datetime | None = None
+    written_off_at: dt.datetime | None = None
+    notes: tuple[Note, ...] = field(default=())
+
+    @property
+    def address(self) -> str:
+        return f"{self.assignment}/{self.number}"
+
+    def step(self, step_id: str) -> StepState:
+        for step in self.steps:
+            if step.id == step_id:
+                return step
+        raise KeyError(step_id)
+
+    def with_step(self, new: StepState) -> PointState:
+        return replace(self, steps=tuple(new if s.id == new.id else s for s in self.steps))
+
+    def open_steps(self) -> list[StepState]:
+        return [s for s in self.steps if s.status.open]
+
+
+def initial(plan: PointPlan) -> PointState:
+    """The state of a point that has not been started."""
+    return PointState(
+        assignment=plan.assignment,
+        number=plan.number,
+        steps=tuple(StepState(id=s.id, owner=s.owner) for s in plan.steps),
+    )
+
+
+def category(plan: PointPlan, state: PointState) -> Category:
+    """The report bucket of a point, derived from its state alone."""
+    if plan.rejected:
+        return Category.REJECTED
+    if state.written_off_at is not None:
+        return Category.WRITTEN_OFF
+    if state.started_at is not None and all(s.status.finished for s in state.steps):
+        return Category.COMPLETED
+    if any(s.status in (StepStatus.IN_PROGRESS, *_FINISHED) for s in state.steps):
+        return Category.ONGOING
+    return Category.TO_START
+
+
+_FINISHED = (StepStatus.DONE, StepStatus.SKIPPED)
+
+
+def overdue_steps(state: PointState, today: dt.date) -> list[StepState]:
+    """Open steps whose due date has passed."""
+    return [s for s in state.open_steps() if s.due is not None and s.due < today]
+
+
+def is_overdue(plan: PointPlan, state: PointState, today: dt.date) -> bool:
+    """Derived, never typed in: an open step is past due, or the point itself is."""
+    if category(plan, state) in (Category.COMPLETED, Category.WRITTEN_OFF, Category.REJECTED):
+        return False
+    if overdue_steps(state, today):
+        return True
+    return plan.due is not None and plan.due < today
+
+
+def _on_step(state: PointState, event: Event, **changes: object) -> PointState:
+    assert event.step is not None
+    return state.with_step(replace(state.step(event.step), **changes))  # type: ignore[arg-type]
+
+
+def _due(event: Event) -> dt.date | None:
+    value = event.data.get("due")
+    return dt.date.fromisoformat(value) if value else None
+
+
+def evolve(state: PointState, event: Event) -> PointState:  # noqa: C901 - one arm per event type
+    """Fold one event into the state; the only place state changes."""
+    at = event.occurred_at
+    match event.type:
+        case EventType.POINT_STARTED:
+            start = dt.date.fromisoformat(event.data["start_date"])
+            return replace(state, started_at=at, start_date=start)
+        case EventType.POINT_COMPLETED:
+            return replace(state, completed_at=at)
+        case EventType.POINT_WRITTEN_OFF:
+            return replace(state, written_off_at=at)
+        case EventType.STEP_ACTIVATED:
+            return _on_step(
+                state,
+                event,
+                status=StepStatus.ACTIVE,
+                due=_due(event),
+                activated_at=at,
+                owner=event.data.get("owner", state.step(event.step or "").owner),
+                begun_at=None,
+                finished_at=None,
+            )
+        case EventType.STEP_BEGUN:
+            return _on_step(state, event, status=StepStatus.IN_PROGRESS, begun_at=at)
+        case EventType.STEP_COMPLETED | EventType.STEP_SKIPPED:
+            status = (
+                StepStatus.DONE if event.type is EventType.STEP_COMPLETED else StepStatus.SKIPPED
+            )
+            text = event.data.get("note") or event.data.get("reason")
+            new = _on_step(state, event, status=status, finished_at=at)
+            return _noted(new, event, text) if text else new
+        case EventType.STEP_REOPENED:
+            new = _on_step(
+                state,
+                event,
+                status=StepStatus.ACTIVE,
+                due=_due(event),
+                activated_at=at,
+                begun_at=None,
+                finished_at=None,
+            )
+            for step_id in event.data.get("deactivated", []):
+                new = new.with_step(
+                    replace(
+                        new.step(step_id), status=StepStatus.PENDING, due=None, activated_at=None
+                    )
+                )
+            return replace(new, completed_at=None)
+        case EventType.STEP_REASSIGNED:
+            return _on_step(state, event, owner=event.data["to"])
+        case EventType.NOTE_ADDED:
+            return _noted(state, event, event.data["text"])
+    raise ValueError(f"unknown event type {event.type!r}")  # pragma: no cover
+
+
+def _noted(state: PointState, event: Event, text: str) -> PointState:
+    note = Note(at=event.occurred_at, actor=event.actor, text=text, step=event.step)
+    return replace(state, notes=(*state.notes, note))
+
+
+def replay(plan: PointPlan, events: list[Event]) -> PointState:
+    """The state after ``events``, from the beginning."""
+    state = initial(plan)
+    for event in events:
+        state = evolve(state, event)
+    return state

@@ -1,0 +1,143 @@
+"""A strict YAML reader that remembers where every value came from.
+
+It differs from ``yaml.safe_load`` in three ways that matter for hand-written
+definitions:
+
+* only ``true``/``false`` are booleans (YAML 1.2); ``on``, ``off``, ``yes`` and
+  ``no`` stay strings, so an id such as ``no`` is never mangled into ``False``;
+* dates stay strings, so a bad date is reported by validation with its line
+  instead of crashing the parser;
+* a key given twice in one mapping is an error, not a silent overwrite.
+
+Every value's position is kept in :attr:`Document.positions`, keyed by its path
+(``("points", 2, "due")``), so a validation error can name ``file:line:column``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from workflow.errors import Problem
+
+Path = tuple[str | int, ...]
+Position = tuple[int, int]
+
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+#: Deeper than any definition needs; stops alias bombs and runaway recursion.
+MAX_DEPTH = 40
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 booleans and no implicit timestamps."""
+
+    yaml_implicit_resolvers = {  # noqa: RUF012 - PyYAML reads this class attribute
+        first: [(tag, rx) for tag, rx in resolvers if tag not in (_BOOL_TAG, _TIMESTAMP_TAG)]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+
+_StrictLoader.add_implicit_resolver(
+    _BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+@dataclass
+class Document:
+    """The plain data of one YAML file and the position of each value in it."""
+
+    path: str
+    data: Any
+    positions: dict[Path, Position] = field(default_factory=dict)
+    key_positions: dict[Path, Position] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    def locate(self, loc: Path, *, key: bool = False) -> Position:
+        """Return the position of the deepest known value along ``loc``.
+
+        Parts of ``loc`` that are not in the document (a pydantic union tag such
+        as ``"str"``, or a field that is missing) are skipped, so the answer is
+        the closest enclosing value that exists.
+        """
+        known: Path = ()
+        for part in loc:
+            candidate = (*known, part)
+            if candidate in self.positions:
+                known = candidate
+        if key and known in self.key_positions:
+            return self.key_positions[known]
+        return self.positions.get(known, (1, 1))
+
+    def problem(self, loc: Path, message: str, *, key: bool = False) -> Problem:
+        line, column = self.locate(loc, key=key)
+        return Problem(self.path, line, column, message)
+
+
+def _start(node: Node) -> Position:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+class _Builder:
+    def __init__(self, loader: _StrictLoader, doc: Document) -> None:
+        self.loader = loader
+        self.doc = doc
+
+    def build(self, node: Node, path: Path, depth: int = 0) -> Any:
+        self.doc.positions[path] = _start(node)
+        if depth > MAX_DEPTH:
+            self._fail(node, "nested too deeply")
+            return None
+        if isinstance(node, MappingNode):
+            return self._mapping(node, path, depth)
+        if isinstance(node, SequenceNode):
+            return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
+        if isinstance(node, ScalarNode):
+            return self.loader.construct_object(node, deep=True)
+        self._fail(node, "unsupported YAML node")  # pragma: no cover - composer yields only these
+        return None
+
+    def _mapping(self, node: MappingNode, path: Path, depth: int) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = self.loader.construct_object(key_node, deep=True)
+            if not isinstance(key, str):
+                self._fail(key_node, f"key {key!r} must be text")
+                continue
+            if key in result:
+                first = self.doc.key_positions[(*path, key)]
+                self._fail(key_node, f"duplicate key {key!r} (first given on line {first[0]})")
+                continue
+            self.doc.key_positions[(*path, key)] = _start(key_node)
+            result[key] = self.build(value_node, (*path, key), depth + 1)
+        return result
+
+    def _fail(self, node: Node, message: str) -> None:
+        line, column = _start(node)
+        self.doc.problems.append(Problem(self.doc.path, line, column, message))
+
+
+def read_yaml(text: str, path: str) -> Document:
+    """Parse one YAML document; syntax errors become :class:`Problem` entries."""
+    doc = Document(path=path, data=None)
+    loader = _StrictLoader(text)
+    try:
+        root = loader.get_single_node()
+        if root is not None:
+            doc.data = _Builder(loader, doc).build(root, ())
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        reason = exc.problem or exc.context or "invalid YAML"
+        doc.problems.append(Problem(path, line, column, f"invalid YAML: {reason}"))
+        doc.data = None
+    except yaml.YAMLError as exc:  # reader errors: bad bytes, control characters
+        doc.problems.append(Problem(path, 1, 1, f"invalid YAML: {exc}"))
+        doc.data = None
+    finally:
+        loader.dispose()
+    return doc
