@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m demo
+	bash scripts/demo.sh
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

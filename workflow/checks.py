@@ -95,7 +95,7 @@ def _check_manager_chain_ends(corpus: Corpus) -> Iterator[Problem]:
         for i, person in enumerate(parsed.model.people):
             chain = [person.id]
             current = person.manager
-            while current in directory.people and current not in chain:
+            while current is not None and current in directory.people and current not in chain:
                 chain.append(current)
                 current = directory.people[current].manager
             if current == person.id and len(chain) > 1 and person.id == min(chain):

@@ -22,10 +22,12 @@ from pydantic import (
     Field,
     PlainSerializer,
     PositiveInt,
+    StrictBool,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import models_json_schema
 
 
 class Language(StrEnum):
@@ -63,6 +65,28 @@ Prose = Annotated[str, BeforeValidator(_no_control_characters), Field(min_length
 #: Text in the file's language, or one entry per language.
 LocalLine = Line | dict[Language, Line]
 LocalProse = Prose | dict[Language, Prose]
+
+
+def _iso_day(value: Any) -> Any:
+    """Dates are written YYYY-MM-DD; numbers and times are not dates."""
+    if isinstance(value, dt.datetime) or not isinstance(value, str | dt.date):
+        raise ValueError(f"expected a date written YYYY-MM-DD, got {value!r}")
+    if isinstance(value, str):
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+            raise ValueError(f"{value!r} is not a date written YYYY-MM-DD")
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"{value!r} is not a valid date") from None
+    return value
+
+
+#: A calendar date, written YYYY-MM-DD.
+Day = Annotated[
+    dt.date,
+    BeforeValidator(_iso_day),
+    WithJsonSchema({"type": "string", "format": "date", "examples": ["2023-06-12"]}),
+]
 
 
 # --- durations -------------------------------------------------------------------
@@ -206,7 +230,7 @@ class StepFields(_Model):
         None, description="Offsets before the due date, e.g. [-10bd, -2bd]."
     )
     escalate: list[Rung] | None = None
-    requires_note: bool | None = Field(None, description="Completing needs a note.")
+    requires_note: StrictBool | None = Field(None, description="Completing needs a note.")
     after: list[Id] | None = Field(None, description="Steps that must finish first.")
 
     @field_validator("remind")
@@ -240,8 +264,8 @@ class WorkflowSpec(_Model):
 class Absence(_Model):
     """A period a person is away (used by deadlines to reach a substitute)."""
 
-    from_: dt.date = Field(alias="from")
-    to: dt.date
+    from_: Day = Field(alias="from")
+    to: Day
     substitute: Id | None = None
 
     @model_validator(mode="after")
@@ -283,17 +307,21 @@ class PointSpec(_Model):
     title: LocalLine
     description: LocalProse | None = None
     workflow: Id | None = Field(None, description="A workflow id from workflows/.")
-    steps: list[StepSpec] | None = Field(None, description="Steps declared inline instead.")
+    steps: list[StepSpec] | None = Field(
+        None, min_length=1, description="Steps declared inline instead."
+    )
     override: dict[Id, StepFields] = Field(
         default_factory=dict, description="Per step id, fields that replace the workflow's."
     )
     owner: str | None = Field(None, description="Default owner of steps that name none.")
-    start: dt.date | None = None
-    due: dt.date | None = None
+    start: Day | None = None
+    due: Day | None = None
     decision: Literal["rejected"] | None = Field(
         None, description="`rejected` when the council decided against the point (avslag)."
     )
-    report_back: bool = Field(False, description="This point is the report back to the council.")
+    report_back: StrictBool = Field(
+        False, description="This point is the report back to the council."
+    )
 
     @model_validator(mode="after")
     def _shape(self) -> PointSpec:
@@ -317,11 +345,11 @@ class AssignmentSpec(_Model):
     title: LocalLine
     reference: Line = Field(description="Diarienummer, free text, e.g. KS 2022/123.")
     decided_by: Line
-    decided_on: dt.date
+    decided_on: Day
     paragraph: Line | None = Field(None, description="Paragraph of the minutes, e.g. § 87.")
     assigned_to: AssignedTo
     coordinator: str = Field(min_length=1)
-    report_back: dt.date
+    report_back: Day
     language: Language = Language.SV
     description: LocalProse | None = None
     points: list[PointSpec] = Field(min_length=1)
@@ -351,12 +379,16 @@ MODELS: dict[FileKind, type[_Model]] = {
 
 
 def json_schema() -> dict[str, Any]:
-    """The JSON Schema of all three file kinds, for editor completion."""
+    """The JSON Schema of all three file kinds, for editor completion.
+
+    One document with shared ``$defs``; its top level accepts any of the kinds.
+    """
+    refs, schema = models_json_schema(
+        [(model, "validation") for model in MODELS.values()], by_alias=True
+    )
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "council definitions",
-        "oneOf": [{"$ref": f"#/$defs/{kind.value}"} for kind in FileKind],
-        "$defs": {
-            kind.value: model.model_json_schema(by_alias=True) for kind, model in MODELS.items()
-        },
+        "anyOf": [refs[(model, "validation")] for model in MODELS.values()],
+        **schema,
     }

@@ -107,7 +107,7 @@ def _context(data: Any, loc: Sequence[str | int]) -> str:
     """Name the innermost ids along ``loc``: "point 3, step 'draft'"."""
     names: list[str] = []
     node = data
-    for part in loc:
+    for depth, part in enumerate(loc):
         try:
             node = node[part]
         except (KeyError, IndexError, TypeError):
@@ -115,8 +115,8 @@ def _context(data: Any, loc: Sequence[str | int]) -> str:
         if isinstance(node, dict):
             if isinstance(node.get("number"), int):
                 names.append(f"point {node['number']}")
-            elif isinstance(node.get("id"), str) and part != "id":
-                kind = "step" if "steps" in loc[: loc.index(part)] else "entry"
+            elif isinstance(node.get("id"), str):
+                kind = {"steps": "step", "people": "person"}.get(str(loc[depth - 1]), "entry")
                 names.append(f"{kind} {node['id']!r}")
     return ", ".join(names)
 
@@ -124,12 +124,11 @@ def _context(data: Any, loc: Sequence[str | int]) -> str:
 def _field_of(doc: Document, loc: Sequence[str | int]) -> str:
     """The name of the field an error is about, skipping pydantic's union tags."""
     known: tuple[str | int, ...] = ()
-    name = str(loc[-1])
+    name = ""
     for part in loc:
         if (*known, part) in doc.positions:
             known = (*known, part)
-            if isinstance(part, str):
-                name = part
+            name = part if isinstance(part, str) else ""
     return name
 
 
@@ -146,12 +145,13 @@ def _problems_from(exc: ValidationError, doc: Document) -> list[Problem]:
             message = f"missing field {field_name!r}"
         else:
             text = str(error["msg"]).removeprefix("Value error, ")
-            message = f"{_field_of(doc, loc)}: {text}" if loc else text
+            name = _field_of(doc, loc)
+            message = f"{name}: {text}" if name else text
         where = doc.locate(loc, key=kind == "extra_forbidden")
         if where in seen:  # a union reports each alternative; the first says enough
             continue
         seen.add(where)
-        context = _context(doc.data, loc[:-1])
+        context = _context(doc.data, loc if kind != "missing" else loc[:-1])
         if context:
             message = f"{context}: {message}"
         problems.append(Problem(doc.path, where[0], where[1], message))

@@ -166,10 +166,15 @@ class Directory:
 
 
 def _merge(step: StepSpec, point: PointSpec) -> StepSpec:
+    """The workflow's step with the point's override applied, validated again."""
     override = point.override.get(step.id)
     if override is None:
         return step
-    return step.model_copy(update=override.model_dump(exclude_unset=True, exclude_none=True))
+    merged = {
+        **step.model_dump(exclude_unset=True),
+        **override.model_dump(exclude_unset=True, exclude_none=True),
+    }
+    return StepSpec.model_validate(merged)
 
 
 def build_step(step: StepSpec, point: PointSpec, directory: Directory, lang: Language) -> StepPlan:

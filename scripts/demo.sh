@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The demo behind `make demo`: the seed assignment (honour-related violence,
+# seven points) driven through the CLI on the embedded SQLite database, from the
+# council's decision to the state the report of June 2023 describes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+council=".venv/bin/council"
+export COUNCIL_VAR_DIR=var/demo
+rm -rf var/demo
+say() { printf '\n\033[1m$ council %s\033[0m\n' "$*"; "$council" "$@"; }
+
+say validate
+say db upgrade
+export COUNCIL_ACTOR=sara.nilsson           # the coordinator acts unless --as says otherwise
+A=kf-2022-hedersvald
+say start $A --now 2022-12-01T09:00
+
+# Point 1: measures analysed, drafted and presented to the council in May 2023.
+say complete $A/1/analyse --as anders.berg --now 2022-12-20T10:00
+say complete $A/1/draft --as anders.berg --now 2023-02-10T10:00 \
+    --note "Förslag: samordning inom Effektiv samordning trygghet (EST)."
+say complete $A/1/present --as erik.sjoberg --now 2023-05-22T14:00 \
+    --note "Åtgärderna presenterades i fullmäktige i maj 2023."
+
+# Point 2: the training plan, adopted.
+say complete $A/2/needs --as eva.dahl --now 2023-01-20T09:00
+say complete $A/2/offer --as sara.nilsson --now 2023-04-14T09:00 \
+    --note "Chefsstöd om våld i nära relationer och webbutbildningar finns."
+say complete $A/2/adopt --as eva.dahl --now 2023-05-05T09:00 \
+    --note "Planen fastställd; kampanjen En vecka fri från våld uppmärksammas årligen."
+
+# Points 3-5: under way.
+say start $A --now 2023-02-01T08:00
+say complete $A/3/content --as maria.lind --now 2023-03-01T09:00
+say begin $A/3/produce --as lena.strand --now 2023-03-06T09:00
+say note $A/3 "Arbete pågår med broschyrer och affischer riktade mot barn och unga." \
+    --as lena.strand --now 2023-05-30T09:00
+say begin $A/4/map --as amir.hassan --now 2023-02-15T09:00
+say note $A/4 "Kartläggning och utvärdering av rapporteringsvägar pågår." \
+    --as amir.hassan --now 2023-05-30T09:00
+say complete $A/5/identify --as erik.sjoberg --now 2023-02-20T09:00
+say begin $A/5/update --as erik.sjoberg --now 2023-03-01T09:00
+
+# Point 7, the report back itself, starts on its planned date.
+say start $A --now 2023-04-17T08:00
+say complete $A/7/collect --now 2023-05-02T16:00
+
+say status $A --now 2023-06-12
+say show $A/3 --now 2023-06-12
+printf '\nThe demo database is var/demo/council.db; try:  COUNCIL_VAR_DIR=var/demo .venv/bin/council events --point %s/1\n' "$A"

@@ -1,0 +1,290 @@
+"""The application service: one database transaction per command.
+
+Each command loads a point's events, runs the pure machine with ``now``, and
+writes the new events, their outbox rows and the point's projection together.
+If anything fails, nothing is written; if another command changed the point
+in the meantime, the optimistic lock turns the loser into a ConflictError.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from workflow import drift, schema, store
+from workflow.calendar import Calendar
+from workflow.errors import ConflictError, DefinitionDrift, InvalidInput, NotFound, Unreachable
+from workflow.events import Event
+from workflow.loader import Definitions
+from workflow.machine import Command, ReassignStep, StartPoint, execute
+from workflow.plan import AssignmentPlan, PointPlan
+from workflow.state import Category, PointState, StepState, StepStatus, category, replay
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one command did."""
+
+    point: PointPlan
+    state: PointState
+    events: tuple[Event, ...]
+    event_ids: tuple[int, ...]
+
+
+@dataclass
+class StartReport:
+    """What ``start`` did to each point of an assignment."""
+
+    assignment: str
+    started: list[int] = field(default_factory=list)
+    already: list[int] = field(default_factory=list)
+    rejected: list[int] = field(default_factory=list)
+    #: Points whose planned start is still ahead, by number.
+    scheduled: dict[int, dt.date] = field(default_factory=dict)
+    event_ids: list[int] = field(default_factory=list)
+    accepted_changes: list[str] = field(default_factory=list)
+
+    @property
+    def changed_nothing(self) -> bool:
+        return not self.started and not self.accepted_changes
+
+
+class Engine:
+    """Runs coordinators' and owners' commands against the store."""
+
+    def __init__(
+        self,
+        *,
+        db: sa.Engine,
+        definitions: Definitions,
+        calendar: Calendar,
+        timezone: ZoneInfo,
+    ) -> None:
+        self.db = db
+        self.definitions = definitions
+        self.calendar = calendar
+        self.timezone = timezone
+
+    # --- transactions ------------------------------------------------------------
+
+    def _local(self, now: dt.datetime) -> dt.datetime:
+        if now.tzinfo is None:
+            raise ValueError("now must be timezone-aware")
+        return now.astimezone(self.timezone)
+
+    def check_ready(self) -> None:
+        """Raise a clear error unless the database is reachable and migrated."""
+        try:
+            schema.require_current(self.db)
+        except sa.exc.OperationalError as exc:
+            raise Unreachable(f"cannot reach the database: {_first_line(exc)}") from None
+
+    def _run(
+        self, conn: Connection, plan: PointPlan, command: Command, now: dt.datetime
+    ) -> Outcome:
+        version = store.point_version(conn, plan.assignment, plan.number)
+        state = replay(plan, store.point_events(conn, plan.assignment, plan.number))
+        transition = execute(plan, state, command, now=now, calendar=self.calendar)
+        ids = store.append_events(conn, transition.events, now=now)
+        saved = store.save_point(
+            conn,
+            transition.state,
+            category(plan, transition.state),
+            expected_version=version,
+            now=now,
+        )
+        if not saved:
+            raise ConflictError(plan.address)
+        return Outcome(plan, transition.state, transition.events, tuple(ids))
+
+    def _require_same_definition(self, conn: Connection, plan: AssignmentPlan) -> None:
+        row = store.get_assignment(conn, plan.id)
+        if row is None:
+            raise InvalidInput(f"{plan.id} has not been started: run `council start {plan.id}`")
+        if row.digest != plan.digest:
+            raise DefinitionDrift(
+                f"the definition of {plan.id} changed after it was started; see "
+                f"`council validate --against-db`, then `council start {plan.id} --accept-changes`"
+            )
+
+    # --- commands ----------------------------------------------------------------
+
+    def command(self, plan: PointPlan, command: Command, *, now: dt.datetime) -> Outcome:
+        """Run one command on one running point, in one transaction."""
+        local = self._local(now)
+        if (
+            isinstance(command, ReassignStep)
+            and command.to not in self.definitions.directory.people
+        ):
+            raise NotFound("person", command.to)
+        assignment = self.definitions.assignment(plan.assignment)
+        try:
+            with self.db.begin() as conn:
+                self._require_same_definition(conn, assignment)
+                if store.point_version(
+                    conn, plan.assignment, plan.number
+                ) is None and not isinstance(command, StartPoint):
+                    raise InvalidInput(
+                        f"{plan.address} has not been started: run `council start {plan.assignment}"
+                        f" --point {plan.number}`"
+                    )
+                return self._run(conn, plan, command, local)
+        except sa.exc.IntegrityError:
+            raise ConflictError(plan.address) from None
+
+    def start(
+        self,
+        assignment_id: str,
+        *,
+        actor: str,
+        now: dt.datetime,
+        only: int | None = None,
+        accept_changes: bool = False,
+    ) -> StartReport:
+        """Start an assignment's points; starting twice changes nothing.
+
+        Without ``only``, points whose planned ``start:`` is still ahead wait for
+        it; naming a point starts it now whatever its planned start.
+        """
+        plan = self.definitions.assignment(assignment_id)
+        local = self._local(now)
+        points = [plan.point(only)] if only is not None else list(plan.points)
+        report = StartReport(plan.id)
+        try:
+            with self.db.begin() as conn:
+                self._record_definition(conn, plan, report, accept_changes, local)
+                for point in points:
+                    if point.rejected:
+                        report.rejected.append(point.number)
+                    elif store.point_version(conn, plan.id, point.number) is not None:
+                        report.already.append(point.number)
+                    elif only is None and point.start and point.start > local.date():
+                        report.scheduled[point.number] = point.start
+                    else:
+                        outcome = self._run(conn, point, StartPoint(actor=actor), local)
+                        report.started.append(point.number)
+                        report.event_ids.extend(outcome.event_ids)
+        except sa.exc.IntegrityError:
+            raise ConflictError(plan.id) from None
+        return report
+
+    def _record_definition(
+        self,
+        conn: Connection,
+        plan: AssignmentPlan,
+        report: StartReport,
+        accept: bool,
+        now: dt.datetime,
+    ) -> None:
+        row = store.get_assignment(conn, plan.id)
+        source = self.definitions.sources.get(plan.id, "")
+        new_structure = drift.structure(plan)
+        if row is None:
+            store.insert_assignment(
+                conn,
+                assignment_id=plan.id,
+                digest=plan.digest,
+                structure=new_structure,
+                source=source,
+                now=now,
+            )
+            return
+        if row.digest == plan.digest:
+            return
+        changes = self.drift(conn, plan)
+        if not accept:
+            listed = "; ".join(str(c) for c in changes) or "titles, dates or owners"
+            raise DefinitionDrift(
+                f"{plan.id} was started from another version of its definition ({listed}); "
+                "use --accept-changes to go on with the new one"
+            )
+        breaking = [str(c) for c in changes if c.breaking]
+        if breaking:
+            raise DefinitionDrift(
+                f"cannot accept the new definition of {plan.id}: it would break running points "
+                f"({'; '.join(breaking)})"
+            )
+        store.update_assignment_definition(
+            conn, plan.id, digest=plan.digest, structure=new_structure, source=source
+        )
+        report.accepted_changes = [str(c) for c in changes] or ["titles, dates or owners"]
+
+    def drift(self, conn: Connection, plan: AssignmentPlan) -> list[drift.Change]:
+        """How the current definition differs from the one the assignment started with."""
+        row = store.get_assignment(conn, plan.id)
+        if row is None or row.digest == plan.digest:
+            return []
+        running = {r.number for r in store.point_rows(conn, plan.id) if r.category in _RUNNING}
+        return drift.compare(row.structure, drift.structure(plan), running)
+
+    # --- queries -----------------------------------------------------------------
+
+    def point_state(
+        self, plan: PointPlan, *, until: dt.datetime | None = None
+    ) -> tuple[PointState, list[tuple[int, Event]]]:
+        """A point's full state (replayed from its events) and its history."""
+        with self.db.connect() as conn:
+            history = store.list_events(conn, assignment=plan.assignment, point=plan.number)
+        if until is not None:
+            history = [(i, e) for i, e in history if e.occurred_at <= until]
+        return replay(plan, [e for _, e in history]), history
+
+    def started_assignments(self) -> list[str]:
+        with self.db.connect() as conn:
+            return [row.id for row in store.all_assignments(conn)]
+
+    def snapshot(self, assignment_id: str | None = None) -> dict[tuple[str, int], PointState]:
+        """Every started point's state from the projections (no notes), by (assignment, number)."""
+        with self.db.connect() as conn:
+            point_rows = store.point_rows(conn, assignment_id)
+            step_rows = store.step_rows(conn, assignment_id)
+        by_point: dict[tuple[str, int], list[StepState]] = defaultdict(list)
+        for row in step_rows:
+            by_point[(row.assignment, row.number)].append(
+                StepState(
+                    id=row.step,
+                    owner=row.owner,
+                    status=StepStatus(row.status),
+                    due=row.due,
+                    activated_at=store.aware(row.activated_at),
+                    begun_at=store.aware(row.begun_at),
+                    finished_at=store.aware(row.finished_at),
+                )
+            )
+        return {
+            (row.assignment, row.number): PointState(
+                assignment=row.assignment,
+                number=row.number,
+                steps=tuple(by_point[(row.assignment, row.number)]),
+                started_at=store.aware(row.started_at),
+                completed_at=store.aware(row.completed_at),
+                written_off_at=store.aware(row.written_off_at),
+            )
+            for row in point_rows
+        }
+
+    def events(
+        self,
+        *,
+        assignment: str | None = None,
+        point: int | None = None,
+        since: int = 0,
+        limit: int | None = None,
+    ) -> Sequence[tuple[int, Event]]:
+        with self.db.connect() as conn:
+            return store.list_events(
+                conn, assignment=assignment, point=point, since=since, limit=limit
+            )
+
+
+_RUNNING = {Category.TO_START.value, Category.ONGOING.value}
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
