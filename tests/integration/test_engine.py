@@ -31,7 +31,8 @@ def test_start_is_idempotent(engine: Engine) -> None:
     second = engine.start(A, actor="sara.nilsson", now=T0 + dt.timedelta(hours=1))
     assert first.started == [1, 2]  # 3 to 7 are planned to start later
     assert sorted(first.scheduled) == [3, 4, 5, 6, 7]
-    assert second.started == [] and second.already == [1, 2]
+    assert second.started == []
+    assert second.already == [1, 2]
     assert _count(engine.db, store.events) == events_after_first
 
 
@@ -131,7 +132,8 @@ def test_event_log_is_ordered(engine: Engine) -> None:
         )
     listed = engine.events(assignment=A, point=1)
     ids = [i for i, _ in listed]
-    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert ids == sorted(ids)
+    assert len(set(ids)) == len(ids)
     times = [e.occurred_at for _, e in listed]
     assert times == sorted(times)
     types = [e.type.value for _, e in listed]
