@@ -106,9 +106,18 @@ class Calendar:
         return day + dt.timedelta(days=duration.days)
 
     def business_days_between(self, start: dt.date, end: dt.date) -> int:
-        """Working days in ``(start, end]``; negative when ``end`` is before ``start``."""
+        """The working days one must move from ``start`` to reach ``end``.
+
+        Forwards it counts working days in ``(start, end]``, backwards those in
+        ``[end, start)`` as a negative number, so that
+        ``business_days_between(d, add_business_days(d, n)) == n`` for every ``n``.
+        """
         if end < start:
-            return -self.business_days_between(end, start)
+            day, count = end, 0
+            while day < start:
+                count += self.is_business_day(day)
+                day += dt.timedelta(days=1)
+            return -count
         count, day = 0, start
         while day < end:
             day += dt.timedelta(days=1)

@@ -127,13 +127,6 @@ class Engine:
         try:
             with self.db.begin() as conn:
                 self._require_same_definition(conn, assignment)
-                if store.point_version(
-                    conn, plan.assignment, plan.number
-                ) is None and not isinstance(command, StartPoint):
-                    raise InvalidInput(
-                        f"{plan.address} has not been started: run `council start {plan.assignment}"
-                        f" --point {plan.number}`"
-                    )
                 return self._run(conn, plan, command, local)
         except sa.exc.IntegrityError:
             raise ConflictError(plan.address) from None

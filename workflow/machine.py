@@ -185,7 +185,11 @@ def _require_running(d: _Decision, verb: str, target: str) -> None:
         raise TransitionNotAllowed(command=verb, target=target, state=cat.value, allowed=[])
     if d.state.started_at is None:
         raise TransitionNotAllowed(
-            command=verb, target=target, state="not started", allowed=["start"]
+            command=verb,
+            target=target,
+            state="not started",
+            allowed=["start"],
+            reason=f"run `council start {d.plan.assignment} --point {d.plan.number}`",
         )
 
 

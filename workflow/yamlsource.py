@@ -29,8 +29,11 @@ Position = tuple[int, int]
 
 _BOOL_TAG = "tag:yaml.org,2002:bool"
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
-#: Deeper than any definition needs; stops alias bombs and runaway recursion.
+#: Deeper than any definition needs; stops runaway recursion.
 MAX_DEPTH = 40
+#: More values than any definition needs; stops alias bombs (a few aliases per
+#: level expand exponentially while staying shallow).
+MAX_VALUES = 100_000
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -82,13 +85,22 @@ def _start(node: Node) -> Position:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
+class _TooLarge(Exception):
+    """Raised inside the builder to stop expanding a document at once."""
+
+
 class _Builder:
     def __init__(self, loader: _StrictLoader, doc: Document) -> None:
         self.loader = loader
         self.doc = doc
+        self.values = 0
 
     def build(self, node: Node, path: Path, depth: int = 0) -> Any:
         self.doc.positions[path] = _start(node)
+        self.values += 1
+        if self.values > MAX_VALUES:
+            self._fail(node, f"more than {MAX_VALUES} values (do aliases expand too far?)")
+            raise _TooLarge
         if depth > MAX_DEPTH:
             self._fail(node, "nested too deeply")
             return None
@@ -124,11 +136,14 @@ class _Builder:
 def read_yaml(text: str, path: str) -> Document:
     """Parse one YAML document; syntax errors become :class:`Problem` entries."""
     doc = Document(path=path, data=None)
-    loader = _StrictLoader(text)
+    loader: _StrictLoader | None = None
     try:
+        loader = _StrictLoader(text)  # the reader checks every character here already
         root = loader.get_single_node()
         if root is not None:
             doc.data = _Builder(loader, doc).build(root, ())
+    except _TooLarge:
+        doc.data = None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -139,5 +154,6 @@ def read_yaml(text: str, path: str) -> Document:
         doc.problems.append(Problem(path, 1, 1, f"invalid YAML: {exc}"))
         doc.data = None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return doc

@@ -110,8 +110,6 @@ def test_racing_commands_give_one_success_and_one_conflict(
         threading.Thread(target=racer, args=(f"racer-{i}", f"note {i}"), name=f"racer-{i}")
         for i in range(2)
     ]
-    # The engine reads the version twice per command (the "is it started" guard,
-    # then for the decision); the barrier holds both racers at each read.
     for thread in threads:
         thread.start()
     for thread in threads:
