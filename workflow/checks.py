@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from workflow.definitions import PointSpec, StepFields, StepSpec
 from workflow.errors import Problem
-from workflow.loader import Corpus
+from workflow.loader import Corpus, directory_of, workflows_of
 from workflow.plan import MANAGER, Directory, effective_steps
 from workflow.yamlsource import Document, Path
 
@@ -31,7 +31,7 @@ def run_checks(corpus: Corpus) -> list[Problem]:
 
 
 def _directory(corpus: Corpus) -> Directory:
-    return Directory({p.id: p for parsed in corpus.people for p in parsed.model.people})
+    return directory_of(corpus)
 
 
 def _known(corpus: Corpus, name: str) -> bool:
@@ -320,7 +320,7 @@ def _check_workflow_dags(corpus: Corpus) -> Iterator[Problem]:
 
 @check
 def _check_point_dags(corpus: Corpus) -> Iterator[Problem]:
-    workflows = {w.model.id: w.model for w in corpus.workflows}
+    workflows = workflows_of(corpus)
     for parsed in corpus.assignments:
         for i, point in enumerate(parsed.model.points):
             label = f"point {point.number}"
@@ -375,7 +375,7 @@ def _check_workflows_exist(corpus: Corpus) -> Iterator[Problem]:
 
 @check
 def _check_overrides_name_steps(corpus: Corpus) -> Iterator[Problem]:
-    workflows = {w.model.id: w.model for w in corpus.workflows}
+    workflows = workflows_of(corpus)
     for parsed in corpus.assignments:
         for i, point in enumerate(parsed.model.points):
             wf = workflows.get(point.workflow or "")
@@ -394,7 +394,7 @@ def _check_overrides_name_steps(corpus: Corpus) -> Iterator[Problem]:
 
 @check
 def _check_every_step_has_owner(corpus: Corpus) -> Iterator[Problem]:
-    workflows = {w.model.id: w.model for w in corpus.workflows}
+    workflows = workflows_of(corpus)
     for parsed in corpus.assignments:
         for i, point in enumerate(parsed.model.points):
             if point.owner or point.decision == "rejected":
@@ -410,7 +410,7 @@ def _check_every_step_has_owner(corpus: Corpus) -> Iterator[Problem]:
 
 @check
 def _check_deadlines_have_due_dates(corpus: Corpus) -> Iterator[Problem]:
-    workflows = {w.model.id: w.model for w in corpus.workflows}
+    workflows = workflows_of(corpus)
     for parsed in corpus.assignments:
         for i, point in enumerate(parsed.model.points):
             if point.due or point.decision == "rejected":

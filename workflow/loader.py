@@ -67,6 +67,22 @@ class Definitions:
         return self.assignments[assignment_id]
 
 
+def first_by_id(items: Iterable[M]) -> dict[str, M]:
+    """Models by their ``id``; with duplicates (reported elsewhere) the first one wins."""
+    found: dict[str, M] = {}
+    for item in items:
+        found.setdefault(item.id, item)  # type: ignore[attr-defined]
+    return found
+
+
+def directory_of(corpus: Corpus) -> Directory:
+    return Directory(first_by_id(p for parsed in corpus.people for p in parsed.model.people))
+
+
+def workflows_of(corpus: Corpus) -> dict[str, WorkflowSpec]:
+    return first_by_id(w.model for w in corpus.workflows)
+
+
 def _display(path: Path) -> str:
     """The path as the user would type it: relative inside the working directory."""
     absolute = path.absolute()
@@ -75,14 +91,15 @@ def _display(path: Path) -> str:
 
 
 def discover(paths: Iterable[Path]) -> list[Path]:
-    """Expand directories into their YAML files, in a stable order."""
-    found: list[Path] = []
+    """Expand directories into their YAML files, in a stable order, each file once."""
+    found: dict[Path, Path] = {}
     for path in paths:
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml")))
+            for file in sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml")):
+                found.setdefault(file.resolve(), file)
         else:
-            found.append(path)
-    return found
+            found.setdefault(path.resolve(), path)
+    return list(found.values())
 
 
 def classify(path: Path, data: Any) -> FileKind | None:
@@ -217,8 +234,8 @@ def _remember_id(corpus: Corpus, data: Any) -> None:
 
 def build(corpus: Corpus) -> Definitions:
     """Resolve a checked corpus into plans."""
-    directory = Directory({p.id: p for parsed in corpus.people for p in parsed.model.people})
-    workflows = {w.model.id: w.model for w in corpus.workflows}
+    directory = directory_of(corpus)
+    workflows = workflows_of(corpus)
     assignments: dict[str, AssignmentPlan] = {}
     sources: dict[str, str] = {}
     for parsed in corpus.assignments:

@@ -150,7 +150,13 @@ def read_yaml(text: str, path: str) -> Document:
         reason = exc.problem or exc.context or "invalid YAML"
         doc.problems.append(Problem(path, line, column, f"invalid YAML: {reason}"))
         doc.data = None
-    except yaml.YAMLError as exc:  # reader errors: bad bytes, control characters
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        reason = f"character U+{exc.character:04X} is not allowed in YAML"
+        doc.problems.append(Problem(path, line, column, f"invalid YAML: {reason}"))
+        doc.data = None
+    except yaml.YAMLError as exc:
         doc.problems.append(Problem(path, 1, 1, f"invalid YAML: {exc}"))
         doc.data = None
     finally:
