@@ -243,11 +243,15 @@ def test_tags_on_collections_build_no_python_objects() -> None:
 
 
 def test_raw_control_character_is_a_problem_not_a_crash() -> None:
-    """A raw control character in the text is reported as invalid YAML, not raised."""
+    """A raw control character is one invalid-YAML problem on one line, at its position."""
     doc = _read("id: x\ntitle: Skriv\x01\n")
 
     assert len(doc.problems) == 1
-    assert doc.problems[0].message.startswith("invalid YAML")
+    problem = doc.problems[0]
+    assert problem.message.startswith("invalid YAML")
+    assert "U+0001" in problem.message, "the character is named as a code point"
+    assert "\n" not in problem.message, "one problem, one line of output"
+    assert (problem.line, problem.column) == (2, 13)
 
 
 @pytest.mark.parametrize("text", ["", "\n", "# only a comment\n"])
