@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeAlias
 
 from workflow.calendar import Calendar
@@ -166,12 +166,27 @@ class _Decision:
             **data,
         )
 
+    def satisfied(self, step_id: str) -> bool:
+        """A step no longer holds up the steps after it.
+
+        Done counts; skipped counts only once the steps *it* waits on are
+        satisfied too, so skipping a step in advance never lets later work
+        start before earlier work is finished.
+        """
+        status = self.state.step(step_id).status
+        if status is StepStatus.DONE:
+            return True
+        if status is StepStatus.SKIPPED:
+            return all(self.satisfied(dep) for dep in self.plan.step(step_id).after)
+        return False
+
+    def ready(self, step: StepPlan) -> bool:
+        return all(self.satisfied(dep) for dep in step.after)
+
     def activate_ready(self) -> None:
-        """Activate every pending step whose after: steps are all finished."""
+        """Activate every pending step whose after: steps are all satisfied."""
         for step in self.plan.steps:
-            if self.state.step(step.id).status is not StepStatus.PENDING:
-                continue
-            if all(self.state.step(dep).status.finished for dep in step.after):
+            if self.state.step(step.id).status is StepStatus.PENDING and self.ready(step):
                 self.activate(step)
 
     def finish_if_complete(self) -> None:
@@ -252,12 +267,41 @@ def _skip(d: _Decision, command: SkipStep) -> None:
 
 
 def _reopen(d: _Decision, command: ReopenStep) -> None:
+    """A finished step becomes active again (or waits, if what it is after is not done).
+
+    Steps that were active but not begun, and now wait on something unfinished,
+    go back to pending in the same event; work already begun is left alone.
+    """
     step = _step(d, command)
     reason = clean_text("reason", command.reason)
-    deactivated = [
-        s.id for s in d.plan.dependants(step.id) if d.state.step(s.id).status is StepStatus.ACTIVE
+    waiting = not d.ready(step)
+    reopened = replace(d.state.step(step.id), status=StepStatus.PENDING)
+    probe = d.state.with_step(reopened)
+    held_back = [
+        s.id
+        for s in d.plan.steps
+        if probe.step(s.id).status is StepStatus.ACTIVE and not _ready_in(d, probe, s)
     ]
-    d.activate(step, reopened=True, reason=reason, deactivated=deactivated or None)
+    if waiting:
+        d.emit(
+            EventType.STEP_REOPENED,
+            step.id,
+            reason=reason,
+            waiting=True,
+            deactivated=held_back or None,
+        )
+    else:
+        d.activate(step, reopened=True, reason=reason, deactivated=held_back or None)
+
+
+def _ready_in(d: _Decision, state: PointState, step: StepPlan) -> bool:
+    """Whether ``step`` would be ready in ``state`` (a state not yet committed)."""
+    saved = d.state
+    d.state = state
+    try:
+        return d.ready(step)
+    finally:
+        d.state = saved
 
 
 def _reassign(d: _Decision, command: ReassignStep) -> None:

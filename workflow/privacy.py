@@ -47,7 +47,7 @@ def clean_text(field: str, text: str | None, *, required: bool = False) -> str |
         if required:
             raise InvalidInput(f"{field} is required")
         return None
-    text = text.strip()
+    text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
     if len(text) > MAX_TEXT:
         raise InvalidInput(f"{field} is too long ({len(text)} characters; at most {MAX_TEXT})")
     if _CONTROL.search(text):

@@ -155,7 +155,7 @@ def evolve(state: PointState, event: Event) -> PointState:  # noqa: C901 - one a
         case EventType.POINT_COMPLETED:
             return replace(state, completed_at=at)
         case EventType.POINT_WRITTEN_OFF:
-            return replace(state, written_off_at=at)
+            return _noted(replace(state, written_off_at=at), event, event.data["reason"])
         case EventType.STEP_ACTIVATED:
             return _on_step(
                 state,
@@ -177,12 +177,13 @@ def evolve(state: PointState, event: Event) -> PointState:  # noqa: C901 - one a
             new = _on_step(state, event, status=status, finished_at=at)
             return _noted(new, event, text) if text else new
         case EventType.STEP_REOPENED:
+            waiting = bool(event.data.get("waiting"))
             new = _on_step(
                 state,
                 event,
-                status=StepStatus.ACTIVE,
-                due=_due(event),
-                activated_at=at,
+                status=StepStatus.PENDING if waiting else StepStatus.ACTIVE,
+                due=None if waiting else _due(event),
+                activated_at=None if waiting else at,
                 begun_at=None,
                 finished_at=None,
             )
@@ -192,7 +193,9 @@ def evolve(state: PointState, event: Event) -> PointState:  # noqa: C901 - one a
                         new.step(step_id), status=StepStatus.PENDING, due=None, activated_at=None
                     )
                 )
-            return replace(new, completed_at=None)
+            new = replace(new, completed_at=None)
+            reason = event.data.get("reason")
+            return _noted(new, event, reason) if reason else new
         case EventType.STEP_REASSIGNED:
             return _on_step(state, event, owner=event.data["to"])
         case EventType.NOTE_ADDED:

@@ -378,6 +378,39 @@ def test_skip_pending_step_is_allowed(run, linear_plan):
     assert t.state.step("draft").status is StepStatus.ACTIVE
 
 
+def test_skipping_ahead_does_not_start_later_work_early(run, linear_plan):
+    """Skipping review while draft is open keeps publish waiting; finishing draft starts it."""
+    started = run(linear_plan, StartPoint(actor="coord")).state
+    t = run(linear_plan, SkipStep(actor="coord", step="review", reason="Ingen."), state=started)
+    assert t.state.step("publish").status is StepStatus.PENDING
+    t = run(linear_plan, CompleteStep(actor="anna", step="draft"), state=t.state)
+    assert types(t) == [(EventType.STEP_COMPLETED, "draft"), (EventType.STEP_ACTIVATED, "publish")]
+
+
+def test_reopening_a_step_whose_prerequisites_are_open_makes_it_wait(run, linear_plan):
+    """A step skipped ahead and reopened while draft is open goes back to pending, not active."""
+    state = run(
+        linear_plan,
+        StartPoint(actor="coord"),
+        SkipStep(actor="coord", step="review", reason="Ingen."),
+    ).state
+    t = run(
+        linear_plan, ReopenStep(actor="coord", step="review", reason="Behövs ändå."), state=state
+    )
+    assert t.state.step("review").status is StepStatus.PENDING
+    assert t.state.step("review").due is None
+    assert t.state.notes[-1].text == "Behövs ändå."
+    t = run(linear_plan, CompleteStep(actor="anna", step="draft"), state=t.state)
+    assert types(t) == [(EventType.STEP_COMPLETED, "draft"), (EventType.STEP_ACTIVATED, "review")]
+
+
+def test_windows_line_breaks_in_a_note_are_accepted(run, linear_plan):
+    """A note pasted with CRLF line endings is stored with plain newlines."""
+    started = run(linear_plan, StartPoint(actor="coord")).state
+    t = run(linear_plan, AddNote(actor="anna", text="Rad ett.\r\nRad två."), state=started)
+    assert t.state.notes[-1].text == "Rad ett.\nRad två."
+
+
 def test_skipped_step_satisfies_after(run, diamond_plan):
     """A skipped step counts as finished for its dependants' after:."""
     state = run(
@@ -598,12 +631,12 @@ def test_add_note_to_step(run, linear_plan):
 
 
 def test_add_note_before_start_and_after_write_off(run, linear_plan):
-    """Notes are accepted on a point that has not started and on one written off."""
+    """Notes are accepted on a point not started and on one written off (whose reason is a note)."""
     t = run(linear_plan, AddNote(actor="coord", text="Väntar på budget."))
     assert len(t.state.notes) == 1
     off = run(linear_plan, WriteOff(actor="coord", reason="Inaktuell."), state=t.state).state
     t = run(linear_plan, AddNote(actor="coord", text="Arkiverad."), state=off)
-    assert [n.text for n in t.state.notes] == ["Väntar på budget.", "Arkiverad."]
+    assert [n.text for n in t.state.notes] == ["Väntar på budget.", "Inaktuell.", "Arkiverad."]
 
 
 def test_add_note_to_rejected_point_is_refused(run, rejected_plan):
@@ -882,16 +915,27 @@ def test_written_off_is_final(all_plans, walk, plan_index, picks):
 @settings(max_examples=100, deadline=None)
 @given(plan_index=st.integers(min_value=0, max_value=4), picks=choices)
 def test_running_point_invariants(all_plans, walk, plan_index, picks):
-    """After every command: no pending step is ready, and completed_at means all finished."""
+    """After every command: pending means not ready, active means ready, completed_at means all
+    finished. Ready: every after: step is done, or skipped and itself ready."""
     plan = all_plans[plan_index]
+
+    def satisfied(state, step_id):
+        status = state.step(step_id).status
+        if status is StepStatus.SKIPPED:
+            return all(satisfied(state, dep) for dep in plan.step(step_id).after)
+        return status is StepStatus.DONE
+
     for _before, transition in walk(plan, picks):
         state = transition.state
         if state.started_at is None:
             assert all(s.status is StepStatus.PENDING for s in state.steps)
             continue
         for step in plan.steps:
+            ready = all(satisfied(state, dep) for dep in step.after)
             if state.step(step.id).status is StepStatus.PENDING:
-                assert not all(state.step(dep).status.finished for dep in step.after)
+                assert not ready
+            if state.step(step.id).status is StepStatus.ACTIVE:
+                assert ready
         all_finished = all(s.status.finished for s in state.steps)
         assert (state.completed_at is not None) == all_finished
 
