@@ -237,31 +237,39 @@ def _check_duplicate_workflows(corpus: Corpus) -> Iterator[Problem]:
             seen[wid] = parsed.doc.path
 
 
+#: Where a step's field is written: (index of the step, path below the step) -> path.
+Where = Callable[[int, Path], Path]
+
+
+def _under(base: Path) -> Where:
+    return lambda i, rest: (*base, i, *rest)
+
+
 def _dag_problems(
-    steps: Sequence[StepSpec], doc: Document, base: Path, label: str
+    steps: Sequence[StepSpec], doc: Document, where: Where, label: str
 ) -> Iterator[Problem]:
     """Duplicate step ids, unknown ``after:`` steps, cycles and unreachable steps."""
     index: dict[str, int] = {}
     for i, step in enumerate(steps):
         if step.id in index:
-            yield doc.problem((*base, i, "id"), f"{label}: duplicate step id {step.id!r}")
+            yield doc.problem(where(i, ("id",)), f"{label}: duplicate step id {step.id!r}")
         index.setdefault(step.id, i)
     for i, step in enumerate(steps):
         for k, dep in enumerate(step.after or ()):
             if dep not in index:
                 yield doc.problem(
-                    (*base, i, "after", k),
+                    where(i, ("after", k)),
                     f"{label}: step {step.id!r} is after unknown step {dep!r}",
                 )
             elif dep == step.id:
                 yield doc.problem(
-                    (*base, i, "after", k), f"{label}: step {step.id!r} is after itself"
+                    where(i, ("after", k)), f"{label}: step {step.id!r} is after itself"
                 )
-    yield from _reachability(steps, index, doc, base, label)
+    yield from _reachability(steps, index, doc, where, label)
 
 
 def _reachability(
-    steps: Sequence[StepSpec], index: dict[str, int], doc: Document, base: Path, label: str
+    steps: Sequence[StepSpec], index: dict[str, int], doc: Document, where: Where, label: str
 ) -> Iterator[Problem]:
     """Kahn's algorithm: what never becomes ready is in a cycle or waits on one."""
     waiting = {s.id: {d for d in (s.after or ()) if d in index and d != s.id} for s in steps}
@@ -281,10 +289,10 @@ def _reachability(
         i = index[sid]
         if sid in in_cycle:
             cycle = " -> ".join(_cycle_from(sid, steps, index))
-            yield doc.problem((*base, i, "after"), f"{label}: cycle in after: {cycle}")
+            yield doc.problem(where(i, ("after",)), f"{label}: cycle in after: {cycle}")
         else:
             yield doc.problem(
-                (*base, i, "id"), f"{label}: step {sid!r} can never start (no path reaches it)"
+                where(i, ("id",)), f"{label}: step {sid!r} can never start (no path reaches it)"
             )
 
 
@@ -315,7 +323,7 @@ def _cycle_from(start: str, steps: Sequence[StepSpec], index: dict[str, int]) ->
 def _check_workflow_dags(corpus: Corpus) -> Iterator[Problem]:
     for parsed in corpus.workflows:
         wf = parsed.model
-        yield from _dag_problems(wf.steps, parsed.doc, ("steps",), f"workflow {wf.id!r}")
+        yield from _dag_problems(wf.steps, parsed.doc, _under(("steps",)), f"workflow {wf.id!r}")
 
 
 @check
@@ -325,11 +333,16 @@ def _check_point_dags(corpus: Corpus) -> Iterator[Problem]:
         for i, point in enumerate(parsed.model.points):
             label = f"point {point.number}"
             if point.steps is not None:
-                yield from _dag_problems(point.steps, parsed.doc, ("points", i, "steps"), label)
+                where = _under(("points", i, "steps"))
+                yield from _dag_problems(point.steps, parsed.doc, where, label)
             elif any(o.after is not None for o in point.override.values()):
                 steps = effective_steps(point, workflows)
-                for problem in _dag_problems(steps, parsed.doc, ("points", i, "override"), label):
-                    yield parsed.doc.problem(("points", i, "override"), problem.message)
+                yield from _dag_problems(steps, parsed.doc, _in_override(i, steps), label)
+
+
+def _in_override(point_index: int, steps: Sequence[StepSpec]) -> Where:
+    """Problems of an overridden DAG point at the override that caused them, if any."""
+    return lambda i, rest: ("points", point_index, "override", steps[i].id, *rest)
 
 
 # --- assignments -----------------------------------------------------------------
@@ -422,6 +435,18 @@ def _check_deadlines_have_due_dates(corpus: Corpus) -> Iterator[Problem]:
                         f"point {point.number}, step {step.id!r}: reminders and escalations "
                         "need a due date; give the step a due: or the point one",
                     )
+
+
+@check
+def _check_report_back_date(corpus: Corpus) -> Iterator[Problem]:
+    for parsed in corpus.assignments:
+        spec = parsed.model
+        if spec.report_back < spec.decided_on:
+            yield parsed.doc.problem(
+                ("report_back",),
+                f"assignment {spec.id!r}: report_back ({spec.report_back}) is before the "
+                f"council's decision ({spec.decided_on})",
+            )
 
 
 @check

@@ -21,8 +21,8 @@ from pydantic import (
     EmailStr,
     Field,
     PlainSerializer,
-    PositiveInt,
     StrictBool,
+    StrictInt,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -303,7 +303,7 @@ class AssignedTo(_Model):
 class PointSpec(_Model):
     """One numbered point of an assignment."""
 
-    number: PositiveInt
+    number: Annotated[StrictInt, Field(gt=0)]
     title: LocalLine
     description: LocalProse | None = None
     workflow: Id | None = Field(None, description="A workflow id from workflows/.")
@@ -353,14 +353,6 @@ class AssignmentSpec(_Model):
     language: Language = Language.SV
     description: LocalProse | None = None
     points: list[PointSpec] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _dates(self) -> AssignmentSpec:
-        if self.report_back < self.decided_on:
-            raise ValueError(
-                f"report_back ({self.report_back}) is before decided_on ({self.decided_on})"
-            )
-        return self
 
 
 class FileKind(StrEnum):

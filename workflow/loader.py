@@ -135,6 +135,8 @@ def _context(data: Any, loc: Sequence[str | int]) -> str:
             elif isinstance(node.get("id"), str):
                 kind = {"steps": "step", "people": "person"}.get(str(loc[depth - 1]), "entry")
                 names.append(f"{kind} {node['id']!r}")
+            elif depth and loc[depth - 1] == "override":
+                names.append(f"override {part!r}")
     return ", ".join(names)
 
 
@@ -149,10 +151,40 @@ def _field_of(doc: Document, loc: Sequence[str | int]) -> str:
     return name
 
 
+def _known_path(doc: Document, loc: Sequence[str | int]) -> tuple[str | int, ...]:
+    known: tuple[str | int, ...] = ()
+    for part in loc:
+        if (*known, part) in doc.positions:
+            known = (*known, part)
+    return known
+
+
+def _most_specific(errors: list[Any], doc: Document) -> list[Any]:
+    """Of a union's alternatives, keep the errors that reach deepest into the value.
+
+    ``title: {de: Titel}`` fails both as text and as a mapping; the mapping's
+    complaint about ``de`` says what is wrong, "should be a valid string" does not.
+    """
+    paths = [_known_path(doc, tuple(e["loc"])) for e in errors]
+    # An alternative of a union carries a tag in its loc that is no key of the document.
+    tagged = [
+        e["type"] != "missing" and len(tuple(e["loc"])) > len(p)
+        for e, p in zip(errors, paths, strict=True)
+    ]
+    deepest = [p for p, t in zip(paths, tagged, strict=True) if t]
+    return [
+        error
+        for error, path, is_tagged in zip(errors, paths, tagged, strict=True)
+        if not is_tagged
+        or not any(len(other) > len(path) and other[: len(path)] == path for other in deepest)
+    ]
+
+
 def _problems_from(exc: ValidationError, doc: Document) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[tuple[int, int]] = set()
-    for error in exc.errors():
+    errors = _most_specific(exc.errors(), doc)
+    for error in errors:
         loc = tuple(error["loc"])
         kind = error["type"]
         field_name = str(loc[-1]) if loc else "file"
@@ -188,11 +220,21 @@ def read(paths: Iterable[Path]) -> Corpus:
         except FileNotFoundError:
             corpus.problems.append(Problem(shown, 0, 0, "no such file or directory"))
             continue
-        except (OSError, UnicodeDecodeError) as exc:
-            corpus.problems.append(Problem(shown, 1, 1, f"cannot read: {exc}"))
+        except UnicodeDecodeError as exc:
+            corpus.problems.append(_not_utf8(shown, exc))
+            continue
+        except OSError as exc:
+            corpus.problems.append(Problem(shown, 1, 1, f"cannot read: {exc.strerror or exc}"))
             continue
         _read_one(corpus, path, read_yaml(text, shown))
     return corpus
+
+
+def _not_utf8(shown: str, exc: UnicodeDecodeError) -> Problem:
+    data = exc.object
+    line = data.count(b"\n", 0, exc.start) + 1
+    column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+    return Problem(shown, line, column, f"not UTF-8: byte 0x{data[exc.start]:02x} is not text")
 
 
 def _read_one(corpus: Corpus, path: Path, doc: Document) -> None:

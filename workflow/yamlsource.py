@@ -29,6 +29,9 @@ Position = tuple[int, int]
 
 _BOOL_TAG = "tag:yaml.org,2002:bool"
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
 #: Deeper than any definition needs; stops runaway recursion.
 MAX_DEPTH = 40
 #: More values than any definition needs; stops alias bombs (a few aliases per
@@ -104,6 +107,9 @@ class _Builder:
         if depth > MAX_DEPTH:
             self._fail(node, "nested too deeply")
             return None
+        if not isinstance(node, ScalarNode) and node.tag not in (_MAP_TAG, _SEQ_TAG):
+            self._fail(node, f"tag {node.tag!r} is not allowed in definitions")
+            return None
         if isinstance(node, MappingNode):
             return self._mapping(node, path, depth)
         if isinstance(node, SequenceNode):
@@ -116,6 +122,9 @@ class _Builder:
     def _mapping(self, node: MappingNode, path: Path, depth: int) -> dict[str, Any]:
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                self._fail(key_node, "merge keys (<<) are not supported: write the keys out")
+                continue
             key = self.loader.construct_object(key_node, deep=True)
             if not isinstance(key, str):
                 self._fail(key_node, f"key {key!r} must be text")

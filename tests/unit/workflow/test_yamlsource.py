@@ -233,13 +233,21 @@ def test_python_tags_are_refused() -> None:
     assert doc.problems[0].message.startswith("invalid YAML: could not determine a constructor")
 
 
-def test_tags_on_collections_build_no_python_objects() -> None:
-    """A Python tag on a sequence or mapping yields plain data only, nothing executed."""
+def test_tags_on_collections_are_refused() -> None:
+    """A Python tag on a sequence or mapping is a problem at its line; nothing is executed."""
     doc = _read("a: !!python/object/apply:os.system [echo hi]\nb: !!python/object:x {k: v}\n")
 
-    assert doc.data == {"a": ["echo hi"], "b": {"k": "v"}}
-    assert type(doc.data["a"]) is list
-    assert type(doc.data["b"]) is dict
+    assert [(p.line, p.column) for p in doc.problems] == [(1, 4), (2, 4)]
+    assert all("is not allowed in definitions" in p.message for p in doc.problems)
+    assert doc.data == {"a": None, "b": None}
+
+
+def test_merge_keys_get_a_clear_message() -> None:
+    """A YAML merge key is refused with a message saying so, at the key's position."""
+    doc = _read("base: &b {x: 1}\nother:\n  <<: *b\n  y: 2\n")
+
+    assert [(p.line, p.column) for p in doc.problems] == [(3, 3)]
+    assert "merge keys (<<) are not supported" in doc.problems[0].message
 
 
 def test_raw_control_character_is_a_problem_not_a_crash() -> None:
