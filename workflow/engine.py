@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -65,11 +65,15 @@ class Engine:
         definitions: Definitions,
         calendar: Calendar,
         timezone: ZoneInfo,
+        on_commit: Callable[[Sequence[int]], object] | None = None,
     ) -> None:
         self.db = db
         self.definitions = definitions
         self.calendar = calendar
         self.timezone = timezone
+        #: Called with the new event ids after each commit: hands them to the
+        #: dispatcher. Whatever it fails to publish stays in the outbox for the relay.
+        self.on_commit = on_commit
 
     # --- transactions ------------------------------------------------------------
 
@@ -127,9 +131,15 @@ class Engine:
         try:
             with self.db.begin() as conn:
                 self._require_same_definition(conn, assignment)
-                return self._run(conn, plan, command, local)
+                outcome = self._run(conn, plan, command, local)
         except sa.exc.IntegrityError:
             raise ConflictError(plan.address) from None
+        self._committed(outcome.event_ids)
+        return outcome
+
+    def _committed(self, event_ids: Sequence[int]) -> None:
+        if event_ids and self.on_commit is not None:
+            self.on_commit(event_ids)
 
     def start(
         self,
@@ -165,6 +175,7 @@ class Engine:
                         report.event_ids.extend(outcome.event_ids)
         except sa.exc.IntegrityError:
             raise ConflictError(plan.id) from None
+        self._committed(report.event_ids)
         return report
 
     def _record_definition(

@@ -133,6 +133,16 @@ class NotInitialised(CouncilError):
     exit_code = EXIT_UNREACHABLE
 
 
+class DeliveryError(CouncilError):
+    """A message could not be handed over; ``transient`` says whether to try again."""
+
+    exit_code = EXIT_UNREACHABLE
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        self.transient = transient
+        super().__init__(message)
+
+
 class Unreachable(CouncilError):
     """A server (database, broker, SMTP) cannot be reached."""
 

@@ -25,6 +25,7 @@ class EventType(StrEnum):
     STEP_REOPENED = "step.reopened"
     STEP_REASSIGNED = "step.reassigned"
     NOTE_ADDED = "note.added"
+    EFFECT_FAILED = "effect.failed"  # a side effect (an e-mail) gave up; changes no state
 
 
 class Event(BaseModel):

@@ -7,9 +7,10 @@ process (the CLI does) and pass it on.
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,6 +22,14 @@ from workflow.calendar import Calendar, DuePolicy
 
 #: Where council keeps its embedded database, broker and mail by default.
 DEFAULT_VAR = Path("var")
+
+
+class SmtpSecurity(StrEnum):
+    """How the SMTP connection is protected."""
+
+    STARTTLS = "starttls"  # plain connection upgraded with STARTTLS (port 587)
+    TLS = "tls"  # TLS from the first byte (port 465)
+    NONE = "none"  # only for a relay on localhost or a test catcher
 
 
 class Settings(BaseSettings):
@@ -44,6 +53,45 @@ class Settings(BaseSettings):
         DuePolicy.PREVIOUS, description="Where a due date on a day off moves."
     )
 
+    # --- broker and workers ---
+    broker_url: str | None = Field(
+        None, description="Celery broker URL; default: an embedded Redis under var_dir."
+    )
+    redis_server: Path | None = Field(
+        None, description="redis-server binary for the embedded broker (default: found)."
+    )
+    worker_prefetch_multiplier: int = Field(
+        1, ge=1, description="Messages a worker process reserves ahead (1: fair, no hoarding)."
+    )
+    task_soft_time_limit: int = Field(
+        60, ge=1, description="Seconds before a task is asked to stop."
+    )
+    task_time_limit: int = Field(90, ge=2, description="Seconds before a task is killed.")
+    visibility_timeout: int = Field(
+        3600, ge=60, description="Seconds before Redis redelivers an unacknowledged message."
+    )
+    max_retries: int = Field(
+        8, ge=0, description="Retries of a transient failure before giving up."
+    )
+    relay_interval: float = Field(10.0, gt=0, description="Seconds between outbox relay runs.")
+    reconcile_interval: float = Field(60.0, gt=0, description="Seconds between reconciler runs.")
+    reconcile_after: float = Field(
+        300.0, gt=0, description="Seconds before an unhandled event or effect is redone."
+    )
+
+    # --- e-mail ---
+    mail_from: str = Field("council@kommun.example", description="Sender of every e-mail.")
+    mail_domain: str | None = Field(
+        None, description="Domain of Message-IDs; default: the domain of mail_from."
+    )
+    smtp_host: str | None = Field(None, description="SMTP server; unset: write to a maildir.")
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_security: SmtpSecurity = Field(SmtpSecurity.STARTTLS)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout: float = Field(30.0, gt=0, description="Seconds to wait for the SMTP server.")
+    maildir: Path | None = Field(None, description="Maildir for e-mail; default: var_dir/mail.")
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -55,6 +103,14 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Explicit arguments, then the environment, then council.toml.
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @property
+    def effective_maildir(self) -> Path:
+        return self.maildir or self.var_dir / "mail"
+
+    @property
+    def message_id_domain(self) -> str:
+        return self.mail_domain or self.mail_from.rpartition("@")[2] or "council.invalid"
 
     @property
     def effective_database_url(self) -> str:

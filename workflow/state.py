@@ -200,6 +200,8 @@ def evolve(state: PointState, event: Event) -> PointState:  # noqa: C901 - one a
             return _on_step(state, event, owner=event.data["to"])
         case EventType.NOTE_ADDED:
             return _noted(state, event, event.data["text"])
+        case EventType.EFFECT_FAILED:
+            return state
     raise ValueError(f"unknown event type {event.type!r}")  # pragma: no cover
 
 

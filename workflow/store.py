@@ -99,7 +99,21 @@ outbox = sa.Table(
     sa.Column("published_at", Stamp),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("last_error", sa.Text),
+    # A relay holds a row until then while it publishes; a crashed relay's
+    # claim simply expires.
+    sa.Column("claimed_until", Stamp),
+    # Set when every handler subscribed to the event has processed it.
+    sa.Column("handled_at", Stamp),
     sa.Index("ix_outbox_unpublished", "published_at", "id"),
+    sa.Index("ix_outbox_unhandled", "handled_at", "published_at"),
+)
+
+processed = sa.Table(
+    "processed",
+    metadata,
+    sa.Column("event_id", BigId, sa.ForeignKey("events.id"), primary_key=True),
+    sa.Column("handler", sa.String(80), primary_key=True),
+    sa.Column("processed_at", Stamp, nullable=False),
 )
 
 effects = sa.Table(
@@ -114,6 +128,10 @@ effects = sa.Table(
     sa.Column("created_at", Stamp, nullable=False),
     sa.Column("done_at", Stamp),
     sa.Column("detail", sa.Text),
+    sa.Column("payload", sa.JSON),
+    sa.Column("claimed_until", Stamp),
+    sa.Column("next_attempt_at", Stamp),
+    sa.Index("ix_effects_state_next", "state", "next_attempt_at"),
 )
 
 
@@ -208,6 +226,11 @@ def point_events(
     if until is not None:
         query = query.where(events.c.occurred_at <= utc(until))
     return [_to_event(row) for row in conn.execute(query)]
+
+
+def get_event(conn: Connection, event_id: int) -> Event | None:
+    row = conn.execute(sa.select(events).where(events.c.id == event_id)).first()
+    return _to_event(row) if row is not None else None
 
 
 def list_events(

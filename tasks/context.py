@@ -1,0 +1,52 @@
+"""What a worker process needs to run tasks: settings, a database, the definitions.
+
+Built on first use in each process (and rebuilt after a fork), never carried
+between tasks as state: everything a task knows comes from the database.
+Definitions are reloaded when a file under the definitions directory changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from workflow.loader import Definitions, discover, load
+from workflow.settings import Settings
+from workflow.store import connect
+
+
+@dataclass
+class Context:
+    settings: Settings
+    db: sa.Engine
+    tz: ZoneInfo
+    _definitions: Definitions | None = None
+    _stamp: tuple[tuple[str, float], ...] = field(default=())
+
+    def definitions(self) -> Definitions:
+        files = discover([self.settings.definitions])
+        stamp = tuple((str(f), f.stat().st_mtime) for f in files)
+        if self._definitions is None or stamp != self._stamp:
+            self._definitions = load([self.settings.definitions])
+            self._stamp = stamp
+        return self._definitions
+
+
+@cache
+def context() -> Context:
+    settings = Settings()
+    return Context(
+        settings=settings,
+        db=connect(settings.effective_database_url),
+        tz=ZoneInfo(settings.timezone),
+    )
+
+
+def reset() -> None:
+    """Forget the process's context (after a fork: connections must not be shared)."""
+    if context.cache_info().currsize:
+        context().db.dispose(close=False)
+    context.cache_clear()

@@ -1,0 +1,30 @@
+"""Publishing events to the workers: one Celery message per event id."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from workflow import outbox
+
+
+def publish_event(event_id: int) -> None:
+    """Send one ``dispatch`` message; raise if the broker cannot take it."""
+    from tasks.dispatch import dispatch
+
+    dispatch.apply_async(
+        (event_id,),
+        retry=True,
+        retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5},
+    )
+
+
+def publish_committed(db: sa.Engine, event_ids: Sequence[int]) -> outbox.RelayResult:
+    """Right after a command commits: publish its events, mark them published.
+
+    A broker that is down leaves them in the outbox for the relay; the command
+    has committed either way.
+    """
+    return outbox.publish_claimed(db, list(event_ids), publish_event, now=dt.datetime.now(dt.UTC))

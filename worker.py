@@ -1,0 +1,103 @@
+"""The Celery app: configuration, routes and the beat schedule.
+
+Start workers with ``council worker`` (or ``celery -A worker worker``) and one
+beat with ``council beat`` (or ``celery -A worker beat``). Settings are read
+when the app is first configured, not at import.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from celery import Celery, signals
+
+from workflow.embedded import EmbeddedRedis
+from workflow.errors import CouncilError
+from workflow.settings import Settings
+
+app = Celery("council", include=["tasks.dispatch", "tasks.periodic"])
+
+
+def broker_url(settings: Settings) -> str:
+    """The configured broker, or the embedded Redis (started if need be)."""
+    if settings.broker_url:
+        return settings.broker_url
+    return EmbeddedRedis(settings.var_dir / "redis", settings.redis_server).ensure_running()
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """Celery settings for at-least-once delivery with nothing lost."""
+    if settings.visibility_timeout < 3 * settings.task_time_limit:
+        raise CouncilError(
+            "visibility_timeout must be well above task_time_limit (at least 3x): a task "
+            "still running when the broker redelivers it would run twice at once"
+        )
+    if settings.task_soft_time_limit >= settings.task_time_limit:
+        raise CouncilError("task_soft_time_limit must be below task_time_limit")
+    return {
+        "broker_url": broker_url(settings),
+        # Acknowledge after the task ran: a worker that dies mid-task loses nothing.
+        "task_acks_late": True,
+        # A child process killed mid-task (OOM, SIGKILL) puts its message back.
+        "task_reject_on_worker_lost": True,
+        # Reserve one message at a time: no hoarding while other workers idle.
+        "worker_prefetch_multiplier": settings.worker_prefetch_multiplier,
+        # Lost the broker mid-task? Its message will be redelivered, so stop the
+        # task rather than finish it while another worker starts it again.
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        # Keep trying to reach the broker at start-up instead of exiting.
+        "broker_connection_retry_on_startup": True,
+        # Redis redelivers an unacknowledged message after this; kept well above
+        # the task time limit so a slow task is never running twice at once.
+        "broker_transport_options": {"visibility_timeout": settings.visibility_timeout},
+        "result_backend_transport_options": {"visibility_timeout": settings.visibility_timeout},
+        # State lives in SQL; results would only fill Redis.
+        "task_ignore_result": True,
+        # JSON only: a task takes ids and primitives, never pickled objects.
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        # A stuck SMTP or database call cannot hold a worker forever.
+        "task_soft_time_limit": settings.task_soft_time_limit,
+        "task_time_limit": settings.task_time_limit,
+        "task_default_queue": "council",
+        "worker_hijack_root_logger": False,
+        "enable_utc": True,
+        "timezone": "UTC",
+        "beat_schedule": {
+            "relay-outbox": {"task": "council.relay_outbox", "schedule": settings.relay_interval},
+            "reconcile": {"task": "council.reconcile", "schedule": settings.reconcile_interval},
+        },
+        "beat_schedule_filename": str(settings.var_dir / "celerybeat-schedule"),
+    }
+
+
+@app.on_configure.connect
+def _configure(sender: Celery, **_: Any) -> None:
+    sender.conf.update(celery_config(Settings()))
+
+
+@signals.setup_logging.connect
+def _logging(**_: Any) -> None:
+    from workflow.logs import configure
+
+    configure()
+
+
+@signals.worker_process_init.connect
+def _after_fork(**_: Any) -> None:
+    from tasks.context import reset
+
+    reset()
+
+
+@signals.task_prerun.connect
+def _bind(task_id: str | None = None, task: Any = None, **_: Any) -> None:
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(task_id=task_id, task=getattr(task, "name", None))
+
+
+@signals.task_postrun.connect
+def _unbind(**_: Any) -> None:
+    structlog.contextvars.clear_contextvars()

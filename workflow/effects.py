@@ -1,0 +1,202 @@
+"""Side effects, each recorded once by a unique key, so nothing happens twice.
+
+A handler records an effect (an e-mail to send) in its transaction; delivery
+then *claims* it for a short lease, performs it, and marks it done. A crash
+during delivery leaves the claim to expire and the reconciler to try again;
+transient failures are retried with exponential backoff and jitter, scheduled
+in the database (``next_attempt_at``), not in the broker. After the last
+attempt an effect is ``failed``, with an ``effect.failed`` event in the log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from workflow.events import Event, EventType
+from workflow.store import append_events, aware, effects, events, utc
+
+#: How long a delivery may hold an effect before another may take it over.
+DELIVERY_LEASE = dt.timedelta(seconds=120)
+#: First retry delay; it doubles with each attempt, up to BACKOFF_MAX.
+BACKOFF_BASE = dt.timedelta(seconds=15)
+BACKOFF_MAX = dt.timedelta(minutes=30)
+
+
+class EffectState(StrEnum):
+    PENDING = "pending"  # recorded, not yet performed (or waiting for a retry)
+    SENDING = "sending"  # claimed by one delivery
+    DONE = "done"
+    FAILED = "failed"  # gave up; `council effects retry ID` tries again
+
+
+def record(
+    conn: Connection,
+    *,
+    key: str,
+    kind: str,
+    event_id: int | None,
+    payload: dict[str, Any],
+    now: dt.datetime,
+) -> int | None:
+    """Record an effect unless its key exists; return the new id, or None if it did."""
+    values = {
+        "key": key,
+        "kind": kind,
+        "event_id": event_id,
+        "state": EffectState.PENDING.value,
+        "attempts": 0,
+        "payload": payload,
+        "created_at": utc(now),
+    }
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(effects)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(effects.c.id)
+    )
+    return conn.execute(statement).scalar_one_or_none()
+
+
+def claim(conn: Connection, effect_id: int, *, now: dt.datetime) -> sa.Row[Any] | None:
+    """Take an effect for delivery if it is pending (and due) or its claim expired."""
+    claimable = sa.or_(
+        sa.and_(
+            effects.c.state == EffectState.PENDING.value,
+            sa.or_(effects.c.next_attempt_at.is_(None), effects.c.next_attempt_at <= utc(now)),
+        ),
+        sa.and_(effects.c.state == EffectState.SENDING.value, effects.c.claimed_until < utc(now)),
+    )
+    row = conn.execute(
+        effects.update()
+        .where(effects.c.id == effect_id, claimable)
+        .values(
+            state=EffectState.SENDING.value,
+            claimed_until=utc(now + DELIVERY_LEASE),
+            attempts=effects.c.attempts + 1,
+        )
+        .returning(effects)
+    ).first()
+    return row
+
+
+def finish(conn: Connection, effect_id: int, *, now: dt.datetime) -> None:
+    conn.execute(
+        effects.update()
+        .where(effects.c.id == effect_id)
+        .values(state=EffectState.DONE.value, done_at=utc(now), claimed_until=None, detail=None)
+    )
+
+
+def backoff(attempts: int, *, rng: random.Random | None = None) -> dt.timedelta:
+    """Exponential backoff with jitter: between half and all of base * 2**(attempts-1)."""
+    ceiling = min(BACKOFF_BASE * (1 << min(max(attempts - 1, 0), 20)), BACKOFF_MAX)
+    fraction = (rng or random.SystemRandom()).uniform(0.5, 1.0)
+    return ceiling * fraction
+
+
+def retry_later(
+    conn: Connection, effect_id: int, *, attempts: int, error: str, now: dt.datetime
+) -> dt.datetime:
+    """Put a claimed effect back, to be tried again after a backoff; return when."""
+    when = now + backoff(attempts)
+    conn.execute(
+        effects.update()
+        .where(effects.c.id == effect_id)
+        .values(
+            state=EffectState.PENDING.value,
+            claimed_until=None,
+            next_attempt_at=utc(when),
+            detail=error[:500],
+        )
+    )
+    return when
+
+
+def fail(conn: Connection, effect_id: int, *, error: str, now: dt.datetime) -> None:
+    """Give up on an effect: state failed, and an ``effect.failed`` event in the log."""
+    row = conn.execute(sa.select(effects).where(effects.c.id == effect_id)).one()
+    conn.execute(
+        effects.update()
+        .where(effects.c.id == effect_id)
+        .values(state=EffectState.FAILED.value, claimed_until=None, detail=error[:500])
+    )
+    source = conn.execute(sa.select(events).where(events.c.id == row.event_id)).first()
+    if source is None:
+        return
+    failed = Event(
+        type=EventType.EFFECT_FAILED,
+        assignment=source.assignment,
+        point=source.point,
+        step=source.step,
+        actor="council",
+        occurred_at=now,
+        data={"effect": effect_id, "key": row.key, "kind": row.kind, "error": error[:200]},
+    )
+    append_events(conn, [failed], now=now)
+
+
+def due(conn: Connection, *, now: dt.datetime, stale_before: dt.datetime, limit: int) -> list[int]:
+    """Effects to deliver now: retries that are due, forgotten ones, expired claims."""
+    rows = conn.execute(
+        sa.select(effects.c.id)
+        .where(
+            sa.or_(
+                sa.and_(
+                    effects.c.state == EffectState.PENDING.value,
+                    sa.or_(
+                        effects.c.next_attempt_at <= utc(now),
+                        sa.and_(
+                            effects.c.next_attempt_at.is_(None),
+                            effects.c.created_at < utc(stale_before),
+                        ),
+                    ),
+                ),
+                sa.and_(
+                    effects.c.state == EffectState.SENDING.value,
+                    effects.c.claimed_until < utc(now),
+                ),
+            )
+        )
+        .order_by(effects.c.id)
+        .limit(limit)
+    )
+    return [row.id for row in rows]
+
+
+def listing(conn: Connection, *, state: EffectState | None = None) -> list[dict[str, Any]]:
+    query = sa.select(effects).order_by(effects.c.id)
+    if state is not None:
+        query = query.where(effects.c.state == state.value)
+    return [
+        {
+            "id": row.id,
+            "key": row.key,
+            "kind": row.kind,
+            "event_id": row.event_id,
+            "state": row.state,
+            "attempts": row.attempts,
+            "created_at": aware(row.created_at),
+            "done_at": aware(row.done_at),
+            "detail": row.detail,
+        }
+        for row in conn.execute(query)
+    ]
+
+
+def reset(conn: Connection, effect_ids: Sequence[int]) -> int:
+    """Make failed effects pending again (``council effects retry``)."""
+    result = conn.execute(
+        effects.update()
+        .where(effects.c.id.in_(effect_ids), effects.c.state == EffectState.FAILED.value)
+        .values(state=EffectState.PENDING.value, attempts=0, next_attempt_at=None, detail=None)
+    )
+    return int(result.rowcount)

@@ -1,0 +1,203 @@
+"""Composing e-mail: task prompts as plain text + HTML, with an iCalendar VTODO.
+
+Messages are built from a :class:`Prompt` (plain data the handler gathered),
+with Jinja2 templates in Swedish and English rendered in a sandbox, HTML
+autoescaped. Every message carries a Message-ID derived from its effect key,
+so a resend after a crash is recognisably the same message. No tracking
+pixels, no redirect links; plain text first, HTML second.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+from functools import cache
+from pathlib import Path
+
+from jinja2 import FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2.sandbox import SandboxedEnvironment
+from pydantic import BaseModel, ConfigDict
+
+from workflow.definitions import Language
+
+TEMPLATES = Path(__file__).parent / "templates"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_MONTHS = {
+    Language.SV: [
+        "januari",
+        "februari",
+        "mars",
+        "april",
+        "maj",
+        "juni",
+        "juli",
+        "augusti",
+        "september",
+        "oktober",
+        "november",
+        "december",
+    ],
+    Language.EN: [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ],
+}
+
+
+class NoteView(BaseModel):
+    """A progress note as an e-mail shows it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    at: dt.date
+    author: str
+    text: str
+
+
+class Prompt(BaseModel):
+    """Everything a task prompt says; gathered by the handler, stored with the effect."""
+
+    model_config = ConfigDict(frozen=True)
+
+    language: Language
+    to_name: str
+    to_email: str
+    assignment: str
+    assignment_title: str
+    reference: str
+    point: str
+    point_title: str
+    step: str
+    step_title: str
+    description: str | None = None
+    due: dt.date | None = None
+    notes: tuple[NoteView, ...] = ()
+    reassigned: bool = False
+    coordinator_name: str
+    coordinator_email: str
+    commands: tuple[str, ...] = ()
+
+
+def format_date(day: dt.date | None, language: Language) -> str:
+    """12 juni 2023 / 12 June 2023."""
+    if day is None:
+        return "–"
+    return f"{day.day} {_MONTHS[language][day.month - 1]} {day.year}"
+
+
+@cache
+def _environment() -> SandboxedEnvironment:
+    env = SandboxedEnvironment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["date"] = format_date
+    return env
+
+
+def header_text(value: str) -> str:
+    """One header-safe line: control characters (CR, LF, ...) become spaces."""
+    return " ".join(_CONTROL.sub(" ", value).split())
+
+
+def message_id(key: str, domain: str) -> str:
+    """The Message-ID of the effect ``key``: the same key always gives the same id."""
+    digest = hashlib.sha256(key.encode()).hexdigest()[:40]
+    return f"<{digest}@{header_text(domain)}>"
+
+
+def subject(prompt: Prompt) -> str:
+    if prompt.language is Language.SV:
+        verb = "Ny ansvarig för uppgift" if prompt.reassigned else "Uppgift"
+    else:
+        verb = "Task reassigned to you" if prompt.reassigned else "Task"
+    return header_text(f"{verb}: {prompt.step_title} ({prompt.point})")
+
+
+def _ics_escape(text: str) -> str:
+    text = text.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
+    return text.replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\n")
+
+
+def _fold(line: str) -> str:
+    """RFC 5545 folding: lines of at most 75 octets, continued with a space."""
+    out, current = [], b""
+    for char in line:
+        encoded = char.encode()
+        if len(current) + len(encoded) > 75:
+            out.append(current.decode())
+            current = b" "
+        current += encoded
+    out.append(current.decode())
+    return "\r\n".join(out)
+
+
+def vtodo(prompt: Prompt, *, uid: str, stamp: dt.datetime) -> str:
+    """An iCalendar VTODO with the step's due date, for the owner's task list."""
+    lines = [
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        "PRODID:-//council//council-workflow//EN",
+        "METHOD:PUBLISH",
+        "BEGIN:VTODO",
+        f"UID:{uid}",
+        f"DTSTAMP:{stamp.astimezone(dt.UTC):%Y%m%dT%H%M%SZ}",
+        f"SUMMARY:{_ics_escape(prompt.step_title)}",
+        f"DESCRIPTION:{_ics_escape(f'{prompt.point}: {prompt.point_title}')}",
+    ]
+    if prompt.due is not None:
+        lines.append(f"DUE;VALUE=DATE:{prompt.due:%Y%m%d}")
+    lines += ["STATUS:NEEDS-ACTION", "END:VTODO", "END:VCALENDAR"]
+    return "\r\n".join(_fold(line) for line in lines) + "\r\n"
+
+
+def render(prompt: Prompt) -> tuple[str, str]:
+    """The plain-text and HTML bodies of a prompt, in the owner's language."""
+    env = _environment()
+    lang = prompt.language.value
+    context = {"p": prompt, "lang": prompt.language}
+    text = env.get_template(f"prompt.{lang}.txt").render(context)
+    html = env.get_template(f"prompt.{lang}.html").render(context)
+    return text, html
+
+
+def compose(
+    prompt: Prompt, *, key: str, sender: str, domain: str, created: dt.datetime
+) -> EmailMessage:
+    """The whole message: headers, text, HTML alternative and the VTODO attachment."""
+    text, html = render(prompt)
+    msg = EmailMessage()
+    msg["From"] = header_text(sender)
+    msg["To"] = formataddr((header_text(prompt.to_name), header_text(prompt.to_email)))
+    msg["Subject"] = subject(prompt)
+    msg["Message-ID"] = message_id(key, domain)
+    msg["Date"] = format_datetime(created.astimezone(dt.UTC))
+    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to this
+    msg.set_content(text)
+    msg.add_alternative(html, subtype="html")
+    uid = message_id(f"{prompt.point}/{prompt.step}", domain).strip("<>")
+    msg.add_attachment(
+        vtodo(prompt, uid=uid, stamp=created),
+        subtype="calendar",
+        filename="uppgift.ics" if prompt.language is Language.SV else "task.ics",
+    )
+    # Last: set_content and add_attachment move Content-* headers into the parts.
+    msg["Content-Language"] = prompt.language.value
+    return msg

@@ -1,0 +1,84 @@
+"""Gathering what an owner's task prompt says, from the definitions and the event log."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.engine import Connection
+
+from workflow import store
+from workflow.events import Event, EventType
+from workflow.loader import Definitions
+from workflow.mail import NoteView, Prompt
+from workflow.state import replay
+
+
+def _commands(address: str, person: str) -> tuple[str, ...]:
+    """Exactly how to report progress (the CLI today; reply-by-mail later)."""
+    return (
+        f"council begin {address} --as {person}",
+        f'council note {address} "..." --as {person}',
+        f'council complete {address} --note "..." --as {person}',
+    )
+
+
+def owner_of(event: Event) -> str | None:
+    """Who a prompt for this event goes to: the new owner."""
+    if event.type is EventType.STEP_REASSIGNED:
+        return str(event.data["to"])
+    if event.type is EventType.STEP_ACTIVATED:
+        return str(event.data["owner"])
+    return None
+
+
+def build_prompt(
+    conn: Connection, definitions: Definitions, event_id: int, event: Event, tz: ZoneInfo
+) -> Prompt | None:
+    """The prompt for a ``step.activated``/``step.reassigned`` event, as of that event.
+
+    None when the definitions no longer know the assignment, step or owner
+    (the definition changed after the event): there is nobody to write to.
+    """
+    owner_id = owner_of(event)
+    plan = definitions.assignments.get(event.assignment)
+    if owner_id is None or plan is None or event.step is None:
+        return None
+    person = definitions.directory.people.get(owner_id)
+    try:
+        point = plan.point(event.point)
+        step = point.step(event.step)
+    except KeyError:
+        return None
+    if person is None:
+        return None
+    history = [
+        e
+        for i, e in store.list_events(conn, assignment=plan.id, point=point.number)
+        if i <= event_id
+    ]
+    state = replay(point, history)
+    lang = person.language
+    coordinator = definitions.directory.people[plan.coordinator]
+    names = {p.id: p.name for p in definitions.directory.people.values()}
+    return Prompt(
+        language=lang,
+        to_name=person.name,
+        to_email=person.email,
+        assignment=plan.id,
+        assignment_title=plan.title.get(lang),
+        reference=plan.reference,
+        point=point.address,
+        point_title=point.title.get(lang),
+        step=step.id,
+        step_title=step.title.get(lang),
+        description=step.description.get(lang) if step.description else None,
+        due=state.step(step.id).due,
+        notes=tuple(
+            NoteView(at=n.at.astimezone(tz).date(), author=names.get(n.actor, n.actor), text=n.text)
+            for n in state.notes
+        ),
+        reassigned=event.type is EventType.STEP_REASSIGNED,
+        coordinator_name=coordinator.name,
+        coordinator_email=coordinator.email,
+        commands=_commands(f"{point.address}/{step.id}", person.id),
+    )
