@@ -43,6 +43,7 @@ class App:
 
     def __init__(self, debug: bool) -> None:
         self.debug = debug
+        self._databases: list[Any] = []
 
     @cached_property
     def settings(self) -> Settings:
@@ -68,7 +69,15 @@ class App:
         url = self.settings.effective_database_url
         if url.startswith("sqlite") and self.settings.database_url is None:
             self.settings.var_dir.mkdir(parents=True, exist_ok=True)
-        return connect(url)
+        engine = connect(url)
+        self._databases.append(engine)
+        return engine
+
+    def close(self) -> None:
+        """Close the connection pools this invocation opened."""
+        for engine in self._databases:
+            engine.dispose()
+        self._databases.clear()
 
     @cached_property
     def engine(self) -> Engine:
@@ -133,6 +142,13 @@ class CouncilGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            where = (
+                f"council {exc.ctx.command_path.partition(' ')[2]}".strip()
+                if exc.ctx
+                else "council"
+            )
+            _fail(ctx, exc, f"{exc.format_message()} (see `{where} --help`)", exc.exit_code)
         except CouncilError as exc:
             _fail(ctx, exc, str(exc), exc.exit_code)
         except Exception as exc:
@@ -191,6 +207,7 @@ def acting(fn: F) -> F:
 def main(ctx: click.Context, debug: bool) -> None:
     """Track a council's assignments point by point."""
     ctx.obj = App(debug)
+    ctx.call_on_close(ctx.obj.close)
 
 
 pass_app = click.make_pass_decorator(App)
@@ -285,9 +302,10 @@ def start(
     plan = addresses.assignment(app.definitions, assignment)
     if only is not None:
         addresses.point(app.definitions, f"{plan.id}/{only}")
+    who = app.actor(actor)
     report = app.engine.start(
         plan.id,
-        actor=app.actor(actor),
+        actor=who,
         now=app.now(now),
         only=only,
         accept_changes=accept_changes,

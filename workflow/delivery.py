@@ -109,7 +109,14 @@ def _after_failure(
     attempts = int(row.attempts)
     with db.begin() as conn:
         if exc.transient and attempts <= settings.max_retries:
-            when = effects.retry_later(conn, row.id, attempts=attempts, error=str(exc), now=now)
+            when = effects.retry_later(
+                conn,
+                row.id,
+                attempts=attempts,
+                error=str(exc),
+                now=now,
+                base=dt.timedelta(seconds=settings.retry_backoff),
+            )
             report.retrying.append(row.id)
             log.warning(
                 "effect.retry",

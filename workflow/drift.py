@@ -26,7 +26,7 @@ class Change:
     breaking: bool
 
     def __str__(self) -> str:
-        return f"point {self.point}: {self.message}"
+        return f"point {self.point}: {self.message}" if self.point else self.message
 
 
 def structure(plan: AssignmentPlan) -> Structure:
@@ -36,6 +36,10 @@ def structure(plan: AssignmentPlan) -> Structure:
         for point in plan.points
         if not point.rejected
     }
+
+
+#: Reported when the plans differ but no point's structure does.
+OTHER_CHANGES = Change(0, "titles, dates, owners or reminders changed", breaking=False)
 
 
 def compare(old: Any, new: Structure, running: Collection[int]) -> list[Change]:

@@ -96,18 +96,26 @@ def finish(conn: Connection, effect_id: int, *, now: dt.datetime) -> None:
     )
 
 
-def backoff(attempts: int, *, rng: random.Random | None = None) -> dt.timedelta:
+def backoff(
+    attempts: int, *, base: dt.timedelta = BACKOFF_BASE, rng: random.Random | None = None
+) -> dt.timedelta:
     """Exponential backoff with jitter: between half and all of base * 2**(attempts-1)."""
-    ceiling = min(BACKOFF_BASE * (1 << min(max(attempts - 1, 0), 20)), BACKOFF_MAX)
+    ceiling = min(base * (1 << min(max(attempts - 1, 0), 20)), BACKOFF_MAX)
     fraction = (rng or random.SystemRandom()).uniform(0.5, 1.0)
     return ceiling * fraction
 
 
 def retry_later(
-    conn: Connection, effect_id: int, *, attempts: int, error: str, now: dt.datetime
+    conn: Connection,
+    effect_id: int,
+    *,
+    attempts: int,
+    error: str,
+    now: dt.datetime,
+    base: dt.timedelta = BACKOFF_BASE,
 ) -> dt.datetime:
     """Put a claimed effect back, to be tried again after a backoff; return when."""
-    when = now + backoff(attempts)
+    when = now + backoff(attempts, base=base)
     conn.execute(
         effects.update()
         .where(effects.c.id == effect_id)

@@ -19,7 +19,14 @@ from sqlalchemy.engine import Connection
 
 from workflow import drift, schema, store
 from workflow.calendar import Calendar
-from workflow.errors import ConflictError, DefinitionDrift, InvalidInput, NotFound, Unreachable
+from workflow.errors import (
+    ConflictError,
+    DefinitionDrift,
+    InvalidInput,
+    NotFound,
+    TransitionNotAllowed,
+    Unreachable,
+)
 from workflow.events import Event
 from workflow.loader import Definitions
 from workflow.machine import Command, ReassignStep, StartPoint, execute
@@ -93,7 +100,14 @@ class Engine:
         self, conn: Connection, plan: PointPlan, command: Command, now: dt.datetime
     ) -> Outcome:
         version = store.point_version(conn, plan.assignment, plan.number)
-        state = replay(plan, store.point_events(conn, plan.assignment, plan.number))
+        history = store.point_events(conn, plan.assignment, plan.number)
+        if history and now < history[-1].occurred_at:
+            latest = history[-1].occurred_at.astimezone(now.tzinfo)
+            raise InvalidInput(
+                f"{plan.address} already has events at {latest:%Y-%m-%d %H:%M}; "
+                "a command cannot happen before them (check --now)"
+            )
+        state = replay(plan, history)
         transition = execute(plan, state, command, now=now, calendar=self.calendar)
         ids = store.append_events(conn, transition.events, now=now)
         saved = store.save_point(
@@ -110,7 +124,13 @@ class Engine:
     def _require_same_definition(self, conn: Connection, plan: AssignmentPlan) -> None:
         row = store.get_assignment(conn, plan.id)
         if row is None:
-            raise InvalidInput(f"{plan.id} has not been started: run `council start {plan.id}`")
+            raise TransitionNotAllowed(
+                command="change",
+                target=plan.id,
+                state="not started",
+                allowed=["start"],
+                reason=f"run `council start {plan.id}`",
+            )
         if row.digest != plan.digest:
             raise DefinitionDrift(
                 f"the definition of {plan.id} changed after it was started; see "
@@ -203,7 +223,7 @@ class Engine:
             return
         changes = self.drift(conn, plan)
         if not accept:
-            listed = "; ".join(str(c) for c in changes) or "titles, dates or owners"
+            listed = "; ".join(str(c) for c in changes)
             raise DefinitionDrift(
                 f"{plan.id} was started from another version of its definition ({listed}); "
                 "use --accept-changes to go on with the new one"
@@ -217,7 +237,7 @@ class Engine:
         store.update_assignment_definition(
             conn, plan.id, digest=plan.digest, structure=new_structure, source=source
         )
-        report.accepted_changes = [str(c) for c in changes] or ["titles, dates or owners"]
+        report.accepted_changes = [str(c) for c in changes]
 
     def drift(self, conn: Connection, plan: AssignmentPlan) -> list[drift.Change]:
         """How the current definition differs from the one the assignment started with."""
@@ -225,7 +245,8 @@ class Engine:
         if row is None or row.digest == plan.digest:
             return []
         running = {r.number for r in store.point_rows(conn, plan.id) if r.category in _RUNNING}
-        return drift.compare(row.structure, drift.structure(plan), running)
+        changes = drift.compare(row.structure, drift.structure(plan), running)
+        return changes or [drift.OTHER_CHANGES]
 
     # --- queries -----------------------------------------------------------------
 

@@ -68,10 +68,13 @@ class Settings(BaseSettings):
     )
     task_time_limit: int = Field(90, ge=2, description="Seconds before a task is killed.")
     visibility_timeout: int = Field(
-        3600, ge=60, description="Seconds before Redis redelivers an unacknowledged message."
+        3600, ge=10, description="Seconds before Redis redelivers an unacknowledged message."
     )
     max_retries: int = Field(
         8, ge=0, description="Retries of a transient failure before giving up."
+    )
+    retry_backoff: float = Field(
+        15.0, gt=0, description="Seconds before the first retry of an e-mail; doubles each time."
     )
     relay_interval: float = Field(10.0, gt=0, description="Seconds between outbox relay runs.")
     reconcile_interval: float = Field(60.0, gt=0, description="Seconds between reconciler runs.")

@@ -8,7 +8,15 @@ from typing import Any
 from workflow.events import Event, EventType
 from workflow.loader import Definitions
 from workflow.plan import AssignmentPlan, PointPlan
-from workflow.state import PointState, StepStatus, category, initial, is_overdue, overdue_steps
+from workflow.state import (
+    Category,
+    PointState,
+    StepStatus,
+    category,
+    initial,
+    is_overdue,
+    overdue_steps,
+)
 
 
 def _iso(value: dt.date | dt.datetime | None) -> str | None:
@@ -18,7 +26,8 @@ def _iso(value: dt.date | dt.datetime | None) -> str | None:
 def point_summary(plan: PointPlan, state: PointState | None, today: dt.date) -> dict[str, Any]:
     """One row of ``council status``."""
     state = state or initial(plan)
-    open_steps = state.open_steps()
+    closed = category(plan, state) in (Category.WRITTEN_OFF, Category.REJECTED)
+    open_steps = [] if closed else state.open_steps()
     dues = [s.due for s in open_steps if s.due is not None]
     return {
         "point": plan.address,
@@ -87,7 +96,7 @@ def point_detail(
     tz: dt.tzinfo,
 ) -> dict[str, Any]:
     """Everything ``council show`` prints about one point."""
-    late = {s.id for s in overdue_steps(state, today)}
+    late = {s.id for s in overdue_steps(state, today)} if is_overdue(plan, state, today) else set()
     moved = {
         e.step: e.data["due_declared"]
         for _, e in history

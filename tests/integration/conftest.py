@@ -75,3 +75,98 @@ def definitions() -> Definitions:
 @pytest.fixture
 def engine(db: sa.Engine, definitions: Definitions) -> Engine:
     return Engine(db=db, definitions=definitions, calendar=Calendar(), timezone=STOCKHOLM)
+
+
+# --- servers for the event-driven tests ----------------------------------------------
+
+from collections.abc import Callable  # noqa: E402
+
+from celery import Celery  # noqa: E402
+
+from tests.integration.servers import RedisServer, SmtpCatcher, WorkerProcess  # noqa: E402
+from workflow.embedded import find_redis_server  # noqa: E402
+from workflow.errors import Unreachable  # noqa: E402
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of this test's own, on a unix socket under tmp_path."""
+    try:
+        binary = find_redis_server()
+    except Unreachable:
+        missing_server("a redis-server binary")
+    server = RedisServer(binary=binary, directory=tmp_path / "redis")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpCatcher]:
+    """A real SMTP server (aiosmtpd) on loopback that keeps every message it accepts."""
+    catcher = SmtpCatcher()
+    catcher.start()
+    yield catcher
+    catcher.stop()
+
+
+@pytest.fixture
+def worker_env(
+    database_url: str, db: sa.Engine, redis_server: RedisServer, smtp: SmtpCatcher, tmp_path: Path
+) -> dict[str, str]:
+    """The environment a worker (or the CLI) runs with: this test's servers, short clocks."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("COUNCIL_") and key != "CI"
+    }
+    env.update(
+        COUNCIL_DATABASE_URL=database_url,
+        COUNCIL_BROKER_URL=redis_server.url,
+        COUNCIL_DEFINITIONS=str(DEFINITIONS),
+        COUNCIL_VAR_DIR=str(tmp_path / "var"),
+        COUNCIL_SMTP_HOST="127.0.0.1",
+        COUNCIL_SMTP_PORT=str(smtp.port),
+        COUNCIL_SMTP_SECURITY="none",
+        COUNCIL_SMTP_TIMEOUT="5",
+        COUNCIL_MAIL_FROM="council@kommun.example",
+        COUNCIL_RELAY_INTERVAL="1",
+        COUNCIL_RECONCILE_INTERVAL="1",
+        COUNCIL_RECONCILE_AFTER="4",
+        COUNCIL_RETRY_BACKOFF="0.5",
+        COUNCIL_TASK_SOFT_TIME_LIMIT="8",
+        COUNCIL_TASK_TIME_LIMIT="10",
+        COUNCIL_VISIBILITY_TIMEOUT="30",
+    )
+    return env
+
+
+@pytest.fixture
+def start_worker(
+    worker_env: dict[str, str], tmp_path: Path
+) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start Celery workers (subprocesses); all are stopped at the end of the test."""
+    started: list[WorkerProcess] = []
+
+    def start(env: dict[str, str] | None = None, concurrency: int = 2) -> WorkerProcess:
+        process = WorkerProcess(env or worker_env, tmp_path / "worker.log", concurrency=concurrency)
+        process.start()
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+@pytest.fixture
+def publisher(redis_server: RedisServer) -> Iterator[Callable[[int], None]]:
+    """Publishes a dispatch message the way council does, from this test process."""
+    app = Celery("council-test", broker=redis_server.url)
+    app.conf.update(task_serializer="json", accept_content=["json"], task_default_queue="council")
+
+    def publish(event_id: int) -> None:
+        app.send_task("council.dispatch", args=(event_id,), queue="council")
+
+    yield publish
+    app.close()

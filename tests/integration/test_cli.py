@@ -16,7 +16,6 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import pytest
 import sqlalchemy as sa
@@ -50,21 +49,9 @@ class Council:
         }
 
     def __call__(self, *args: str, **env: str | None) -> Result:
-        # The CLI never disposes the engine it connects with (a process exit closes
-        # it); in-process, close it after each command so no connection leaks.
-        engines: list[sa.Engine] = []
-        real_connect = store.connect
-
-        def connect(url: str) -> sa.Engine:
-            engines.append(real_connect(url))
-            return engines[-1]
-
-        try:
-            with mock.patch.object(store, "connect", connect):
-                result = self.runner.invoke(main, list(args), env={**self.env, **env})
-        finally:
-            for engine in engines:
-                engine.dispose()
+        # The CLI closes its connection pools when the command ends, so running
+        # it in-process leaks no connection (warnings are errors here).
+        result = self.runner.invoke(main, list(args), env={**self.env, **env})
         if result.exception is not None and not isinstance(result.exception, SystemExit):
             crash = "".join(traceback.format_exception(*result.exc_info))
             pytest.fail(f"`council {' '.join(args)}` crashed:\n{crash}")
@@ -746,7 +733,7 @@ def test_changed_title_refuses_start_until_accept_changes(drifting: Council) -> 
     assert "started from another version of its definition" in line
     assert "--accept-changes" in line
     out = drifting.ok("start", A, "--accept-changes", "--now", "2022-12-02T09:00")
-    assert out.splitlines()[0] == "accepted change: titles, dates or owners"
+    assert out.splitlines()[0] == "accepted change: titles, dates, owners or reminders changed"
     assert drifting.event_count() == before
     again = drifting.ok("start", A, "--now", "2022-12-02T10:00")
     assert "accepted change" not in again
@@ -817,3 +804,38 @@ def test_validate_against_db_without_changes_prints_no_warning(drifting: Council
     assert result.exit_code == 0
     assert result.stderr == ""
     assert result.stdout.strip() == "ok: 11 people, 7 workflows, 2 assignments, 11 points"
+
+
+def test_a_command_cannot_happen_before_the_points_history(started: Council) -> None:
+    """--now earlier than a point's last event is refused (exit 1) and writes nothing."""
+    before = started.event_count()
+    line = started.fails(1, "complete", f"{A}/1/analyse", "--now", "2022-11-02T09:00")
+    assert "cannot happen before them" in line
+    assert started.event_count() == before
+
+
+def test_usage_errors_are_one_line_too(started: Council) -> None:
+    """click's usage errors (a bad --now, a missing --reason) are one `error:` line, exit 2."""
+    line = started.fails(2, "begin", f"{A}/1/analyse", "--now", "yesterday")
+    assert "is not an ISO date or time" in line
+    assert "council begin --help" in line
+    line = started.fails(2, "skip", f"{A}/1/analyse")
+    assert "--reason" in line
+
+
+def test_written_off_point_lists_no_current_work(started: Council) -> None:
+    """A written-off point shows no current steps and is never overdue."""
+    started.ok("write-off", f"{A}/1", "--reason", "KF beslut § 12", "--now", "2022-12-05")
+    row = started.status("2024-01-01")[1]
+    assert row["category"] == "written_off"
+    assert row["current_steps"] == []
+    assert row["overdue"] is False
+    detail = started.json("show", f"{A}/1", "--now", "2024-01-01")
+    assert not any(step["overdue"] for step in detail["steps"])
+    assert detail["notes"][-1]["text"] == "KF beslut § 12"
+
+
+def test_missing_actor_is_a_usage_error_before_any_database_work(council: Council) -> None:
+    """Without --as or COUNCIL_ACTOR, start stops with exit 2 even on an empty database."""
+    line = council.fails(2, "start", A, "--now", T0, COUNCIL_ACTOR=None)
+    assert "--as PERSON" in line

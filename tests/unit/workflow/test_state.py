@@ -329,8 +329,9 @@ def test_events_are_immutable_and_strict():
 
 
 def test_event_types_are_named_subject_verb():
-    """The event type names are exactly the ten of the design."""
+    """The event type names are the ten transitions of the design, plus effect.failed."""
     assert {t.value for t in EventType} == {
+        "effect.failed",
         "point.started",
         "step.activated",
         "step.begun",

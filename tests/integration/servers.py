@@ -1,0 +1,215 @@
+"""Real servers for integration tests: a private Redis, an SMTP catcher, Celery workers.
+
+Each test gets its own redis-server on a unix socket (so a test may stop and
+restart it without touching the machine's Redis), an aiosmtpd server on a free
+loopback port that keeps every message it accepts, and worker subprocesses it
+can kill with SIGKILL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+from tests.support import ROOT
+
+
+def wait_for(
+    condition: Callable[[], bool], *, timeout: float, what: str, step: float = 0.1
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+# --- Redis -------------------------------------------------------------------------
+
+
+@dataclass
+class RedisServer:
+    """A redis-server of the test's own, on a unix socket, with the append-only file on."""
+
+    binary: Path
+    directory: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def socket_path(self) -> Path:
+        return self.directory / "redis.sock"
+
+    @property
+    def url(self) -> str:
+        return f"redis+socket://{self.socket_path}"
+
+    def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [
+                str(self.binary), "--port", "0", "--unixsocket", str(self.socket_path),
+                "--dir", str(self.directory), "--appendonly", "yes", "--appendfsync", "always",
+                "--maxmemory-policy", "noeviction", "--save", "",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        wait_for(self.ping, timeout=10, what="redis-server to answer")
+
+    def ping(self) -> bool:
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+                conn.settimeout(0.5)
+                conn.connect(str(self.socket_path))
+                conn.sendall(b"PING\r\n")
+                return conn.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        """Stop it the way an operator would (SIGTERM: it flushes its AOF first)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self.process = None
+
+
+# --- SMTP --------------------------------------------------------------------------
+
+
+@dataclass
+class Received:
+    """One message the catcher accepted."""
+
+    envelope_to: list[str]
+    message: EmailMessage
+
+    @property
+    def message_id(self) -> str:
+        return str(self.message["Message-ID"])
+
+
+@dataclass
+class _Handler:
+    received: list[Received] = field(default_factory=list)
+    refuse: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
+    ) -> str:
+        if address in self.refuse:
+            return "550 5.1.1 No such mailbox here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        parsed = email.message_from_bytes(envelope.content, policy=policy.default)
+        assert isinstance(parsed, EmailMessage)
+        with self.lock:
+            self.received.append(Received(list(envelope.rcpt_tos), parsed))
+        return "250 Message accepted"
+
+
+class SmtpCatcher:
+    """An aiosmtpd server on loopback that keeps what it receives; it can go down and up."""
+
+    def __init__(self) -> None:
+        self.handler = _Handler()
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self._controller: Controller | None = None
+
+    def start(self) -> None:
+        self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    @property
+    def received(self) -> list[Received]:
+        with self.handler.lock:
+            return list(self.handler.received)
+
+    def message_ids(self) -> list[str]:
+        return [r.message_id for r in self.received]
+
+
+# --- Celery workers ----------------------------------------------------------------
+
+
+class WorkerProcess:
+    """``celery -A worker worker`` in its own process group, beat embedded (-B)."""
+
+    def __init__(self, env: dict[str, str], log: Path, *, concurrency: int = 2) -> None:
+        self.env = env
+        self.log = log
+        self.concurrency = concurrency
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        offset = self.log.stat().st_size if self.log.exists() else 0
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable, "-m", "celery", "-A", "worker", "worker", "-B",
+                    "--pool=prefork", f"--concurrency={self.concurrency}", "--loglevel=INFO",
+                    "--without-mingle", "--without-gossip",
+                    "--schedule", str(self.log.parent / f"beat-{os.getpid()}-{time.time_ns()}"),
+                ],
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        wait_for(
+            lambda: b" ready." in self.log.read_bytes()[offset:] or self.process.poll() is not None,  # type: ignore[union-attr]
+            timeout=60,
+            what="the Celery worker to be ready",
+        )
+        if self.process.poll() is not None:
+            raise AssertionError(f"the worker exited: {self.log.read_text()[-2000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker (main process, pool children and beat) at once."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+        self.process = None
+
+    def stop(self) -> None:
+        """A warm shutdown (SIGTERM), then SIGKILL if it lingers."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        # pool children left behind by a killed parent
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process = None

@@ -1,0 +1,238 @@
+"""Nothing lost, nothing doubled: a killed worker, a restarted Redis, SMTP down for a while.
+
+Each test drives real parts: its own redis-server, Celery worker subprocesses
+(with beat embedded, so the relay and the reconciler run on short clocks),
+an aiosmtpd server, and SQLite or PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+
+from tests.integration.servers import RedisServer, SmtpCatcher, WorkerProcess, wait_for
+from tests.support import DEFINITIONS, ROOT
+from workflow import store
+from workflow.calendar import Calendar
+from workflow.effects import EffectState
+from workflow.engine import Engine
+from workflow.loader import load
+from workflow.mail import message_id
+
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+NOW = dt.datetime(2024, 2, 1, 9, 0, tzinfo=STOCKHOLM)
+DOMAIN = "kommun.example"
+
+
+def write_load_definitions(root: Path, points: int, fan: int = 5) -> Path:
+    """An assignment of ``points`` points whose workflow starts ``fan`` steps at once."""
+    (root / "workflows").mkdir(parents=True)
+    (root / "assignments").mkdir()
+    people = "\n".join(
+        f"  - {{id: p{i}, name: Person {i}, email: p{i}@kommun.example, "
+        f"language: {'sv' if i % 2 else 'en'}}}"
+        for i in range(10)
+    )
+    (root / "people.yaml").write_text(f"people:\n{people}\n")
+    steps = "\n".join(f"  - {{id: s{j}, title: Moment {j}, due: 10bd}}" for j in range(fan))
+    (root / "workflows" / "fan.yaml").write_text(f"id: fan\ntitle: Solfjäder\nsteps:\n{steps}\n")
+    body = "\n".join(
+        f"  - {{number: {n}, title: Punkt {n}, workflow: fan, owner: p{n % 10}}}"
+        for n in range(1, points + 1)
+    )
+    (root / "assignments" / "load.yaml").write_text(
+        "id: load\ntitle: Belastning\nreference: KS 2024/1\ndecided_by: KF\n"
+        "decided_on: 2024-01-15\nassigned_to: {lead: KS}\ncoordinator: p0\n"
+        f"report_back: 2024-12-16\npoints:\n{body}\n"
+    )
+    return root
+
+
+def start_load(db: sa.Engine, definitions: Path) -> None:
+    """Start every point in one transaction; the worker's relay publishes the events."""
+    engine = Engine(db=db, definitions=load([definitions]), calendar=Calendar(), timezone=STOCKHOLM)
+    engine.start("load", actor="p0", now=NOW)
+
+
+def expected_message_ids(db: sa.Engine) -> set[str]:
+    with db.connect() as conn:
+        keys = conn.execute(sa.select(store.effects.c.key)).scalars().all()
+    return {message_id(key, DOMAIN) for key in keys}
+
+
+def assert_all_handled_once(db: sa.Engine, smtp: SmtpCatcher, prompts: int, *, slack: int) -> None:
+    """Every prompt arrived; repeats only of the same Message-ID, at most ``slack`` of them."""
+    expected = expected_message_ids(db)
+    received = smtp.message_ids()
+    assert len(expected) == prompts
+    assert set(received) == expected
+    repeats = sum(count - 1 for count in Counter(received).values())
+    assert repeats <= slack, f"{repeats} messages were sent twice"
+    with db.connect() as conn:
+        states = Counter(conn.execute(sa.select(store.effects.c.state)).scalars().all())
+        unhandled = conn.execute(
+            sa.select(sa.func.count()).where(store.outbox.c.handled_at.is_(None))
+        ).scalar_one()
+        processed = conn.execute(
+            sa.select(sa.func.count()).select_from(store.processed)
+        ).scalar_one()
+    assert states == {EffectState.DONE.value: prompts}
+    assert unhandled == 0
+    assert processed == prompts  # one record per (event, handler): each handler ran once
+
+
+def _env(worker_env: dict[str, str], definitions: Path) -> dict[str, str]:
+    return {**worker_env, "COUNCIL_DEFINITIONS": str(definitions)}
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_loses_nothing_and_doubles_nothing(
+    worker_env: dict[str, str],
+    start_worker: Callable[..., WorkerProcess],
+    smtp: SmtpCatcher,
+    db: sa.Engine,
+    tmp_path: Path,
+) -> None:
+    """500 prompts; the worker is SIGKILLed mid-run and restarted; each arrives, once."""
+    definitions = write_load_definitions(tmp_path / "defs", points=100)
+    env = _env(worker_env, definitions)
+    first = start_worker(env)
+    start_load(db, definitions)
+    wait_for(lambda: len(smtp.received) >= 100, timeout=90, what="100 prompts")
+    first.kill()
+    killed_at = len(set(smtp.message_ids()))
+    assert killed_at < 500, "the kill must land mid-run"
+    start_worker(env)
+    wait_for(lambda: len(set(smtp.message_ids())) >= 500, timeout=180, what="all 500 prompts")
+    wait_for(lambda: _all_done(db), timeout=60, what="every effect marked done")
+    # A kill can land between the SMTP server's "250" and the database commit of
+    # "done": that prompt is sent again, with the same Message-ID. Two pool
+    # processes -> at most two such messages.
+    assert_all_handled_once(db, smtp, 500, slack=2)
+
+
+def _all_done(db: sa.Engine) -> bool:
+    with db.connect() as conn:
+        open_effects = conn.execute(
+            sa.select(sa.func.count()).where(store.effects.c.state != EffectState.DONE.value)
+        ).scalar_one()
+        unhandled = conn.execute(
+            sa.select(sa.func.count()).where(store.outbox.c.handled_at.is_(None))
+        ).scalar_one()
+    return open_effects == 0 and unhandled == 0
+
+
+@pytest.mark.slow
+def test_redis_restart_mid_run_loses_nothing(
+    worker_env: dict[str, str],
+    start_worker: Callable[..., WorkerProcess],
+    smtp: SmtpCatcher,
+    redis_server: RedisServer,
+    db: sa.Engine,
+    tmp_path: Path,
+) -> None:
+    """200 prompts; Redis is stopped and started again mid-run; each prompt arrives once."""
+    definitions = write_load_definitions(tmp_path / "defs", points=40)
+    start_worker(_env(worker_env, definitions))
+    start_load(db, definitions)
+    wait_for(lambda: len(smtp.received) >= 40, timeout=90, what="40 prompts")
+    redis_server.stop()
+    redis_server.start()
+    wait_for(lambda: len(set(smtp.message_ids())) >= 200, timeout=180, what="all 200 prompts")
+    wait_for(lambda: _all_done(db), timeout=60, what="every effect marked done")
+    assert_all_handled_once(db, smtp, 200, slack=2)
+
+
+def test_smtp_down_for_a_while_then_up(
+    worker_env: dict[str, str],
+    start_worker: Callable[..., WorkerProcess],
+    smtp: SmtpCatcher,
+    db: sa.Engine,
+    tmp_path: Path,
+) -> None:
+    """With SMTP down, prompts wait with backoff; once it is up, each arrives exactly once."""
+    definitions = write_load_definitions(tmp_path / "defs", points=5)
+    smtp.stop()
+    start_worker(_env(worker_env, definitions))
+    start_load(db, definitions)
+    wait_for(lambda: _retrying(db) == 25, timeout=60, what="25 prompts waiting to retry")
+    smtp.start()
+    wait_for(lambda: len(smtp.received) >= 25, timeout=90, what="all 25 prompts")
+    wait_for(lambda: _all_done(db), timeout=60, what="every effect marked done")
+    assert_all_handled_once(db, smtp, 25, slack=0)
+    with db.connect() as conn:
+        attempts = conn.execute(sa.select(store.effects.c.attempts)).scalars().all()
+    assert min(attempts) >= 2  # each was tried while SMTP was down, then again
+
+
+def _retrying(db: sa.Engine) -> int:
+    with db.connect() as conn:
+        return int(
+            conn.execute(
+                sa.select(sa.func.count()).where(
+                    store.effects.c.state == EffectState.PENDING.value,
+                    store.effects.c.next_attempt_at.is_not(None),
+                )
+            ).scalar_one()
+        )
+
+
+def test_permanent_failure_is_recorded_listed_and_retried(
+    worker_env: dict[str, str],
+    start_worker: Callable[..., WorkerProcess],
+    smtp: SmtpCatcher,
+    db: sa.Engine,
+) -> None:
+    """A refused recipient fails the effect at once: effect.failed, `effects --failed`, retry."""
+    smtp.handler.refuse.add("amir.hassan@kommun.example")
+    start_worker()
+    engine = Engine(db=db, definitions=load([DEFINITIONS]), calendar=Calendar(), timezone=STOCKHOLM)
+    engine.start("kf-2022-hedersvald", actor="sara.nilsson", now=NOW, only=4)
+    wait_for(lambda: _count_failed(db) == 1, timeout=60, what="the effect to fail")
+    wait_for(
+        lambda: any(e.type.value == "effect.failed" for _, e in engine.events(point=4)),
+        timeout=30,
+        what="the effect.failed event",
+    )
+
+    listed = cli(worker_env, "effects", "--failed")
+    assert "prompt" in listed
+    assert "recipient refused" in listed
+    effect_id = listed.splitlines()[1].split()[0]
+
+    smtp.handler.refuse.clear()
+    assert "queued for delivery" in cli(worker_env, "effects", "retry", effect_id)
+    wait_for(lambda: len(smtp.received) == 1, timeout=60, what="the retried prompt")
+    assert smtp.received[0].envelope_to == ["amir.hassan@kommun.example"]
+    assert "No effects" not in cli(worker_env, "effects")
+
+
+def _count_failed(db: sa.Engine) -> int:
+    with db.connect() as conn:
+        return int(
+            conn.execute(
+                sa.select(sa.func.count()).where(store.effects.c.state == EffectState.FAILED.value)
+            ).scalar_one()
+        )
+
+
+def cli(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", "import cli; cli.main()", *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
