@@ -11,10 +11,16 @@ from typing import Any
 
 import structlog
 from celery import Celery, signals
+from kombu import Queue
 
 from workflow.embedded import EmbeddedRedis
 from workflow.errors import CouncilError
 from workflow.settings import Settings
+
+#: Where events and deliveries are queued.
+QUEUE = "council"
+#: Where beat's periodic tasks are queued.
+PERIODIC_QUEUE = "council.periodic"
 
 app = Celery("council", include=["tasks.dispatch", "tasks.periodic"])
 
@@ -61,7 +67,14 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # A stuck SMTP or database call cannot hold a worker forever.
         "task_soft_time_limit": settings.task_soft_time_limit,
         "task_time_limit": settings.task_time_limit,
-        "task_default_queue": "council",
+        # Periodic tasks have a queue of their own, so a relay or reconciler run is
+        # never stuck behind thousands of dispatches; workers consume both.
+        "task_default_queue": QUEUE,
+        "task_queues": [Queue(QUEUE), Queue(PERIODIC_QUEUE)],
+        "task_routes": {
+            "council.relay_outbox": {"queue": PERIODIC_QUEUE},
+            "council.reconcile": {"queue": PERIODIC_QUEUE},
+        },
         "worker_hijack_root_logger": False,
         "enable_utc": True,
         "timezone": "UTC",

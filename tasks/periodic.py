@@ -21,7 +21,9 @@ DELIVER_CHUNK = 50
 def relay_outbox() -> int:
     """Publish events a crash left in the outbox between commit and publish."""
     ctx = context()
-    result = outbox.relay(ctx.db, publish_event, now=dt.datetime.now(dt.UTC))
+    result = outbox.relay(
+        ctx.db, publish_event, now=dt.datetime.now(dt.UTC), lease=ctx.settings.lease
+    )
     if result.published or result.failed:
         log.info("relay.done", published=result.published, failed=result.failed, error=result.error)
     return result.published

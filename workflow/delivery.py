@@ -33,11 +33,11 @@ class DeliveryReport:
     skipped: list[int] = field(default_factory=list)
 
 
-def _claim_all(db: Engine, ids: Sequence[int], now: dt.datetime) -> list[Any]:
+def _claim_all(db: Engine, ids: Sequence[int], now: dt.datetime, lease: dt.timedelta) -> list[Any]:
     claimed = []
     for effect_id in ids:
         with db.begin() as conn:
-            row = effects.claim(conn, effect_id, now=now)
+            row = effects.claim(conn, effect_id, now=now, lease=lease)
         if row is not None:
             claimed.append(row)
     return claimed
@@ -53,7 +53,7 @@ def deliver(
 ) -> DeliveryReport:
     """Deliver the given effects (those still pending, or whose claim expired)."""
     report = DeliveryReport()
-    claimed = _claim_all(db, effect_ids, now)
+    claimed = _claim_all(db, effect_ids, now, settings.lease)
     report.skipped = [i for i in effect_ids if i not in {row.id for row in claimed}]
     if not claimed:
         return report

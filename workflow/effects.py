@@ -23,7 +23,9 @@ from sqlalchemy.engine import Connection
 from workflow.events import Event, EventType
 from workflow.store import append_events, aware, effects, events, utc
 
-#: How long a delivery may hold an effect before another may take it over.
+#: How long a delivery may hold an effect before another may take it over; the
+#: worker passes its task time limit (plus a margin): a claim older than that
+#: belongs to a task that was killed.
 DELIVERY_LEASE = dt.timedelta(seconds=120)
 #: First retry delay; it doubles with each attempt, up to BACKOFF_MAX.
 BACKOFF_BASE = dt.timedelta(seconds=15)
@@ -66,7 +68,9 @@ def record(
     return conn.execute(statement).scalar_one_or_none()
 
 
-def claim(conn: Connection, effect_id: int, *, now: dt.datetime) -> sa.Row[Any] | None:
+def claim(
+    conn: Connection, effect_id: int, *, now: dt.datetime, lease: dt.timedelta = DELIVERY_LEASE
+) -> sa.Row[Any] | None:
     """Take an effect for delivery if it is pending (and due) or its claim expired."""
     claimable = sa.or_(
         sa.and_(
@@ -80,7 +84,7 @@ def claim(conn: Connection, effect_id: int, *, now: dt.datetime) -> sa.Row[Any] 
         .where(effects.c.id == effect_id, claimable)
         .values(
             state=EffectState.SENDING.value,
-            claimed_until=utc(now + DELIVERY_LEASE),
+            claimed_until=utc(now + lease),
             attempts=effects.c.attempts + 1,
         )
         .returning(effects)

@@ -34,7 +34,13 @@ class RelayResult:
     error: str | None = None
 
 
-def claim_unpublished(conn: Connection, *, now: dt.datetime, limit: int = BATCH) -> list[int]:
+def claim_unpublished(
+    conn: Connection,
+    *,
+    now: dt.datetime,
+    limit: int = BATCH,
+    lease: dt.timedelta = CLAIM_LEASE,
+) -> list[int]:
     """Claim unpublished rows for one relay; return their event ids, oldest first.
 
     PostgreSQL: ``FOR UPDATE SKIP LOCKED`` lets relays on many machines share
@@ -53,7 +59,7 @@ def claim_unpublished(conn: Connection, *, now: dt.datetime, limit: int = BATCH)
     rows = conn.execute(
         outbox.update()
         .where(outbox.c.id.in_(candidates.scalar_subquery()))
-        .values(claimed_until=utc(now + CLAIM_LEASE), attempts=outbox.c.attempts + 1)
+        .values(claimed_until=utc(now + lease), attempts=outbox.c.attempts + 1)
         .returning(outbox.c.event_id)
     ).all()
     return sorted(row.event_id for row in rows)
@@ -98,11 +104,16 @@ def publish_claimed(
 
 
 def relay(
-    db: Engine, publish: Callable[[int], None], *, now: dt.datetime, limit: int = BATCH
+    db: Engine,
+    publish: Callable[[int], None],
+    *,
+    now: dt.datetime,
+    limit: int = BATCH,
+    lease: dt.timedelta = CLAIM_LEASE,
 ) -> RelayResult:
     """One relay run: claim what is unpublished and publish it."""
     with db.begin() as conn:
-        claimed = claim_unpublished(conn, now=now, limit=limit)
+        claimed = claim_unpublished(conn, now=now, limit=limit, lease=lease)
     if not claimed:
         return RelayResult(0, 0)
     return publish_claimed(db, claimed, publish, now=now)

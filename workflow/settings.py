@@ -108,6 +108,11 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
 
     @property
+    def lease(self) -> dt.timedelta:
+        """How long a task may hold a claim: past its hard time limit, it was killed."""
+        return dt.timedelta(seconds=self.task_time_limit + 5)
+
+    @property
     def effective_maildir(self) -> Path:
         return self.maildir or self.var_dir / "mail"
 
