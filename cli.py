@@ -572,13 +572,18 @@ def events(app: App, point: str | None, since: int, limit: int | None, as_json: 
     show_default=True,
 )
 @click.option("--loglevel", "-l", default="INFO", show_default=True)
-def worker(concurrency: int | None, pool: str, loglevel: str) -> None:
+@click.option(
+    "--with-beat", is_flag=True, help="Also run the scheduler in this process (one machine only)."
+)
+def worker(concurrency: int | None, pool: str, loglevel: str, with_beat: bool) -> None:
     """Run a Celery worker (same as `celery -A worker worker`)."""
     from worker import app
 
     argv = ["worker", f"--pool={pool}", f"--loglevel={loglevel}", "--without-mingle"]
     if concurrency:
         argv.append(f"--concurrency={concurrency}")
+    if with_beat:
+        argv.append("--beat")
     app.worker_main(argv)
 
 

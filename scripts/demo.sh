@@ -11,6 +11,14 @@ say() { printf '\n\033[1m$ council %s\033[0m\n' "$*"; "$council" "$@"; }
 
 say validate
 say db upgrade
+
+# A worker (with the scheduler) on the embedded broker: council starts its own
+# Redis on a unix socket under var/demo/redis/. Prompts go to var/demo/mail/.
+"$council" worker --pool solo --with-beat --loglevel WARNING > var/demo/worker.log 2>&1 &
+worker_pid=$!
+trap 'kill $worker_pid 2>/dev/null; wait $worker_pid 2>/dev/null; "$council" broker stop >/dev/null' EXIT
+for _ in $(seq 1 100); do "$council" broker status | grep -q "running (" && break; sleep 0.2; done
+say broker status
 export COUNCIL_ACTOR=sara.nilsson           # the coordinator acts unless --as says otherwise
 A=kf-2022-hedersvald
 say start $A --now 2022-12-01T09:00
@@ -47,4 +55,13 @@ say complete $A/7/collect --now 2023-05-02T16:00
 
 say status $A --now 2023-06-12
 say show $A/3 --now 2023-06-12
-printf '\nThe demo database is var/demo/council.db; try:  COUNCIL_VAR_DIR=var/demo .venv/bin/council events --point %s/1\n' "$A"
+
+# Wait for the worker to mail every prompt, then show what went out.
+for _ in $(seq 1 150); do
+  "$council" effects | grep -qE " (pending|sending) " || break
+  sleep 0.2
+done
+say effects
+mails=$(ls var/demo/mail/new | wc -l)
+printf '\n%s task prompts were e-mailed; they are in var/demo/mail/new/ (one .eml file each).\n' "$mails"
+printf 'The demo database is var/demo/council.db; try:  COUNCIL_VAR_DIR=var/demo .venv/bin/council events --point %s/1\n' "$A"
