@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -121,3 +122,37 @@ def test_header_injection_through_a_title_is_impossible(
     )
     assert result.returncode == 1
     assert "must be a single line" in result.stderr
+
+
+def test_worker_logs_are_json_with_context_and_no_bodies(
+    worker_env: dict[str, str],
+    start_worker: Callable[..., WorkerProcess],
+    smtp: SmtpCatcher,
+    tmp_path: Path,
+) -> None:
+    """Worker log lines are JSON with task, event, assignment, point and step; no mail text."""
+    start_worker()
+    council(worker_env, "start", A, "--point", "4", "--now", "2023-01-09T09:00")
+    wait_for(lambda: len(smtp.received) == 1, timeout=30, what="the prompt")
+    council(worker_env, "note", f"{A}/4", "Hemlig anteckning om arbetet", "--now", "2023-01-10")
+    wait_for(
+        lambda: "dispatch.done" in (tmp_path / "worker.log").read_text(),
+        timeout=30,
+        what="the dispatch log line",
+    )
+    lines = [
+        json.loads(line)
+        for line in (tmp_path / "worker.log").read_text().splitlines()
+        if line.startswith("{")
+    ]
+    done = next(line for line in lines if line["event"] == "dispatch.done")
+    assert done["assignment"] == A
+    assert done["point"] == 4
+    assert done["step"] == "map"
+    assert done["event_type"] == "step.activated"
+    assert isinstance(done["event_id"], int)
+    assert done["task_id"]
+    text = (tmp_path / "worker.log").read_text()
+    body = smtp.received[0].message.get_body(("plain",)).get_content()
+    assert "Hemlig anteckning" not in text
+    assert body.splitlines()[2] not in text  # no line of the mail's text is logged
