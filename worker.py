@@ -22,7 +22,7 @@ QUEUE = "council"
 #: Where beat's periodic tasks are queued.
 PERIODIC_QUEUE = "council.periodic"
 
-app = Celery("council", include=["tasks.dispatch", "tasks.periodic"])
+app = Celery("council", include=["tasks.dispatch", "tasks.periodic", "tasks.reports"])
 
 
 def broker_url(settings: Settings) -> str:

@@ -20,6 +20,7 @@ from workflow.events import Event, EventType
 from workflow.loader import Definitions
 from workflow.logs import get_logger
 from workflow.prompts import build_prompt, owner_of
+from workflow.report_mail import record_report
 
 log = get_logger(__name__)
 
@@ -51,8 +52,33 @@ def prompt_owner(ctx: HandlerContext, event: Event) -> list[int]:
     return [effect_id] if effect_id is not None else []
 
 
+def mail_report(ctx: HandlerContext, event: Event) -> list[int]:
+    """A step that assembles the report started: mail the coordinator the report as of today."""
+    plan = ctx.definitions.assignments.get(event.assignment)
+    if plan is None or event.step is None:
+        return []
+    try:
+        step = plan.point(event.point).step(event.step)
+    except KeyError:
+        return []
+    if not step.assembles_report:
+        return []
+    effect_id = record_report(
+        ctx.conn,
+        ctx.definitions,
+        assignment=plan.id,
+        as_of=event.occurred_at.astimezone(ctx.tz).date(),
+        language=plan.language,
+        key=f"report:{ctx.event_id}:{plan.coordinator}",
+        event_id=ctx.event_id,
+        now=ctx.now,
+        tz=ctx.tz,
+    )
+    return [effect_id] if effect_id is not None else []
+
+
 HANDLERS: dict[EventType, tuple[Handler, ...]] = {
-    EventType.STEP_ACTIVATED: (prompt_owner,),
+    EventType.STEP_ACTIVATED: (prompt_owner, mail_report),
     EventType.STEP_REASSIGNED: (prompt_owner,),
 }
 

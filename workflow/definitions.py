@@ -232,6 +232,11 @@ class StepFields(_Model):
     escalate: list[Rung] | None = None
     requires_note: StrictBool | None = Field(None, description="Completing needs a note.")
     after: list[Id] | None = Field(None, description="Steps that must finish first.")
+    assembles_report: StrictBool | None = Field(
+        None,
+        description="When this step activates, a worker assembles the report back to the "
+        "council and mails it to the coordinator.",
+    )
 
     @field_validator("remind")
     @classmethod

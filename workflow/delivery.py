@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from email.message import EmailMessage
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -18,7 +19,7 @@ from sqlalchemy.engine import Engine
 from workflow import effects
 from workflow.errors import DeliveryError
 from workflow.logs import get_logger
-from workflow.mail import Prompt, compose
+from workflow.mail import Prompt, Rendered, compose, compose_rendered
 from workflow.settings import Settings
 from workflow.transport import Transport, transport_for
 
@@ -96,6 +97,16 @@ def _deliver_one(
         effects.finish(conn, row.id, now=now)
     report.done.append(row.id)
     log.info("effect.done", effect=row.id, kind=row.kind, message_id=message["Message-ID"])
+
+
+def build_message(row: Any, settings: Settings) -> EmailMessage:
+    """The message an effect row stands for, composed the same way on every attempt."""
+    created = dt.datetime.fromisoformat(row.payload["created"])
+    common = {"key": row.key, "sender": settings.mail_from, "domain": settings.message_id_domain,
+              "created": created}  # fmt: skip
+    if row.kind == "prompt":
+        return compose(Prompt.model_validate(row.payload["prompt"]), **common)
+    return compose_rendered(Rendered.model_validate(row.payload["message"]), **common)
 
 
 def _after_failure(

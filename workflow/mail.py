@@ -201,3 +201,46 @@ def compose(
     # Last: set_content and add_attachment move Content-* headers into the parts.
     msg["Content-Language"] = prompt.language.value
     return msg
+
+
+class Rendered(BaseModel):
+    """A message rendered in full when its effect was recorded (a report, say)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    language: Language
+    to_name: str
+    to_email: str
+    subject: str
+    text: str
+    html: str
+    attachment: str | None = None  # base64
+    attachment_name: str | None = None
+    attachment_type: str | None = None  # maintype/subtype
+
+
+def compose_rendered(
+    rendered: Rendered, *, key: str, sender: str, domain: str, created: dt.datetime
+) -> EmailMessage:
+    """A pre-rendered message with the same headers and rules as a prompt."""
+    import base64
+
+    msg = EmailMessage()
+    msg["From"] = header_text(sender)
+    msg["To"] = formataddr((header_text(rendered.to_name), header_text(rendered.to_email)))
+    msg["Subject"] = header_text(rendered.subject)
+    msg["Message-ID"] = message_id(key, domain)
+    msg["Date"] = format_datetime(created.astimezone(dt.UTC))
+    msg["Auto-Submitted"] = "auto-generated"
+    msg.set_content(rendered.text)
+    msg.add_alternative(rendered.html, subtype="html")
+    if rendered.attachment and rendered.attachment_name and rendered.attachment_type:
+        maintype, _, subtype = rendered.attachment_type.partition("/")
+        msg.add_attachment(
+            base64.b64decode(rendered.attachment),
+            maintype=maintype,
+            subtype=subtype,
+            filename=rendered.attachment_name,
+        )
+    msg["Content-Language"] = rendered.language.value
+    return msg

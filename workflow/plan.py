@@ -76,6 +76,7 @@ class StepPlan:
     remind: tuple[Duration, ...] | None = None
     escalate: tuple[Rung, ...] = ()
     requires_note: bool = False
+    assembles_report: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +197,7 @@ def build_step(step: StepSpec, point: PointSpec, directory: Directory, lang: Lan
             for level, r in enumerate(step.escalate or (), start=1)
         ),
         requires_note=bool(step.requires_note),
+        assembles_report=bool(step.assembles_report),
     )
 
 

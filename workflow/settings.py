@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import (
@@ -51,6 +52,17 @@ class Settings(BaseSettings):
     )
     due_policy: DuePolicy = Field(
         DuePolicy.PREVIOUS, description="Where a due date on a day off moves."
+    )
+
+    # --- reports ---
+    report_notes: Literal["latest", "all"] = Field(
+        "latest", description="Progress text in reports: the latest note, or all in order."
+    )
+    at_risk_days: int = Field(
+        5, ge=0, description="Working days before a due date when a point is at risk."
+    )
+    backlog_age_limit_months: int = Field(
+        11, ge=1, description="Open points older than this are flagged in the backlog."
     )
 
     # --- broker and workers ---

@@ -11,6 +11,7 @@ import datetime as dt
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from workflow.calendar import Calendar
 from workflow.events import Event, EventType
 from workflow.plan import PointPlan
 
@@ -77,6 +78,7 @@ class PointState:
     start_date: dt.date | None = None
     completed_at: dt.datetime | None = None
     written_off_at: dt.datetime | None = None
+    written_off_reason: str | None = None
     notes: tuple[Note, ...] = field(default=())
 
     @property
@@ -135,6 +137,20 @@ def is_overdue(plan: PointPlan, state: PointState, today: dt.date) -> bool:
     return plan.due is not None and plan.due < today
 
 
+def is_at_risk(
+    plan: PointPlan, state: PointState, today: dt.date, *, within: int, calendar: Calendar
+) -> bool:
+    """Snart försenad: not overdue yet, but something open is due within ``within`` working days."""
+    if is_overdue(plan, state, today):
+        return False
+    if category(plan, state) in (Category.COMPLETED, Category.WRITTEN_OFF, Category.REJECTED):
+        return False
+    dues = [s.due for s in state.open_steps() if s.due is not None]
+    if plan.due is not None:
+        dues.append(plan.due)
+    return any(calendar.business_days_between(today, due) <= within for due in dues)
+
+
 def _on_step(state: PointState, event: Event, **changes: object) -> PointState:
     assert event.step is not None
     return state.with_step(replace(state.step(event.step), **changes))  # type: ignore[arg-type]
@@ -155,7 +171,10 @@ def evolve(state: PointState, event: Event) -> PointState:  # noqa: C901 - one a
         case EventType.POINT_COMPLETED:
             return replace(state, completed_at=at)
         case EventType.POINT_WRITTEN_OFF:
-            return _noted(replace(state, written_off_at=at), event, event.data["reason"])
+            reason = event.data["reason"]
+            return _noted(
+                replace(state, written_off_at=at, written_off_reason=reason), event, reason
+            )
         case EventType.STEP_ACTIVATED:
             return _on_step(
                 state,

@@ -1,0 +1,204 @@
+"""The report back to the council (återrapport): a model built from the event log.
+
+The state of every point is replayed from its events up to the end of the
+as-of day, so a report as of last June reads what was true in June, whatever
+happened since. Points are grouped the way councils read them: completed
+(avslutade), ongoing (pågående), to be started (ska påbörjas); points written
+off or decided against are listed apart, and report-back points say when the
+report was delivered. Renderers live in :mod:`workflow.report_render`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict
+
+from workflow.calendar import Calendar
+from workflow.definitions import Language
+from workflow.events import Event
+from workflow.loader import Definitions
+from workflow.plan import AssignmentPlan, PointPlan
+from workflow.state import Category, PointState, category, is_at_risk, is_overdue, replay
+
+NotesMode = Literal["latest", "all"]
+#: The groups of work points, in the order a council reads them.
+GROUPS = (Category.COMPLETED, Category.ONGOING, Category.TO_START)
+#: Points listed apart, after the groups.
+APART = (Category.WRITTEN_OFF, Category.REJECTED)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class ReportPoint(_Frozen):
+    """One point as the report shows it."""
+
+    number: int
+    title: str
+    category: Category
+    progress: tuple[str, ...] = ()
+    owner: str | None = None
+    due: dt.date | None = None
+    overdue: bool = False
+    #: When overdue: the earliest due date that has passed (a step's, or the point's).
+    late_since: dt.date | None = None
+    at_risk: bool = False
+    report_back: bool = False
+    delivered_on: dt.date | None = None
+    reason: str | None = None
+
+
+class Summary(_Frozen):
+    completed: int
+    ongoing: int
+    to_start: int
+    written_off: int
+    rejected: int
+    overdue: int
+
+
+class Report(_Frozen):
+    """An assignment's status, as of a date, in one language."""
+
+    assignment: str
+    title: str
+    reference: str
+    decided_by: str
+    decided_on: dt.date
+    paragraph: str | None
+    lead: str
+    co_owners: tuple[str, ...]
+    coordinator: str
+    report_back: dt.date
+    description: str | None
+    as_of: dt.date
+    language: Language
+    #: The language progress notes are written in (the assignment's).
+    source_language: Language
+    summary: Summary
+    groups: dict[Category, tuple[ReportPoint, ...]]
+    apart: dict[Category, tuple[ReportPoint, ...]]
+    report_back_points: tuple[ReportPoint, ...]
+
+
+def end_of_day(day: dt.date, tz: ZoneInfo) -> dt.datetime:
+    """The first moment after ``day`` in ``tz``: events before it belong to the day."""
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tz)
+
+
+def _progress(state: PointState, mode: NotesMode) -> tuple[str, ...]:
+    texts = [note.text for note in state.notes]
+    if mode == "latest":
+        return tuple(texts[-1:])
+    return tuple(texts)
+
+
+def _owner_name(plan: PointPlan, state: PointState, definitions: Definitions) -> str | None:
+    people = definitions.directory.people
+    if plan.owner and plan.owner in people:
+        return people[plan.owner].name
+    owners = sorted({s.owner for s in state.open_steps()})
+    return ", ".join(people[o].name if o in people else o for o in owners) or None
+
+
+def _report_point(
+    plan: PointPlan,
+    state: PointState,
+    definitions: Definitions,
+    *,
+    as_of: dt.date,
+    tz: ZoneInfo,
+    lang: Language,
+    notes: NotesMode,
+    calendar: Calendar,
+    at_risk_days: int,
+) -> ReportPoint:
+    cat = category(plan, state)
+    open_dues = [s.due for s in state.open_steps() if s.due is not None]
+    overdue = is_overdue(plan, state, as_of)
+    passed = [d for d in [*open_dues, plan.due] if d is not None and d < as_of]
+    return ReportPoint(
+        number=plan.number,
+        title=plan.title.get(lang),
+        category=cat,
+        progress=_progress(state, notes),
+        owner=_owner_name(plan, state, definitions),
+        due=plan.due or (min(open_dues) if open_dues else None),
+        overdue=overdue,
+        late_since=min(passed) if overdue and passed else None,
+        at_risk=is_at_risk(plan, state, as_of, within=at_risk_days, calendar=calendar),
+        report_back=plan.report_back,
+        delivered_on=(
+            state.completed_at.astimezone(tz).date()
+            if plan.report_back and state.completed_at and cat is Category.COMPLETED
+            else None
+        ),
+        reason=state.written_off_reason,
+    )
+
+
+def build_report(
+    definitions: Definitions,
+    assignment: AssignmentPlan,
+    events: Iterable[Event],
+    *,
+    as_of: dt.date,
+    tz: ZoneInfo,
+    lang: Language,
+    notes: NotesMode = "latest",
+    calendar: Calendar | None = None,
+    at_risk_days: int = 5,
+) -> Report:
+    """The report of ``assignment`` as it stood at the end of ``as_of``."""
+    calendar = calendar or Calendar()
+    cutoff = end_of_day(as_of, tz)
+    by_point: dict[int, list[Event]] = defaultdict(list)
+    for event in events:
+        if event.assignment == assignment.id and event.occurred_at < cutoff:
+            by_point[event.point].append(event)
+    points = [
+        _report_point(
+            plan,
+            replay(plan, by_point.get(plan.number, [])),
+            definitions,
+            as_of=as_of,
+            tz=tz,
+            lang=lang,
+            notes=notes,
+            calendar=calendar,
+            at_risk_days=at_risk_days,
+        )
+        for plan in assignment.points
+    ]
+    work = [p for p in points if not p.report_back]
+    people = definitions.directory.people
+    coordinator = people[assignment.coordinator].name if assignment.coordinator in people else ""
+    return Report(
+        assignment=assignment.id,
+        title=assignment.title.get(lang),
+        reference=assignment.reference,
+        decided_by=assignment.decided_by,
+        decided_on=assignment.decided_on,
+        paragraph=assignment.paragraph,
+        lead=assignment.lead,
+        co_owners=assignment.co_owners,
+        coordinator=coordinator,
+        report_back=assignment.report_back,
+        description=assignment.description.get(lang) if assignment.description else None,
+        as_of=as_of,
+        language=lang,
+        source_language=assignment.language,
+        summary=Summary(
+            **{cat.value: sum(p.category is cat for p in work) for cat in (*GROUPS, *APART)},
+            overdue=sum(p.overdue for p in work),
+        ),
+        groups={cat: tuple(p for p in work if p.category is cat) for cat in GROUPS},
+        apart={cat: tuple(p for p in work if p.category is cat) for cat in APART},
+        report_back_points=tuple(p for p in points if p.report_back),
+    )

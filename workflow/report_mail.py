@@ -1,0 +1,63 @@
+"""Mailing the report back to the coordinator: HTML body, DOCX attached, recorded once."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.engine import Connection
+
+from workflow import effects, store
+from workflow.calendar import Calendar
+from workflow.definitions import Language
+from workflow.loader import Definitions
+from workflow.mail import Rendered, format_date
+from workflow.report import NotesMode, build_report
+from workflow.report_render import LABELS, to_docx, to_html, to_markdown
+
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+def record_report(
+    conn: Connection,
+    definitions: Definitions,
+    *,
+    assignment: str,
+    as_of: dt.date,
+    language: Language,
+    key: str,
+    event_id: int | None,
+    now: dt.datetime,
+    tz: ZoneInfo,
+    notes: NotesMode = "latest",
+    calendar: Calendar | None = None,
+    at_risk_days: int = 5,
+) -> int | None:
+    """Assemble the report as of ``as_of`` and record it as an e-mail to the coordinator.
+
+    Rendered now and stored with the effect, so a resend is the same message.
+    Returns the new effect id, or None if this key was recorded before.
+    """
+    plan = definitions.assignment(assignment)
+    events = [e for _, e in store.list_events(conn, assignment=assignment)]
+    report = build_report(
+        definitions, plan, events, as_of=as_of, tz=tz, lang=language, notes=notes,
+        calendar=calendar, at_risk_days=at_risk_days,
+    )  # fmt: skip
+    coordinator = definitions.directory.people[plan.coordinator]
+    labels = LABELS[language]
+    rendered = Rendered(
+        language=language,
+        to_name=coordinator.name,
+        to_email=coordinator.email,
+        subject=f"{labels['report']}: {report.title} ({labels['as_of'].lower()} "
+        f"{format_date(as_of, language)})",
+        text=to_markdown(report),
+        html=to_html(report),
+        attachment=base64.b64encode(to_docx(report)).decode(),
+        attachment_name=f"{assignment}-{as_of.isoformat()}-{language.value}.docx",
+        attachment_type=DOCX,
+    )
+    payload = {"message": rendered.model_dump(mode="json"), "created": now.isoformat()}
+    return effects.record(conn, key=key, kind="report", event_id=event_id, payload=payload, now=now)
