@@ -4,7 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test lint format typecheck bench clean
+.PHONY: demo test lint format typecheck bench report-preview clean
+
+AXE := tests/a11y/node_modules/axe-core/axe.min.js
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +19,17 @@ $(STAMP): pyproject.toml | $(BIN)/python
 demo: $(STAMP)
 	bash scripts/demo.sh
 
-test: $(STAMP)
+# axe-core for the HTML report's accessibility test; without npm that test skips
+# (and fails in CI).
+$(AXE): tests/a11y/package.json tests/a11y/package-lock.json
+	@if command -v npm >/dev/null; then npm ci --prefix tests/a11y --no-audit --no-fund --silent; \
+	else echo "npm not found: the accessibility test will not run"; fi
+
+test: $(STAMP) $(AXE)
 	$(BIN)/python -m pytest
+
+report-preview: $(STAMP)
+	$(BIN)/python -m scripts.report_preview
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -33,4 +44,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis tests/a11y/node_modules
