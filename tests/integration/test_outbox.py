@@ -1,0 +1,285 @@
+"""The transactional outbox on SQLite and PostgreSQL: relay order, failures, claims, handling."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from workflow import effects, outbox, store
+from workflow.events import Event, EventType
+from workflow.outbox import RelayResult
+
+T0 = dt.datetime(2024, 2, 1, 9, 0, tzinfo=dt.UTC)
+
+
+def append(db: sa.Engine, count: int, *, now: dt.datetime = T0) -> list[int]:
+    """Append ``count`` step events in one transaction, as a command would."""
+    new = [
+        Event(
+            type=EventType.NOTE_ADDED,
+            assignment="kf-2022-hedersvald",
+            point=4,
+            actor="sara.nilsson",
+            occurred_at=now,
+            data={"text": f"note {i}"},
+        )
+        for i in range(count)
+    ]
+    with db.begin() as conn:
+        return store.append_events(conn, new, now=now)
+
+
+def rows(db: sa.Engine) -> dict[int, Any]:
+    """Outbox rows by event id."""
+    with db.connect() as conn:
+        return {r.event_id: r for r in conn.execute(sa.select(store.outbox))}
+
+
+class Recorder:
+    """A publish callable that records event ids and can fail on its n-th call."""
+
+    def __init__(self, fail_on: int | None = None) -> None:
+        self.published: list[int] = []
+        self.calls = 0
+        self.fail_on = fail_on
+
+    def __call__(self, event_id: int) -> None:
+        self.calls += 1
+        if self.calls == self.fail_on:
+            raise ConnectionError("broker down: connection refused")
+        self.published.append(event_id)
+
+
+def test_appended_events_get_outbox_rows(db: sa.Engine) -> None:
+    """Each appended event gets one unpublished, unclaimed outbox row in the same commit."""
+    ids = append(db, 3)
+    outbox_rows = rows(db)
+    assert sorted(outbox_rows) == ids
+    for row in outbox_rows.values():
+        assert row.published_at is None
+        assert row.handled_at is None
+        assert row.claimed_until is None
+        assert row.attempts == 0
+        assert store.aware(row.created_at) == T0
+
+
+def test_rolled_back_events_leave_no_outbox_rows(db: sa.Engine) -> None:
+    """Events and outbox rows commit together: a rollback leaves neither."""
+    event = Event(
+        type=EventType.NOTE_ADDED, assignment="a", point=1, actor="x", occurred_at=T0, data={}
+    )
+
+    def failing_command() -> None:
+        with db.begin() as conn:
+            store.append_events(conn, [event], now=T0)
+            raise RuntimeError("the command failed after appending")
+
+    with pytest.raises(RuntimeError):
+        failing_command()
+    assert rows(db) == {}
+    with db.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(store.events)).scalar_one() == 0
+
+
+def test_relay_publishes_in_id_order_and_marks_published(db: sa.Engine) -> None:
+    """relay() hands every unpublished event to publish, oldest first, and stamps it."""
+    first = append(db, 3)
+    second = append(db, 2, now=T0 + dt.timedelta(seconds=1))
+    publish = Recorder()
+    result = outbox.relay(db, publish, now=T0 + dt.timedelta(seconds=5))
+    assert result == RelayResult(published=5, failed=0, error=None)
+    assert publish.published == first + second
+    assert publish.published == sorted(publish.published)
+    for row in rows(db).values():
+        assert store.aware(row.published_at) == T0 + dt.timedelta(seconds=5)
+        assert row.claimed_until is None
+        assert row.last_error is None
+        assert row.attempts == 1
+    # nothing left: a second run publishes nothing
+    assert outbox.relay(db, publish, now=T0 + dt.timedelta(seconds=6)) == RelayResult(0, 0)
+    assert len(publish.published) == 5
+
+
+def test_relay_respects_its_limit(db: sa.Engine) -> None:
+    """A relay run claims at most ``limit`` rows, the oldest ones; the next run takes the rest."""
+    ids = append(db, 5)
+    publish = Recorder()
+    assert outbox.relay(db, publish, now=T0, limit=2).published == 2
+    assert publish.published == ids[:2]
+    assert outbox.relay(db, publish, now=T0, limit=10).published == 3
+    assert publish.published == ids
+
+
+def test_failing_publisher_stops_and_a_later_relay_catches_up(db: sa.Engine) -> None:
+    """A broker failure on the 3rd event stops the run there; the rest wait, with the reason."""
+    ids = append(db, 5)
+    broken = Recorder(fail_on=3)
+    result = outbox.relay(db, broken, now=T0)
+    assert result.published == 2
+    assert result.failed == 3
+    assert result.error == "ConnectionError: broker down: connection refused"
+    assert broken.published == ids[:2]
+    assert broken.calls == 3  # stopped at the failure, did not try the 4th and 5th
+
+    after = rows(db)
+    for event_id in ids[:2]:
+        assert after[event_id].published_at is not None
+        assert after[event_id].last_error is None
+    for event_id in ids[2:]:
+        assert after[event_id].published_at is None
+        assert after[event_id].claimed_until is None  # released at once, not held for the lease
+        assert "broker down" in after[event_id].last_error
+
+    working = Recorder()
+    later = outbox.relay(db, working, now=T0 + dt.timedelta(seconds=10))
+    assert later == RelayResult(published=3, failed=0)
+    assert working.published == ids[2:]
+    final = rows(db)
+    assert all(row.published_at is not None for row in final.values())
+    assert all(row.last_error is None for row in final.values())
+    assert [final[i].attempts for i in ids] == [1, 1, 2, 2, 2]
+
+
+def test_claimed_rows_are_left_alone_until_the_lease_expires(db: sa.Engine) -> None:
+    """Rows a relay claimed (and crashed with) are skipped by others until the lease ends."""
+    ids = append(db, 3)
+    lease = dt.timedelta(seconds=60)
+    with db.begin() as conn:
+        assert outbox.claim_unpublished(conn, now=T0, lease=lease) == ids
+    with db.begin() as conn:
+        assert outbox.claim_unpublished(conn, now=T0 + dt.timedelta(seconds=59)) == []
+    publish = Recorder()
+    assert outbox.relay(db, publish, now=T0 + lease) == RelayResult(0, 0)  # not strictly past
+    result = outbox.relay(db, publish, now=T0 + lease + dt.timedelta(seconds=1))
+    assert result.published == 3
+    assert publish.published == ids
+
+
+def test_concurrent_claims_never_share_an_event(db: sa.Engine) -> None:
+    """Two relays claiming at the same moment, on two connections, get disjoint rows."""
+    ids = append(db, 20)
+    barrier = threading.Barrier(2)
+    claims: list[list[int]] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def claim() -> None:
+        try:
+            barrier.wait(timeout=10)
+            with db.begin() as conn:
+                got = outbox.claim_unpublished(conn, now=T0, limit=6)
+            with lock:
+                claims.append(got)
+        except BaseException as exc:  # reported in the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=claim) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    assert len(claims) == 2
+    first, second = claims
+    assert len(first) == 6
+    assert len(second) == 6
+    assert set(first).isdisjoint(second)
+    assert set(first) | set(second) <= set(ids)
+    # every claimed row carries a lease; the others are untouched
+    claimed = set(first) | set(second)
+    for event_id, row in rows(db).items():
+        assert (row.claimed_until is not None) == (event_id in claimed)
+
+
+def test_mark_processed_is_true_once_then_false(db: sa.Engine) -> None:
+    """A handler is recorded as having processed an event once; repeats report False."""
+    (event_id,) = append(db, 1)
+    with db.begin() as conn:
+        assert outbox.mark_processed(conn, event_id, "tasks.handlers.prompt_owner", now=T0)
+    with db.begin() as conn:
+        assert not outbox.mark_processed(conn, event_id, "tasks.handlers.prompt_owner", now=T0)
+        # in the same transaction, too
+        assert outbox.mark_processed(conn, event_id, "tasks.handlers.other", now=T0)
+        assert not outbox.mark_processed(conn, event_id, "tasks.handlers.other", now=T0)
+    with db.connect() as conn:
+        recorded = conn.execute(
+            sa.select(store.processed.c.handler).order_by(store.processed.c.handler)
+        ).scalars()
+        assert list(recorded) == ["tasks.handlers.other", "tasks.handlers.prompt_owner"]
+
+
+def test_mark_processed_rolls_back_with_the_handler(db: sa.Engine) -> None:
+    """The processed record commits with the handler's writes: a failed handler leaves neither.
+
+    This is how the dispatcher uses it: mark_processed, then the handler records
+    an effect, in one transaction. If the handler fails (or the worker dies)
+    before the commit, the event must still count as unprocessed, so that the
+    redelivered message runs the handler again.
+    """
+    (event_id,) = append(db, 1)
+
+    def failing_dispatch() -> None:
+        with db.begin() as conn:
+            assert outbox.mark_processed(conn, event_id, "h", now=T0)
+            effects.record(conn, key="k", kind="prompt", event_id=event_id, payload={}, now=T0)
+            raise RuntimeError("the handler failed")
+
+    with pytest.raises(RuntimeError):
+        failing_dispatch()
+    with db.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(store.effects)).scalar_one() == 0
+        processed = conn.execute(sa.select(sa.func.count()).select_from(store.processed))
+        assert processed.scalar_one() == 0
+    with db.begin() as conn:
+        assert outbox.mark_processed(conn, event_id, "h", now=T0)
+
+
+def test_unhandled_lists_published_but_unhandled_rows_older_than_the_cutoff(
+    db: sa.Engine,
+) -> None:
+    """unhandled() returns events published before the cutoff and not handled, oldest first."""
+    old = append(db, 3)
+    outbox.relay(db, Recorder(), now=T0)
+    recent = append(db, 1, now=T0 + dt.timedelta(minutes=10))
+    outbox.relay(db, Recorder(), now=T0 + dt.timedelta(minutes=10))
+    unpublished = append(db, 1, now=T0 + dt.timedelta(minutes=11))
+    with db.begin() as conn:
+        outbox.mark_handled(conn, old[1], now=T0 + dt.timedelta(minutes=1))
+
+    cutoff = T0 + dt.timedelta(minutes=5)
+    with db.connect() as conn:
+        assert outbox.unhandled(conn, published_before=cutoff) == [old[0], old[2]]
+        assert outbox.unhandled(conn, published_before=T0) == []  # strictly before
+        later = outbox.unhandled(conn, published_before=T0 + dt.timedelta(hours=1))
+        assert later == [old[0], old[2], *recent]
+        assert outbox.unhandled(conn, published_before=T0 + dt.timedelta(hours=1), limit=1) == [
+            old[0]
+        ]
+        assert unpublished[0] not in later
+
+
+def test_mark_handled_keeps_the_first_time(db: sa.Engine) -> None:
+    """Handling an event twice keeps the first handled_at."""
+    (event_id,) = append(db, 1)
+    outbox.relay(db, Recorder(), now=T0)
+    with db.begin() as conn:
+        outbox.mark_handled(conn, event_id, now=T0 + dt.timedelta(seconds=1))
+        outbox.mark_handled(conn, event_id, now=T0 + dt.timedelta(seconds=2))
+    assert store.aware(rows(db)[event_id].handled_at) == T0 + dt.timedelta(seconds=1)
+
+
+def test_pending_count(db: sa.Engine) -> None:
+    """pending_count() is (unpublished, published but not yet handled)."""
+    with db.connect() as conn:
+        assert outbox.pending_count(conn) == (0, 0)
+    published = append(db, 3)
+    outbox.relay(db, Recorder(), now=T0)
+    with db.begin() as conn:
+        outbox.mark_handled(conn, published[0], now=T0)
+    append(db, 2, now=T0 + dt.timedelta(seconds=1))
+    with db.connect() as conn:
+        assert outbox.pending_count(conn) == (2, 2)
