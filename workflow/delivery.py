@@ -77,15 +77,15 @@ def _deliver_one(
     now: dt.datetime,
     report: DeliveryReport,
 ) -> None:
-    prompt = Prompt.model_validate(row.payload["prompt"])
-    created = dt.datetime.fromisoformat(row.payload["created"])
-    message = compose(
-        prompt,
-        key=row.key,
-        sender=settings.mail_from,
-        domain=settings.message_id_domain,
-        created=created,
-    )
+    try:
+        message = build_message(row, settings)
+    except Exception as exc:  # a payload no composer can read: retrying cannot help
+        log.exception("effect.unreadable", effect=row.id, kind=row.kind)
+        _after_failure(
+            db, settings, row, DeliveryError(f"cannot compose: {exc!r}", transient=False), now,
+            report,
+        )  # fmt: skip
+        return
     try:
         session.send(message)
     except DeliveryError as exc:

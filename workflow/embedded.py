@@ -87,7 +87,12 @@ class EmbeddedRedis:
             "--pidfile", str(self.pidfile.resolve()),
             "--logfile", str((self.directory / "redis.log").resolve()),
         ]  # fmt: skip
-        result = subprocess.run(command, capture_output=True, text=True, timeout=START_TIMEOUT)  # noqa: S603
+        try:
+            result = subprocess.run(  # noqa: S603
+                command, capture_output=True, text=True, timeout=START_TIMEOUT
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise Unreachable(f"the embedded Redis did not start ({binary}): {exc}") from None
         if result.returncode != 0:
             raise Unreachable(f"the embedded Redis did not start: {result.stderr.strip()[:200]}")
         deadline = time.monotonic() + START_TIMEOUT

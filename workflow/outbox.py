@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from workflow.store import outbox, processed, utc
@@ -125,21 +126,16 @@ def mark_processed(conn: Connection, event_id: int, handler: str, *, now: dt.dat
     Runs in the handler's own transaction, so the record and the handler's
     writes commit together or not at all.
     """
-    exists = conn.execute(
-        sa.select(processed.c.event_id).where(
-            processed.c.event_id == event_id, processed.c.handler == handler
-        )
-    ).first()
-    if exists:
-        return False
-    try:
-        with conn.begin_nested():
-            conn.execute(
-                processed.insert().values(event_id=event_id, handler=handler, processed_at=utc(now))
-            )
-    except sa.exc.IntegrityError:  # a concurrent dispatch of the same event won
-        return False
-    return True
+    # INSERT .. ON CONFLICT DO NOTHING: no savepoint, which on SQLite would start
+    # (and, released, commit) a transaction of its own outside the handler's.
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    inserted = conn.execute(
+        dialect.insert(processed)
+        .values(event_id=event_id, handler=handler, processed_at=utc(now))
+        .on_conflict_do_nothing(index_elements=["event_id", "handler"])
+        .returning(processed.c.event_id)
+    ).scalar_one_or_none()
+    return inserted is not None
 
 
 def mark_handled(conn: Connection, event_id: int, *, now: dt.datetime) -> None:
@@ -167,6 +163,8 @@ def pending_count(conn: Connection) -> tuple[int, int]:
         sa.select(sa.func.count()).where(outbox.c.published_at.is_(None))
     ).scalar_one()
     open_ = conn.execute(
-        sa.select(sa.func.count()).where(outbox.c.handled_at.is_(None))
+        sa.select(sa.func.count()).where(
+            outbox.c.published_at.is_not(None), outbox.c.handled_at.is_(None)
+        )
     ).scalar_one()
     return int(unpublished), int(open_)

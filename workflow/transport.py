@@ -82,11 +82,15 @@ class SmtpTransport:
             )
         else:
             client = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout)
+        try:
             if s.smtp_security is SmtpSecurity.STARTTLS:
                 client.starttls(context=context)
-        if s.smtp_username:
-            password = s.smtp_password.get_secret_value() if s.smtp_password else ""
-            client.login(s.smtp_username, password)
+            if s.smtp_username:
+                password = s.smtp_password.get_secret_value() if s.smtp_password else ""
+                client.login(s.smtp_username, password)
+        except BaseException:
+            client.close()  # a refused STARTTLS or login must not leak the socket
+            raise
         return client
 
     def __enter__(self) -> SmtpTransport:
