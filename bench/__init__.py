@@ -1,0 +1,1 @@
+"""council's benchmarks: `make bench` (not part of the test suite)."""
