@@ -25,6 +25,13 @@ class EventType(StrEnum):
     STEP_REOPENED = "step.reopened"
     STEP_REASSIGNED = "step.reassigned"
     NOTE_ADDED = "note.added"
+    STEP_HELD = "step.held"
+    STEP_RESUMED = "step.resumed"
+    STEP_EXTENDED = "step.extended"
+    # Deadline firings: facts the sweep records; they change no state.
+    STEP_REMINDER_DUE = "step.reminder_due"
+    STEP_OVERDUE = "step.overdue"
+    STEP_ESCALATED = "step.escalated"
     EFFECT_FAILED = "effect.failed"  # a side effect (an e-mail) gave up; changes no state
 
 

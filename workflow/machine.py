@@ -19,7 +19,7 @@ from workflow.errors import InvalidInput, TransitionNotAllowed
 from workflow.events import Event, EventType
 from workflow.plan import PointPlan, StepPlan
 from workflow.privacy import clean_text
-from workflow.state import Category, PointState, StepStatus, category, evolve
+from workflow.state import Category, PointState, StepState, StepStatus, category, evolve
 
 # --- commands --------------------------------------------------------------------
 
@@ -76,13 +76,46 @@ class WriteOff(Command):
     reason: str
 
 
-StepCommand: TypeAlias = BeginStep | CompleteStep | SkipStep | ReopenStep | ReassignStep
+@dataclass(frozen=True, kw_only=True)
+class HoldStep(Command):
+    """Pause the step's clock while it waits on someone outside."""
+
+    step: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResumeStep(Command):
+    """Restart a held step's clock; its due date moves out by the working days held."""
+
+    step: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExtendStep(Command):
+    """Move the step's due date (an extension granted by the coordinator)."""
+
+    step: str
+    to: dt.date
+    reason: str
+
+
+StepCommand: TypeAlias = (
+    BeginStep
+    | CompleteStep
+    | SkipStep
+    | ReopenStep
+    | ReassignStep
+    | HoldStep
+    | ResumeStep
+    | ExtendStep
+)
 
 #: Which step commands each step status allows; the names are the CLI's verbs.
 ALLOWED: dict[StepStatus, tuple[str, ...]] = {
     StepStatus.PENDING: ("skip", "assign"),
-    StepStatus.ACTIVE: ("begin", "complete", "skip", "assign"),
-    StepStatus.IN_PROGRESS: ("complete", "skip", "assign"),
+    StepStatus.ACTIVE: ("begin", "complete", "skip", "assign", "hold", "extend"),
+    StepStatus.IN_PROGRESS: ("complete", "skip", "assign", "hold", "extend"),
     StepStatus.DONE: ("reopen",),
     StepStatus.SKIPPED: ("reopen",),
 }
@@ -92,7 +125,18 @@ _VERB: dict[type[Command], str] = {
     SkipStep: "skip",
     ReopenStep: "reopen",
     ReassignStep: "assign",
+    HoldStep: "hold",
+    ResumeStep: "resume",
+    ExtendStep: "extend",
 }
+
+
+def allowed_for(step: StepState) -> tuple[str, ...]:
+    """The verbs a step accepts: a held step can be resumed, not held again."""
+    verbs = ALLOWED[step.status]
+    if step.held_since is not None:
+        return tuple("resume" if verb == "hold" else verb for verb in verbs)
+    return verbs
 
 
 @dataclass(frozen=True)
@@ -219,11 +263,11 @@ def _step(d: _Decision, command: StepCommand) -> StepPlan:
         known = ", ".join(s.id for s in d.plan.steps)
         raise NotFound("step", target, f"steps of this point are {known}") from None
     _require_running(d, verb, target)
-    status = d.state.step(command.step).status
-    if verb not in ALLOWED[status]:
-        raise TransitionNotAllowed(
-            command=verb, target=target, state=status.value, allowed=ALLOWED[status]
-        )
+    current = d.state.step(command.step)
+    allowed = allowed_for(current)
+    if verb not in allowed:
+        state = f"{current.status.value}, held" if current.held_since else current.status.value
+        raise TransitionNotAllowed(command=verb, target=target, state=state, allowed=allowed)
     return plan
 
 
@@ -338,6 +382,43 @@ def _write_off(d: _Decision, command: WriteOff) -> None:
     d.emit(EventType.POINT_WRITTEN_OFF, reason=reason, open_steps=open_steps)
 
 
+def _hold(d: _Decision, command: HoldStep) -> None:
+    _step(d, command)
+    reason = clean_text("reason", command.reason, required=True)
+    d.emit(EventType.STEP_HELD, command.step, reason=reason)
+
+
+def _resume(d: _Decision, command: ResumeStep) -> None:
+    _step(d, command)
+    step = d.state.step(command.step)
+    assert step.held_since is not None
+    held_on = step.held_since.astimezone(d.now.tzinfo).date()
+    held_days = max(d.calendar.business_days_between(held_on, d.now.date()), 0)
+    due = (
+        d.calendar.adjust_due(d.calendar.add_business_days(step.due, held_days))
+        if step.due
+        else None
+    )
+    d.emit(
+        EventType.STEP_RESUMED, command.step, held_days=held_days,
+        due=due.isoformat() if due else None,
+    )  # fmt: skip
+
+
+def _extend(d: _Decision, command: ExtendStep) -> None:
+    _step(d, command)
+    reason = clean_text("reason", command.reason, required=True)
+    if command.to < d.now.date():
+        raise InvalidInput(f"cannot extend to {command.to}: that day has passed")
+    due = d.calendar.adjust_due(command.to)
+    current = d.state.step(command.step).due
+    d.emit(
+        EventType.STEP_EXTENDED, command.step, reason=reason, due=due.isoformat(),
+        previous=current.isoformat() if current else None,
+        due_declared=command.to.isoformat() if due != command.to else None,
+    )  # fmt: skip
+
+
 _HANDLERS: dict[type[Command], Callable[[_Decision, Any], None]] = {
     StartPoint: _start,
     BeginStep: _begin,
@@ -347,6 +428,9 @@ _HANDLERS: dict[type[Command], Callable[[_Decision, Any], None]] = {
     ReassignStep: _reassign,
     AddNote: _note,
     WriteOff: _write_off,
+    HoldStep: _hold,
+    ResumeStep: _resume,
+    ExtendStep: _extend,
 }
 
 
@@ -371,4 +455,4 @@ def allowed_commands(plan: PointPlan, state: PointState, step_id: str) -> tuple[
     cat = category(plan, state)
     if state.started_at is None or cat in (Category.REJECTED, Category.WRITTEN_OFF):
         return ()
-    return ALLOWED[state.step(step_id).status]
+    return allowed_for(state.step(step_id))

@@ -65,6 +65,8 @@ class StepState:
     activated_at: dt.datetime | None = None
     begun_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
+    #: Set while the step's clock is paused (waiting on someone outside).
+    held_since: dt.datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +127,11 @@ _FINISHED = (StepStatus.DONE, StepStatus.SKIPPED)
 
 def overdue_steps(state: PointState, today: dt.date) -> list[StepState]:
     """Open steps whose due date has passed."""
-    return [s for s in state.open_steps() if s.due is not None and s.due < today]
+    return [
+        s
+        for s in state.open_steps()
+        if s.due is not None and s.due < today and s.held_since is None
+    ]
 
 
 def is_overdue(plan: PointPlan, state: PointState, today: dt.date) -> bool:
@@ -193,7 +199,7 @@ def evolve(state: PointState, event: Event) -> PointState:  # noqa: C901 - one a
                 StepStatus.DONE if event.type is EventType.STEP_COMPLETED else StepStatus.SKIPPED
             )
             text = event.data.get("note") or event.data.get("reason")
-            new = _on_step(state, event, status=status, finished_at=at)
+            new = _on_step(state, event, status=status, finished_at=at, held_since=None)
             return _noted(new, event, text) if text else new
         case EventType.STEP_REOPENED:
             waiting = bool(event.data.get("waiting"))
@@ -219,7 +225,18 @@ def evolve(state: PointState, event: Event) -> PointState:  # noqa: C901 - one a
             return _on_step(state, event, owner=event.data["to"])
         case EventType.NOTE_ADDED:
             return _noted(state, event, event.data["text"])
-        case EventType.EFFECT_FAILED:
+        case EventType.STEP_HELD:
+            return _noted(_on_step(state, event, held_since=at), event, event.data["reason"])
+        case EventType.STEP_RESUMED:
+            return _on_step(state, event, held_since=None, due=_due(event))
+        case EventType.STEP_EXTENDED:
+            return _noted(_on_step(state, event, due=_due(event)), event, event.data["reason"])
+        case (
+            EventType.EFFECT_FAILED
+            | EventType.STEP_REMINDER_DUE
+            | EventType.STEP_OVERDUE
+            | EventType.STEP_ESCALATED
+        ):
             return state
     raise ValueError(f"unknown event type {event.type!r}")  # pragma: no cover
 

@@ -21,8 +21,11 @@ from workflow.machine import (
     BeginStep,
     Command,
     CompleteStep,
+    ExtendStep,
+    HoldStep,
     ReassignStep,
     ReopenStep,
+    ResumeStep,
     SkipStep,
     StartPoint,
     Transition,
@@ -230,6 +233,12 @@ def _step_command(verb: str, step: str, owner: str) -> Command:
         return SkipStep(actor="coord", step=step, reason="Behövs inte.")
     if verb == "reopen":
         return ReopenStep(actor="coord", step=step)
+    if verb == "hold":
+        return HoldStep(actor="coord", step=step, reason="Väntar på extern part.")
+    if verb == "resume":
+        return ResumeStep(actor="coord", step=step)
+    if verb == "extend":
+        return ExtendStep(actor="coord", step=step, to=dt.date(2030, 6, 14), reason="Förlängt.")
     assert verb == "assign", verb
     return ReassignStep(actor="coord", step=step, to=next(p for p in PEOPLE if p != owner))
 

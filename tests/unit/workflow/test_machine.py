@@ -30,7 +30,7 @@ from workflow.state import Category, StepStatus, category, initial, is_overdue
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 PERSONNUMMER = "19121212-1212"
-STEP_VERBS = ("begin", "complete", "skip", "reopen", "assign")
+STEP_VERBS = ("begin", "complete", "skip", "reopen", "assign", "hold", "resume", "extend")
 
 choices = st.lists(st.integers(min_value=0, max_value=10_000), max_size=30)
 
@@ -205,7 +205,7 @@ def test_begin_in_progress_step_is_refused_with_allowed_commands(run, linear_pla
     assert error.command == "begin"
     assert error.target == "hrv-2022/1/draft"
     assert error.state == "in_progress"
-    assert error.allowed == ("complete", "skip", "assign")
+    assert error.allowed == ("complete", "skip", "assign", "hold", "extend")
     assert "hrv-2022/1/draft" in str(error)
     assert "in_progress" in str(error)
 
@@ -535,8 +535,12 @@ def test_reopened_point_completes_again(run, single_plan):
 @pytest.mark.parametrize(
     ("prefix", "state_name", "allowed"),
     [
-        ((), "active", ("begin", "complete", "skip", "assign")),
-        ((BeginStep(actor="anna", step="only"),), "in_progress", ("complete", "skip", "assign")),
+        ((), "active", ("begin", "complete", "skip", "assign", "hold", "extend")),
+        (
+            (BeginStep(actor="anna", step="only"),),
+            "in_progress",
+            ("complete", "skip", "assign", "hold", "extend"),
+        ),
     ],
 )
 def test_reopen_open_step_is_refused(run, single_plan, prefix, state_name, allowed):
@@ -751,8 +755,8 @@ def test_allowed_table_matches_the_rules():
     """The documented table: pending/active/in_progress/done/skipped and their verbs."""
     assert ALLOWED == {
         StepStatus.PENDING: ("skip", "assign"),
-        StepStatus.ACTIVE: ("begin", "complete", "skip", "assign"),
-        StepStatus.IN_PROGRESS: ("complete", "skip", "assign"),
+        StepStatus.ACTIVE: ("begin", "complete", "skip", "assign", "hold", "extend"),
+        StepStatus.IN_PROGRESS: ("complete", "skip", "assign", "hold", "extend"),
         StepStatus.DONE: ("reopen",),
         StepStatus.SKIPPED: ("reopen",),
     }
@@ -979,4 +983,6 @@ def test_allowed_commands_agree_with_execute(
                 with pytest.raises(TransitionNotAllowed) as info:
                     execute(plan, state, command, now=at, calendar=calendar)
                 assert info.value.allowed == allowed
-                assert info.value.state == state.step(step.id).status.value
+                current = state.step(step.id)
+                held = ", held" if current.held_since else ""
+                assert info.value.state == current.status.value + held

@@ -329,9 +329,15 @@ def test_events_are_immutable_and_strict():
 
 
 def test_event_types_are_named_subject_verb():
-    """The event type names are the ten transitions of the design, plus effect.failed."""
+    """The event types: the design's ten, hold/resume/extend, deadline firings, effect.failed."""
     assert {t.value for t in EventType} == {
         "effect.failed",
+        "step.held",
+        "step.resumed",
+        "step.extended",
+        "step.reminder_due",
+        "step.overdue",
+        "step.escalated",
         "point.started",
         "step.activated",
         "step.begun",
