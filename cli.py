@@ -187,6 +187,19 @@ def _parse_now(ctx: click.Context, param: click.Parameter, value: str | None) ->
         ) from None
 
 
+def _parse_date_required(ctx: click.Context, param: click.Parameter, value: str) -> Any:
+    return _parse_date(ctx, param, value)
+
+
+def _parse_date(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
 def now_option(help_text: str) -> Callable[[F], F]:
     return click.option("--now", metavar="ISO", callback=_parse_now, help=help_text)
 
@@ -343,7 +356,14 @@ def status(app: App, assignment: str | None, now: dt.datetime | None, as_json: b
         started = set(app.engine.started_assignments())
         plans = [p for p in app.definitions.assignments.values() if p.id in started]
     snapshot = app.engine.snapshot(plans[0].id if assignment else None)
-    rows = views.status(app.definitions, plans, snapshot, app.now(now).date())
+    rows = views.status(
+        app.definitions,
+        plans,
+        snapshot,
+        app.now(now).date(),
+        app.settings.calendar(),
+        app.settings.at_risk_days,
+    )
     if as_json:
         console.print_json(rows)
         return
@@ -351,7 +371,7 @@ def status(app: App, assignment: str | None, now: dt.datetime | None, as_json: b
         click.echo("nothing started yet: run `council start ASSIGNMENT`")
         return
     console.print_table(
-        ["point", "title", "category", "current steps", "owner", "due", "overdue"],
+        ["point", "title", "category", "current steps", "owner", "due", "marks"],
         [
             [
                 r["point"],
@@ -360,11 +380,17 @@ def status(app: App, assignment: str | None, now: dt.datetime | None, as_json: b
                 ", ".join(r["current_steps"]),
                 ", ".join(r["owners"]),
                 r["due"],
-                "OVERDUE" if r["overdue"] else "",
+                _marks(r),
             ]
             for r in rows
         ],
     )
+
+
+def _marks(row: dict[str, Any]) -> str:
+    marks = ["OVERDUE" if row["overdue"] else "at risk" if row["at_risk"] else ""]
+    marks += [f"held: {', '.join(row['held'])}"] if row["held"] else []
+    return ", ".join(m for m in marks if m)
 
 
 def _short(text: str, width: int) -> str:
@@ -453,6 +479,23 @@ def _step_command(verb: str, help_text: str, build: Callable[..., Command], *opt
 
 def _register_step_commands() -> None:
     from workflow import machine
+
+    _step_command(
+        "hold",
+        "Pause a step's clock while it waits on someone outside.",
+        machine.HoldStep,
+        click.option("--reason", required=True, help="Who or what it waits on."),
+    )
+    _step_command(
+        "resume", "Restart a held step's clock; its due date moves out.", machine.ResumeStep
+    )
+    _step_command(
+        "extend",
+        "Move a step's due date (an extension); reminders follow the new date.",
+        machine.ExtendStep,
+        click.option("--to", "to", required=True, metavar="DATE", callback=_parse_date_required),
+        click.option("--reason", required=True, help="Why, e.g. the decision granting it."),
+    )
 
     _step_command("begin", "Record that the owner has begun a step.", machine.BeginStep)
     _step_command(
@@ -560,16 +603,126 @@ def events(app: App, point: str | None, since: int, limit: int | None, as_json: 
     )
 
 
+# --- deadlines -------------------------------------------------------------------
+
+
+@main.command("check-deadlines")
+@now_option("Sweep as if it were this time (ISO).")
+@click.option("--dry-run", is_flag=True, help="Show what would fire; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def check_deadlines(app: App, now: dt.datetime | None, dry_run: bool, as_json: bool) -> None:
+    """Run the deadline sweep now: reminders, overdue notices, escalations."""
+    from workflow import console
+    from workflow.sweep import BATCH, sweep
+
+    when = app.now(now)
+    fired = []
+    while True:
+        result = sweep(
+            app.engine.db, app.definitions, app.settings.calendar(), now=when, tz=app.tz,
+            dry_run=dry_run,
+        )  # fmt: skip
+        fired += [item.as_dict() for item in result.fired]
+        if not dry_run:
+            app.publish(result.event_ids)
+            _deliver_later(app, result.digests)
+        if dry_run or result.steps_checked < BATCH:
+            break
+    if as_json:
+        console.print_json(fired)
+        return
+    verb = "would fire" if dry_run else "fired"
+    if not fired:
+        click.echo(f"nothing {verb} as of {when:%Y-%m-%d %H:%M}")
+        return
+    console.print_table(
+        ["point/step", "kind", "level", "due", "to", "days overdue", "note"],
+        [
+            [
+                f"{f['point']}/{f['step']}",
+                f["kind"],
+                f["level"],
+                f["due"],
+                f["to"],
+                f["days_overdue"],
+                f["via"] or "",
+            ]
+            for f in fired
+        ],
+        title=f"{len(fired)} {verb} as of {when:%Y-%m-%d %H:%M}",
+    )
+
+
+def _deliver_later(app: App, effect_ids: list[int]) -> None:
+    """Hand recorded e-mails to a worker now if one can be reached; else the reconciler will."""
+    if effect_ids and app.broker_available():
+        import worker  # noqa: F401 - configures the Celery app
+        from tasks.dispatch import deliver
+
+        deliver.delay(effect_ids)
+
+
+@main.command()
+@click.argument("assignment")
+@click.option("--until", "until", required=True, metavar="DATE", callback=_parse_date_required)
+@now_option("Start from this time (ISO); default now.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def simulate(
+    app: App, assignment: str, until: dt.date, now: dt.datetime | None, as_json: bool
+) -> None:
+    """Every reminder and escalation that would fire, day by day, if nobody acted."""
+    from workflow import addresses, console
+    from workflow.simulate import timeline
+
+    plan = addresses.assignment(app.definitions, assignment)
+    start = app.now(now).date()
+    with app.engine.db.connect() as conn:
+        from workflow.sweep import fired_keys_for
+
+        fired = fired_keys_for(conn, plan.id)
+    snapshot = app.engine.snapshot(plan.id)
+    rows = timeline(app.definitions, plan, snapshot, start=start, until=until,
+                    calendar=app.settings.calendar(), fired=fired)  # fmt: skip
+    if as_json:
+        console.print_json(rows)
+        return
+    console.print_table(
+        ["day", "point/step", "kind", "level", "to", "note"],
+        [
+            [
+                r["fires_on"],
+                f"{r['point']}/{r['step']}",
+                r["kind"],
+                r["level"],
+                r["to"],
+                r["via"] or "",
+            ]
+            for r in rows
+        ],
+        title=f"{plan.id}: {len(rows)} firing(s) from {start} to {until} if nobody acts",
+    )
+
+
+@main.command("calendar")
+@click.argument("year", type=click.IntRange(1900, 2200))
+@click.option("--lang", type=click.Choice(["sv", "en"]), default="sv", show_default=True)
+@pass_app
+def calendar_command(app: App, year: int, lang: str) -> None:
+    """The year's days off: public holidays, the de facto eves, configured closures."""
+    from workflow import console
+    from workflow.definitions import Language
+
+    days = app.settings.calendar().days_off(year, Language(lang))
+    console.print_table(
+        ["date", "weekday", "day off"],
+        [[day.isoformat(), day.strftime("%a"), name] for day, name in days],
+        title=f"Days off {year}",
+    )
+
+
 # --- reports ---------------------------------------------------------------------
-
-
-def _parse_date(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
 _EXTENSIONS = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html",

@@ -74,6 +74,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_routes": {
             "council.relay_outbox": {"queue": PERIODIC_QUEUE},
             "council.reconcile": {"queue": PERIODIC_QUEUE},
+            "council.sweep_deadlines": {"queue": PERIODIC_QUEUE},
         },
         "worker_hijack_root_logger": False,
         "enable_utc": True,
@@ -81,6 +82,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "beat_schedule": {
             "relay-outbox": {"task": "council.relay_outbox", "schedule": settings.relay_interval},
             "reconcile": {"task": "council.reconcile", "schedule": settings.reconcile_interval},
+            "sweep-deadlines": {
+                "task": "council.sweep_deadlines",
+                "schedule": settings.sweep_interval,
+            },
         },
         "beat_schedule_filename": str(settings.var_dir / "celerybeat-schedule"),
     }

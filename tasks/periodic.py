@@ -8,8 +8,8 @@ from celery import shared_task
 
 from tasks.context import context
 from tasks.dispatch import TRANSIENT, deliver
-from tasks.publish import publish_event
-from workflow import effects, outbox
+from tasks.publish import publish_committed, publish_event
+from workflow import effects, outbox, sweep
 from workflow.logs import get_logger
 
 log = get_logger(__name__)
@@ -45,3 +45,24 @@ def reconcile() -> dict[str, int]:
     if events or due:
         log.info("reconcile.done", redispatched=len(events), redelivering=len(due))
     return {"redispatched": len(events), "redelivering": len(due)}
+
+
+@shared_task(name="council.sweep_deadlines", autoretry_for=TRANSIENT, max_retries=0)
+def sweep_deadlines() -> int:
+    """Fire the reminders, overdue notices and escalations that fall due now."""
+    ctx = context()
+    now = dt.datetime.now(dt.UTC)
+    definitions = ctx.definitions()
+    fired = 0
+    while True:  # batches until nothing is due
+        result = sweep.sweep(ctx.db, definitions, ctx.settings.calendar(), now=now, tz=ctx.tz)
+        if result.event_ids:
+            publish_committed(ctx.db, result.event_ids)
+        if result.digests:
+            deliver.delay(result.digests)
+        fired += len(result.fired)
+        if result.steps_checked < sweep.BATCH:
+            break
+    if fired:
+        log.info("sweep.done", fired=fired)
+    return fired

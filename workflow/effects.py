@@ -47,8 +47,12 @@ def record(
     event_id: int | None,
     payload: dict[str, Any],
     now: dt.datetime,
+    not_before: dt.datetime | None = None,
 ) -> int | None:
-    """Record an effect unless its key exists; return the new id, or None if it did."""
+    """Record an effect unless its key exists; return the new id, or None if it did.
+
+    ``not_before`` holds delivery until then (a copy for someone back from leave).
+    """
     values = {
         "key": key,
         "kind": kind,
@@ -57,6 +61,7 @@ def record(
         "attempts": 0,
         "payload": payload,
         "created_at": utc(now),
+        "next_attempt_at": utc(not_before),
     }
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     statement = (

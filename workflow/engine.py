@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from workflow import drift, schema, store
+from workflow import deadlines, drift, schema, store
 from workflow.calendar import Calendar
 from workflow.errors import (
     ConflictError,
@@ -116,10 +116,20 @@ class Engine:
             category(plan, transition.state),
             expected_version=version,
             now=now,
+            next_checks=self.next_checks(plan, transition.state),
         )
         if not saved:
             raise ConflictError(plan.address)
         return Outcome(plan, transition.state, transition.events, tuple(ids))
+
+    def next_checks(self, plan: PointPlan, state: PointState) -> dict[str, dt.date | None]:
+        """When the sweep must first look at each step (the earliest firing, due or not)."""
+        return {
+            step.id: deadlines.next_check(
+                deadlines.schedule(plan, step, state.step(step.id), self.calendar)
+            )
+            for step in plan.steps
+        }
 
     def _require_same_definition(self, conn: Connection, plan: AssignmentPlan) -> None:
         row = store.get_assignment(conn, plan.id)
@@ -280,6 +290,7 @@ class Engine:
                     activated_at=store.aware(row.activated_at),
                     begun_at=store.aware(row.begun_at),
                     finished_at=store.aware(row.finished_at),
+                    held_since=store.aware(row.held_since),
                 )
             )
         return {

@@ -32,7 +32,13 @@ def owner_of(event: Event) -> str | None:
 
 
 def build_prompt(
-    conn: Connection, definitions: Definitions, event_id: int, event: Event, tz: ZoneInfo
+    conn: Connection,
+    definitions: Definitions,
+    event_id: int,
+    event: Event,
+    tz: ZoneInfo,
+    *,
+    recipient: str | None = None,
 ) -> Prompt | None:
     """The prompt for a ``step.activated``/``step.reassigned`` event, as of that event.
 
@@ -43,7 +49,7 @@ def build_prompt(
     plan = definitions.assignments.get(event.assignment)
     if owner_id is None or plan is None or event.step is None:
         return None
-    person = definitions.directory.people.get(owner_id)
+    person = definitions.directory.people.get(recipient or owner_id)
     try:
         point = plan.point(event.point)
         step = point.step(event.step)
@@ -80,5 +86,5 @@ def build_prompt(
         reassigned=event.type is EventType.STEP_REASSIGNED,
         coordinator_name=coordinator.name,
         coordinator_email=coordinator.email,
-        commands=_commands(f"{point.address}/{step.id}", person.id),
+        commands=_commands(f"{point.address}/{step.id}", owner_id),
     )

@@ -89,6 +89,9 @@ class Settings(BaseSettings):
         15.0, gt=0, description="Seconds before the first retry of an e-mail; doubles each time."
     )
     relay_interval: float = Field(10.0, gt=0, description="Seconds between outbox relay runs.")
+    sweep_interval: float = Field(
+        900.0, gt=0, description="Seconds between deadline sweeps (beat)."
+    )
     reconcile_interval: float = Field(60.0, gt=0, description="Seconds between reconciler runs.")
     reconcile_after: float = Field(
         300.0, gt=0, description="Seconds before an unhandled event or effect is redone."

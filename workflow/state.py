@@ -151,8 +151,9 @@ def is_at_risk(
         return False
     if category(plan, state) in (Category.COMPLETED, Category.WRITTEN_OFF, Category.REJECTED):
         return False
-    dues = [s.due for s in state.open_steps() if s.due is not None]
-    if plan.due is not None:
+    running = [s for s in state.open_steps() if s.held_since is None]
+    dues = [s.due for s in running if s.due is not None]
+    if plan.due is not None and (running or not state.open_steps()):
         dues.append(plan.due)
     return any(calendar.business_days_between(today, due) <= within for due in dues)
 

@@ -70,8 +70,27 @@ steps = sa.Table(
     sa.Column("activated_at", Stamp),
     sa.Column("begun_at", Stamp),
     sa.Column("finished_at", Stamp),
+    sa.Column("held_since", Stamp),
+    # The first day the deadline sweep must look at this step; indexed, so a
+    # sweep reads only what is due, however many steps are open.
+    sa.Column("next_check_at", sa.Date),
     sa.ForeignKeyConstraint(["assignment", "number"], ["points.assignment", "points.number"]),
     sa.Index("ix_steps_owner_status", "owner", "status"),
+    sa.Index("ix_steps_next_check_at", "next_check_at"),
+)
+
+firings = sa.Table(
+    "firings",
+    metadata,
+    # (step, due date, kind, level): each reminder or escalation of a due date, once.
+    sa.Column("key", sa.String(300), primary_key=True),
+    sa.Column("assignment", sa.String(64), nullable=False),
+    sa.Column("point", sa.Integer, nullable=False),
+    sa.Column("step", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("level", sa.Integer, nullable=False),
+    sa.Column("fired_at", Stamp, nullable=False),
+    sa.Column("event_id", BigId, sa.ForeignKey("events.id")),
 )
 
 events = sa.Table(
@@ -325,6 +344,7 @@ def save_point(
     *,
     expected_version: int | None,
     now: dt.datetime,
+    next_checks: dict[str, dt.date | None] | None = None,
 ) -> bool:
     """Write the point's projection if nobody changed it since ``expected_version``.
 
@@ -352,11 +372,13 @@ def save_point(
         )
         if result.rowcount != 1:
             return False
-    _save_steps(conn, state)
+    _save_steps(conn, state, next_checks or {})
     return True
 
 
-def _save_steps(conn: Connection, state: PointState) -> None:
+def _save_steps(
+    conn: Connection, state: PointState, next_checks: dict[str, dt.date | None]
+) -> None:
     key = (steps.c.assignment == state.assignment) & (steps.c.number == state.number)
     conn.execute(steps.delete().where(key))
     rows: Sequence[dict[str, Any]] = [
@@ -370,6 +392,8 @@ def _save_steps(conn: Connection, state: PointState) -> None:
             "activated_at": utc(s.activated_at),
             "begun_at": utc(s.begun_at),
             "finished_at": utc(s.finished_at),
+            "held_since": utc(s.held_since),
+            "next_check_at": next_checks.get(s.id),
         }
         for s in state.steps
     ]

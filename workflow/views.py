@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from workflow.calendar import Calendar
 from workflow.events import Event, EventType
 from workflow.loader import Definitions
 from workflow.plan import AssignmentPlan, PointPlan
@@ -14,6 +15,7 @@ from workflow.state import (
     StepStatus,
     category,
     initial,
+    is_at_risk,
     is_overdue,
     overdue_steps,
 )
@@ -23,7 +25,13 @@ def _iso(value: dt.date | dt.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def point_summary(plan: PointPlan, state: PointState | None, today: dt.date) -> dict[str, Any]:
+def point_summary(
+    plan: PointPlan,
+    state: PointState | None,
+    today: dt.date,
+    calendar: Calendar | None = None,
+    at_risk_days: int = 5,
+) -> dict[str, Any]:
     """One row of ``council status``."""
     state = state or initial(plan)
     closed = category(plan, state) in (Category.WRITTEN_OFF, Category.REJECTED)
@@ -39,6 +47,10 @@ def point_summary(plan: PointPlan, state: PointState | None, today: dt.date) -> 
         "owners": sorted({s.owner for s in open_steps} or ({plan.owner} if plan.owner else set())),
         "due": _iso(min(dues) if dues else plan.due),
         "overdue": is_overdue(plan, state, today),
+        "at_risk": is_at_risk(
+            plan, state, today, within=at_risk_days, calendar=calendar or Calendar()
+        ),
+        "held": [s.id for s in open_steps if s.held_since is not None],
     }
 
 
@@ -47,9 +59,11 @@ def status(
     assignments: list[AssignmentPlan],
     snapshot: dict[tuple[str, int], PointState],
     today: dt.date,
+    calendar: Calendar | None = None,
+    at_risk_days: int = 5,
 ) -> list[dict[str, Any]]:
     return [
-        point_summary(point, snapshot.get((plan.id, point.number)), today)
+        point_summary(point, snapshot.get((plan.id, point.number)), today, calendar, at_risk_days)
         for plan in assignments
         for point in plan.points
     ]

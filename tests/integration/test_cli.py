@@ -351,7 +351,7 @@ def test_status_table_marks_overdue_rows_and_categories(started: Council) -> Non
         "steps",
         "owner",
         "due",
-        "overdue",
+        "marks",
     ]
     assert len(rows) == 7
     by_point = {row.split()[0]: row for row in rows}

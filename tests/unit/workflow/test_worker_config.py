@@ -94,12 +94,15 @@ def test_periodic_tasks_have_their_own_queue(make_settings: MakeSettings) -> Non
 def test_beat_schedule_uses_configured_intervals(
     make_settings: MakeSettings, tmp_path: Path
 ) -> None:
-    """Beat runs the relay and the reconciler at the configured intervals, each routed apart."""
-    config = celery_config(make_settings(relay_interval=2.5, reconcile_interval=45.0))
+    """Beat runs the relay, the reconciler and the sweep at their intervals, each routed apart."""
+    config = celery_config(
+        make_settings(relay_interval=2.5, reconcile_interval=45.0, sweep_interval=600.0)
+    )
     schedule = config["beat_schedule"]
     assert schedule == {
         "relay-outbox": {"task": "council.relay_outbox", "schedule": 2.5},
         "reconcile": {"task": "council.reconcile", "schedule": 45.0},
+        "sweep-deadlines": {"task": "council.sweep_deadlines", "schedule": 600.0},
     }
     for entry in schedule.values():
         assert config["task_routes"][entry["task"]] == {"queue": PERIODIC_QUEUE}
