@@ -89,6 +89,15 @@ def _event_detail(event: Event) -> str:
     return str(data.get("note") or data.get("reason") or data.get("text") or "")
 
 
+#: Events that set a step's due date (and say when a day off moved it).
+_SETS_DUE = (
+    EventType.STEP_ACTIVATED,
+    EventType.STEP_REOPENED,
+    EventType.STEP_EXTENDED,
+    EventType.STEP_RESUMED,
+)
+
+
 def event_row(event_id: int, event: Event, tz: dt.tzinfo) -> dict[str, Any]:
     return {
         "id": event_id,
@@ -111,12 +120,10 @@ def point_detail(
 ) -> dict[str, Any]:
     """Everything ``council show`` prints about one point."""
     late = {s.id for s in overdue_steps(state, today)} if is_overdue(plan, state, today) else set()
-    moved = {
-        e.step: e.data["due_declared"]
-        for _, e in history
-        if e.type in (EventType.STEP_ACTIVATED, EventType.STEP_REOPENED)
-        and "due_declared" in e.data
-    }
+    moved: dict[str | None, str | None] = {}
+    for _, e in history:  # the latest event that set each step's due date decides
+        if e.type in _SETS_DUE:
+            moved[e.step] = e.data.get("due_declared")
     steps = []
     for step_plan in plan.steps:
         step = state.step(step_plan.id)
