@@ -7,13 +7,14 @@ import platform
 import sys
 from pathlib import Path
 
-from bench import report
+from bench import report, sweep
 
 
 def main() -> int:
     results = {
         "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count()},
         "report": report.main(),
+        "sweep": sweep.main(),
     }
     out = Path(__file__).parent / "results.json"
     out.write_text(json.dumps(results, indent=2) + "\n")
