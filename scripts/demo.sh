@@ -56,6 +56,10 @@ say complete $A/7/collect --now 2023-05-02T16:00
 say status $A --now 2023-06-12
 say show $A/3 --now 2023-06-12
 
+# The deadline sweep (beat runs it every 15 minutes): overdue notices to owners and one
+# escalation digest per manager.
+say check-deadlines --now 2023-06-12T08:00
+
 # Wait for the worker to mail every prompt, then show what went out.
 for _ in $(seq 1 150); do
   "$council" effects | grep -qE " (pending|sending) " || break
@@ -63,5 +67,5 @@ for _ in $(seq 1 150); do
 done
 say effects
 mails=$(ls var/demo/mail/new | wc -l)
-printf '\n%s task prompts were e-mailed; they are in var/demo/mail/new/ (one .eml file each).\n' "$mails"
+printf '\n%s e-mails went out (task prompts, the report, overdue notices, digests); they are in var/demo/mail/new/ (one file each).\n' "$mails"
 printf 'The demo database is var/demo/council.db; try:  COUNCIL_VAR_DIR=var/demo .venv/bin/council events --point %s/1\n' "$A"
