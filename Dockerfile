@@ -1,0 +1,19 @@
+# council: the CLI, the Celery worker and beat, in one image.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1
+
+WORKDIR /app
+RUN useradd --create-home --uid 1000 council
+COPY pyproject.toml README.md ./
+COPY workflow ./workflow
+COPY tasks ./tasks
+COPY cli.py worker.py ./
+RUN pip install .
+COPY definitions ./definitions
+
+USER council
+ENTRYPOINT ["council"]
+CMD ["--help"]

@@ -1,0 +1,47 @@
+"""The compose file parses and every council service runs a command the CLI has."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+import yaml
+
+from cli import main
+from tests.support import ROOT
+
+
+def _compose() -> dict[str, Any]:
+    data = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def test_compose_file_has_the_stack() -> None:
+    """Redis (AOF, noeviction), PostgreSQL, Mailpit, migrate, worker, one beat, Flower."""
+    services = _compose()["services"]
+    assert {"redis", "postgres", "mailpit", "migrate", "worker", "beat", "flower"} <= set(services)
+    assert services["redis"]["command"] == [
+        "redis-server", "--appendonly", "yes", "--maxmemory-policy", "noeviction"
+    ]  # fmt: skip
+    assert services["beat"]["deploy"]["replicas"] == 1
+    for name in ("redis", "postgres", "mailpit", "worker", "beat"):
+        assert "healthcheck" in services[name], name
+
+
+def test_council_services_run_existing_cli_commands() -> None:
+    """Each council service's command resolves to a real `council` command and options."""
+    services = _compose()["services"]
+    council = {name: s for name, s in services.items() if s.get("image") == "council-workflow"}
+    assert {"migrate", "worker", "beat", "council"} <= set(council)
+    for name, service in council.items():
+        argv = list(service["command"])
+        if argv == ["--help"]:
+            continue
+        command: click.Command = main
+        args = argv
+        while isinstance(command, click.Group):
+            assert args, f"{name}: {argv} names no command"
+            assert args[0] in command.commands, f"{name}: no command {args[0]!r}"
+            command, args = command.commands[args[0]], args[1:]
+        command.make_context(command.name or name, list(args))  # parses the options
