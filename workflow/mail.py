@@ -14,47 +14,13 @@ import hashlib
 import re
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
-from functools import cache
-from pathlib import Path
 
-from jinja2 import FileSystemLoader, StrictUndefined, select_autoescape
-from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict
 
 from workflow.definitions import Language
+from workflow.templating import environment
 
-TEMPLATES = Path(__file__).parent / "templates"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
-_MONTHS = {
-    Language.SV: [
-        "januari",
-        "februari",
-        "mars",
-        "april",
-        "maj",
-        "juni",
-        "juli",
-        "augusti",
-        "september",
-        "oktober",
-        "november",
-        "december",
-    ],
-    Language.EN: [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ],
-}
 
 
 class NoteView(BaseModel):
@@ -89,27 +55,6 @@ class Prompt(BaseModel):
     coordinator_name: str
     coordinator_email: str
     commands: tuple[str, ...] = ()
-
-
-def format_date(day: dt.date | None, language: Language) -> str:
-    """12 juni 2023 / 12 June 2023."""
-    if day is None:
-        return "–"
-    return f"{day.day} {_MONTHS[language][day.month - 1]} {day.year}"
-
-
-@cache
-def _environment() -> SandboxedEnvironment:
-    env = SandboxedEnvironment(
-        loader=FileSystemLoader(TEMPLATES),
-        autoescape=select_autoescape(["html"]),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    env.filters["date"] = format_date
-    return env
 
 
 def header_text(value: str) -> str:
@@ -170,7 +115,7 @@ def vtodo(prompt: Prompt, *, uid: str, stamp: dt.datetime) -> str:
 
 def render(prompt: Prompt) -> tuple[str, str]:
     """The plain-text and HTML bodies of a prompt, in the owner's language."""
-    env = _environment()
+    env = environment()
     lang = prompt.language.value
     context = {"p": prompt, "lang": prompt.language}
     text = env.get_template(f"prompt.{lang}.txt").render(context)

@@ -7,17 +7,15 @@ recipient's language) and stored with it, so a resend is the same message.
 from __future__ import annotations
 
 import datetime as dt
-from functools import cache
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined, select_autoescape
-from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy.engine import Connection
 
 from workflow import effects
 from workflow.definitions import Language
 from workflow.loader import Definitions
-from workflow.mail import TEMPLATES, Rendered, format_date
+from workflow.mail import Rendered
+from workflow.templating import environment, format_date
 
 LABELS: dict[Language, dict[str, str]] = {
     Language.SV: {
@@ -61,22 +59,8 @@ LABELS: dict[Language, dict[str, str]] = {
 }
 
 
-@cache
-def _environment() -> SandboxedEnvironment:
-    env = SandboxedEnvironment(
-        loader=FileSystemLoader(TEMPLATES),
-        autoescape=select_autoescape(["html"]),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    env.filters["date"] = format_date
-    return env
-
-
 def _render(name: str, context: dict[str, Any]) -> tuple[str, str]:
-    env = _environment()
+    env = environment()
     return (
         env.get_template(f"{name}.txt").render(context),
         env.get_template(f"{name}.html").render(context),

@@ -12,9 +12,10 @@ from workflow import effects, store
 from workflow.calendar import Calendar
 from workflow.definitions import Language
 from workflow.loader import Definitions
-from workflow.mail import Rendered, format_date
+from workflow.mail import Rendered
 from workflow.report import NotesMode, build_report
 from workflow.report_render import LABELS, to_docx, to_html, to_markdown
+from workflow.templating import format_date
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 

@@ -9,18 +9,13 @@ from __future__ import annotations
 
 import io
 import json
-import re
 from enum import StrEnum
-from functools import cache
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined, select_autoescape
-from jinja2.sandbox import SandboxedEnvironment
-
 from workflow.definitions import Language
-from workflow.mail import TEMPLATES, format_date
 from workflow.report import APART, GROUPS, Report, ReportPoint
 from workflow.state import Category
+from workflow.templating import environment, format_date
 
 
 class Format(StrEnum):
@@ -133,35 +128,12 @@ def _context(report: Report) -> dict[str, Any]:
     }
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|])")
-
-
-def md_escape(text: str) -> str:
-    """Text that Markdown shows as written (no emphasis, links, HTML or tables)."""
-    return _MD_SPECIAL.sub(r"\\\1", text)
-
-
-@cache
-def _environment(markdown: bool) -> SandboxedEnvironment:
-    env = SandboxedEnvironment(
-        loader=FileSystemLoader(TEMPLATES),
-        autoescape=select_autoescape(["html"]) if not markdown else False,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    env.filters["date"] = format_date
-    env.filters["md"] = md_escape if markdown else (lambda text: text)
-    return env
-
-
 def to_markdown(report: Report) -> str:
-    return _environment(True).get_template("report.md").render(_context(report))
+    return environment(markdown=True).get_template("report.md").render(_context(report))
 
 
 def to_html(report: Report) -> str:
-    return _environment(False).get_template("report.html").render(_context(report))
+    return environment().get_template("report.html").render(_context(report))
 
 
 def to_json(report: Report) -> str:

@@ -17,15 +17,14 @@ from workflow.definitions import Language
 from workflow.mail import (
     NoteView,
     Prompt,
-    _environment,
     compose,
-    format_date,
     header_text,
     message_id,
     render,
     subject,
     vtodo,
 )
+from workflow.templating import environment, format_date
 
 CREATED = dt.datetime(2023, 1, 9, 9, 0, tzinfo=dt.UTC)
 DOMAIN = "kommun.example"
@@ -346,7 +345,7 @@ def test_vtodo_escapes_text_values() -> None:
 
 def test_templates_render_in_a_sandbox() -> None:
     """The Jinja environment is sandboxed: private attributes are out of reach."""
-    env = _environment()
+    env = environment()
     assert isinstance(env, SandboxedEnvironment)
     template = env.from_string("{{ p.__class__.__mro__ }}")
     with pytest.raises(SecurityError):
