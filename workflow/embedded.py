@@ -47,14 +47,7 @@ class EmbeddedRedis:
 
     def ping(self) -> bool:
         """True when a server answers on the socket."""
-        try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-                conn.settimeout(1.0)
-                conn.connect(str(self.socket_path))
-                conn.sendall(b"PING\r\n")
-                return conn.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
+        return ping(self.socket_path)
 
     def ensure_running(self) -> str:
         """Start the server unless it already runs; return its broker URL.
@@ -117,6 +110,18 @@ class EmbeddedRedis:
         while time.monotonic() < deadline and self.ping():
             time.sleep(0.05)
         return True
+
+
+def ping(socket_path: Path, timeout: float = 1.0) -> bool:
+    """True when a Redis server answers PING on the unix socket."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(timeout)
+            conn.connect(str(socket_path))
+            conn.sendall(b"PING\r\n")
+            return conn.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
 
 
 def find_redis_server() -> Path:

@@ -27,6 +27,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 
 from tests.support import ROOT
+from workflow.embedded import ping
 
 
 def wait_for(
@@ -73,14 +74,7 @@ class RedisServer:
         wait_for(self.ping, timeout=10, what="redis-server to answer")
 
     def ping(self) -> bool:
-        try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-                conn.settimeout(0.5)
-                conn.connect(str(self.socket_path))
-                conn.sendall(b"PING\r\n")
-                return conn.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
+        return ping(self.socket_path, timeout=0.5)
 
     def stop(self) -> None:
         """Stop it the way an operator would (SIGTERM: it flushes its AOF first)."""
