@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from workflow.definitions import PointSpec, StepFields, StepSpec
 from workflow.errors import Problem
-from workflow.loader import Corpus, directory_of, workflows_of
+from workflow.loader import Corpus, Parsed, directory_of, workflows_of
 from workflow.plan import MANAGER, Directory, effective_steps
 from workflow.yamlsource import Document, Path
 
@@ -224,17 +225,22 @@ def _check_escalation_order(corpus: Corpus) -> Iterator[Problem]:
 # --- workflows and their DAGs ----------------------------------------------------
 
 
-@check
-def _check_duplicate_workflows(corpus: Corpus) -> Iterator[Problem]:
+def _duplicate_ids(kind: str, files: Sequence[Parsed[Any]]) -> Iterator[Problem]:
+    """Files of one kind whose ``id`` an earlier file already declared."""
     seen: dict[str, str] = {}
-    for parsed in corpus.workflows:
-        wid = parsed.model.id
-        if wid in seen:
+    for parsed in files:
+        file_id = parsed.model.id
+        if file_id in seen:
             yield parsed.doc.problem(
-                ("id",), f"duplicate workflow id {wid!r} (also in {seen[wid]})"
+                ("id",), f"duplicate {kind} id {file_id!r} (also in {seen[file_id]})"
             )
         else:
-            seen[wid] = parsed.doc.path
+            seen[file_id] = parsed.doc.path
+
+
+@check
+def _check_duplicate_workflows(corpus: Corpus) -> Iterator[Problem]:
+    yield from _duplicate_ids("workflow", corpus.workflows)
 
 
 #: Where a step's field is written: (index of the step, path below the step) -> path.
@@ -350,15 +356,7 @@ def _in_override(point_index: int, steps: Sequence[StepSpec]) -> Where:
 
 @check
 def _check_duplicate_assignments(corpus: Corpus) -> Iterator[Problem]:
-    seen: dict[str, str] = {}
-    for parsed in corpus.assignments:
-        aid = parsed.model.id
-        if aid in seen:
-            yield parsed.doc.problem(
-                ("id",), f"duplicate assignment id {aid!r} (also in {seen[aid]})"
-            )
-        else:
-            seen[aid] = parsed.doc.path
+    yield from _duplicate_ids("assignment", corpus.assignments)
 
 
 @check
