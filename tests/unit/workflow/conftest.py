@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from workflow.calendar import Calendar
-from workflow.definitions import DayKind, DueAnchor, DueRule, Duration
+from workflow.definitions import DayKind, DueAnchor, DueRule, Duration, Language, Person
+from workflow.loader import Definitions
 from workflow.machine import (
     AddNote,
     BeginStep,
@@ -33,7 +34,7 @@ from workflow.machine import (
     allowed_commands,
     execute,
 )
-from workflow.plan import Localized, PointPlan, StepPlan
+from workflow.plan import MANAGER, AssignmentPlan, Directory, Localized, PointPlan, Rung, StepPlan
 from workflow.state import Category, PointState, category, initial, replay
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
@@ -301,3 +302,106 @@ def walk(calendar: Calendar) -> Walk:
 def step_command() -> Callable[[str, str, str], Command]:
     """Build a valid-looking command for a CLI verb: ``step_command(verb, step, owner)``."""
     return _step_command
+
+
+# --- deadlines: a step with reminders and an escalation ladder, and the people it reaches ---
+
+
+@pytest.fixture(scope="session")
+def ladder_plan() -> PointPlan:
+    """Point 7: one step ``answer`` owned by bo, due Thursday 2024-06-20 (before midsommar).
+
+    Reminders at -5bd and -1bd; the ladder: manager after 2bd, manager after
+    5bd, dan after 10 calendar days, manager after 15bd (a third manager rung,
+    past the top of bo's chain).
+    """
+    answer = StepPlan(
+        id="answer",
+        title=Localized(sv="Svara", en="Answer"),
+        owner="bo",
+        due=DueRule(DueAnchor.DATE, date=dt.date(2024, 6, 20)),
+        remind=(Duration(-5, DayKind.BUSINESS), Duration(-1, DayKind.BUSINESS)),
+        escalate=(
+            Rung(1, Duration(2, DayKind.BUSINESS), MANAGER),
+            Rung(2, Duration(5, DayKind.BUSINESS), MANAGER),
+            Rung(3, Duration(10, DayKind.CALENDAR), "dan"),
+            Rung(4, Duration(15, DayKind.BUSINESS), MANAGER),
+        ),
+    )
+    return _point(7, (answer,))
+
+
+@pytest.fixture(scope="session")
+def hold_plan() -> PointPlan:
+    """Point 8: ``wait`` (bo, due Thursday 2024-09-12) and ``open`` (anna, no due date).
+
+    Both are active as soon as the point starts; the point itself has no due date.
+    """
+    return _point(
+        8,
+        (
+            _step("wait", "bo", due=DueRule(DueAnchor.DATE, date=dt.date(2024, 9, 12))),
+            _step("open", "anna"),
+        ),
+    )
+
+
+@pytest.fixture(scope="session")
+def people() -> Directory:
+    """bo -> chef -> direktor (the top); chef is away 2024-06-28..07-05 (vice stands in).
+
+    eva is away 2024-07-01..07-05 with frida as substitute, and again 2024-08-01..08-02
+    with no substitute named; dan, anna and coord have no manager.
+    """
+
+    def person(person_id: str, **extra: object) -> Person:
+        return Person.model_validate(
+            {"id": person_id, "name": person_id.title(), "email": f"{person_id}@kommun.se", **extra}
+        )
+
+    return Directory(
+        {
+            p.id: p
+            for p in (
+                person("bo", manager="chef"),
+                person(
+                    "chef",
+                    manager="direktor",
+                    away=[{"from": "2024-06-28", "to": "2024-07-05", "substitute": "vice"}],
+                ),
+                person("direktor"),
+                person("vice"),
+                person("dan"),
+                person("anna"),
+                person("coord"),
+                person(
+                    "eva",
+                    away=[
+                        {"from": "2024-07-01", "to": "2024-07-05", "substitute": "frida"},
+                        {"from": "2024-08-01", "to": "2024-08-02"},
+                    ],
+                ),
+                person("frida"),
+            )
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def ladder_definitions(ladder_plan: PointPlan, people: Directory) -> Definitions:
+    """Definitions holding one assignment ``hrv-2022`` (coordinator: coord) with ladder_plan."""
+    assignment = AssignmentPlan(
+        id="hrv-2022",
+        title=Localized(sv="Handlingsplan"),
+        reference="KS 2022/1",
+        decided_by="Kommunstyrelsen",
+        decided_on=dt.date(2022, 5, 2),
+        lead="anna",
+        coordinator="coord",
+        report_back=dt.date(2024, 12, 31),
+        language=Language.SV,
+        points=(ladder_plan,),
+    )
+    return Definitions(
+        directory=people, workflows={}, assignments={assignment.id: assignment}, sources={}
+    )
