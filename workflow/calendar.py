@@ -53,9 +53,16 @@ class Calendar:
         *,
         extra_days_off: Iterable[dt.date] = (),
         due_policy: DuePolicy = DuePolicy.PREVIOUS,
+        timezone: dt.tzinfo | None = None,
     ) -> None:
         self.extra_days_off = frozenset(extra_days_off)
         self.due_policy = due_policy
+        #: The municipality's zone: which day a moment falls on. None: the moment's own.
+        self.timezone = timezone
+
+    def day_of(self, moment: dt.datetime) -> dt.date:
+        """The local day of ``moment`` (a time stored in UTC is the same local day)."""
+        return (moment.astimezone(self.timezone) if self.timezone else moment).date()
 
     def day_off_name(self, day: dt.date, language: Language = Language.SV) -> str | None:
         """Why ``day`` is not a working day, or None when it is one."""

@@ -68,7 +68,7 @@ def schedule(
     if not state.status.open or state.due is None or state.held_since is not None:
         return []
     due = state.due
-    activated = state.activated_at.date() if state.activated_at else due
+    activated = calendar.day_of(state.activated_at) if state.activated_at else due
 
     def make(kind: FiringKind, level: int, fires_on: dt.date, target: str | None = None) -> Firing:
         return Firing(point.assignment, point.number, plan.id, kind, level, fires_on, due, target)
@@ -76,10 +76,12 @@ def schedule(
     offsets = (
         plan.remind if plan.remind is not None else default_reminders(activated, due, calendar)
     )
+    # Levels follow the dates (offsets may mix business and calendar days).
+    days = sorted({calendar.shift(due, offset) for offset in offsets})
     firings = [
         make(FiringKind.REMINDER, level, fires_on)
-        for level, offset in enumerate(sorted(offsets, key=lambda o: o.days), start=1)
-        if activated <= (fires_on := calendar.shift(due, offset)) <= due
+        for level, fires_on in enumerate(days, start=1)
+        if activated <= fires_on <= due
     ]
     firings.append(make(FiringKind.OVERDUE, 0, calendar.add_business_days(due, 1)))
     firings += [
@@ -94,7 +96,7 @@ def due_now(firings: list[Firing], today: dt.date) -> list[Firing]:
     ready = [f for f in firings if f.fires_on <= today]
     reminders = [f for f in ready if f.kind is FiringKind.REMINDER]
     if len(reminders) > 1:
-        latest = max(reminders, key=lambda f: f.level)
+        latest = max(reminders, key=lambda f: (f.fires_on, f.level))
         ready = [f for f in ready if f.kind is not FiringKind.REMINDER or f is latest]
     if any(f.kind is not FiringKind.REMINDER for f in ready):
         # Past the due date a reminder says nothing the overdue notice does not.

@@ -408,9 +408,10 @@ def _resume(d: _Decision, command: ResumeStep) -> None:
 def _extend(d: _Decision, command: ExtendStep) -> None:
     _step(d, command)
     reason = clean_text("reason", command.reason, required=True)
-    if command.to < d.now.date():
-        raise InvalidInput(f"cannot extend to {command.to}: that day has passed")
     due = d.calendar.adjust_due(command.to)
+    if due < d.now.date():
+        moved = f" (a day off: it would move to {due})" if due != command.to else ""
+        raise InvalidInput(f"cannot extend to {command.to}{moved}: that day has passed")
     current = d.state.step(command.step).due
     d.emit(
         EventType.STEP_EXTENDED, command.step, reason=reason, due=due.isoformat(),

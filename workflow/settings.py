@@ -140,4 +140,10 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite:///{self.var_dir / 'council.db'}"
 
     def calendar(self) -> Calendar:
-        return Calendar(extra_days_off=self.extra_days_off, due_policy=self.due_policy)
+        from zoneinfo import ZoneInfo
+
+        return Calendar(
+            extra_days_off=self.extra_days_off,
+            due_policy=self.due_policy,
+            timezone=ZoneInfo(self.timezone),
+        )

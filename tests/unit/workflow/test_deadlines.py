@@ -651,3 +651,19 @@ def test_a_sweep_sends_at_most_one_reminder_and_none_once_overdue(ladder_plan, a
     reminder_days = [day for f, day in fired if f.kind is REMINDER]
     assert len(reminder_days) == len(set(reminder_days))
     assert all(day < first_alarm for day in reminder_days)
+
+
+def test_the_activation_day_is_the_local_day_whatever_zone_the_time_is_in(ladder_plan):
+    """An activation at 00:30 in Stockholm, read back in UTC, gives the same default reminders."""
+    stockholm = ZoneInfo("Europe/Stockholm")
+    calendar = Calendar(timezone=stockholm)
+    step = dataclasses.replace(ladder_plan.steps[0], remind=None)
+    local = dt.datetime(2024, 6, 17, 0, 30, tzinfo=stockholm)
+    as_local = StepState(
+        id=step.id, owner="bo", status=StepStatus.ACTIVE, due=dt.date(2024, 7, 16),
+        activated_at=local,
+    )  # fmt: skip
+    as_utc = dataclasses.replace(as_local, activated_at=local.astimezone(dt.UTC))
+    assert deadlines.schedule(ladder_plan, step, as_utc, calendar) == deadlines.schedule(
+        ladder_plan, step, as_local, calendar
+    )

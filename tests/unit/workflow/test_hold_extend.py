@@ -341,3 +341,16 @@ def test_events_replay_to_the_same_state(run, hold_plan):
     assert state.step("wait").due == dt.date(2024, 10, 3)  # 27 Sept + 4 working days held
     assert state.step("open").held_since == at("2024-06-24")
     assert state.step("wait").held_since is None
+
+
+def test_an_extension_that_a_day_off_moves_into_the_past_is_refused(run, hold_plan):
+    """On a Saturday, extending to that Saturday would land on the Friday before: refused."""
+    saturday = dt.datetime(2024, 9, 14, 10, 0, tzinfo=ZoneInfo("Europe/Stockholm"))
+    started = run(hold_plan, StartPoint(actor="coord")).state
+    with pytest.raises(InvalidInput, match="would move to 2024-09-13"):
+        run(
+            hold_plan,
+            ExtendStep(actor="coord", step="wait", to=saturday.date(), reason="Förlängt."),
+            state=started,
+            at=saturday,
+        )
