@@ -457,18 +457,22 @@ def _run(app: App, point_address: str, command: Command, now: dt.datetime | None
         click.echo(f"{event.type.value:<18} {target}")
 
 
-def _step_command(verb: str, help_text: str, build: Callable[..., Command], *options: Any) -> None:
-    """Define ``council VERB STEP`` for one machine command."""
+def _step_command(verb: str, help_text: str, build: str, *options: Any) -> None:
+    """Define ``council VERB STEP`` for the machine command class named ``build``.
+
+    The class is looked up when the command runs, so defining the CLI (and
+    ``council --help``) never imports the machine.
+    """
 
     @acting
     @pass_app
     def run(
         app: App, /, step: str, actor: str | None, now: dt.datetime | None, **kwargs: Any
     ) -> None:
-        from workflow import addresses
+        from workflow import addresses, machine
 
         found = addresses.step(app.definitions, step)
-        command = build(actor=app.actor(actor), step=found.step.id, **kwargs)
+        command = getattr(machine, build)(actor=app.actor(actor), step=found.step.id, **kwargs)
         _run(app, found.point.address, command, now)
 
     run.__doc__ = help_text
@@ -478,42 +482,38 @@ def _step_command(verb: str, help_text: str, build: Callable[..., Command], *opt
 
 
 def _register_step_commands() -> None:
-    from workflow import machine
-
     _step_command(
         "hold",
         "Pause a step's clock while it waits on someone outside.",
-        machine.HoldStep,
+        "HoldStep",
         click.option("--reason", required=True, help="Who or what it waits on."),
     )
-    _step_command(
-        "resume", "Restart a held step's clock; its due date moves out.", machine.ResumeStep
-    )
+    _step_command("resume", "Restart a held step's clock; its due date moves out.", "ResumeStep")
     _step_command(
         "extend",
         "Move a step's due date (an extension); reminders follow the new date.",
-        machine.ExtendStep,
+        "ExtendStep",
         click.option("--to", "to", required=True, metavar="DATE", callback=_parse_date_required),
         click.option("--reason", required=True, help="Why, e.g. the decision granting it."),
     )
 
-    _step_command("begin", "Record that the owner has begun a step.", machine.BeginStep)
+    _step_command("begin", "Record that the owner has begun a step.", "BeginStep")
     _step_command(
         "complete",
         "Complete a step; the steps after it become active.",
-        machine.CompleteStep,
+        "CompleteStep",
         click.option("--note", help="What was done (required by some steps)."),
     )
     _step_command(
         "skip",
         "Skip a step that is not needed, with a reason.",
-        machine.SkipStep,
+        "SkipStep",
         click.option("--reason", required=True, help="Why the step is not needed."),
     )
     _step_command(
         "reopen",
         "Reopen a finished step; steps after it that have not begun wait again.",
-        machine.ReopenStep,
+        "ReopenStep",
         click.option("--reason", help="Why it is reopened."),
     )
 
