@@ -839,3 +839,24 @@ def test_missing_actor_is_a_usage_error_before_any_database_work(council: Counci
     """Without --as or COUNCIL_ACTOR, start stops with exit 2 even on an empty database."""
     line = council.fails(2, "start", A, "--now", T0, COUNCIL_ACTOR=None)
     assert "--as PERSON" in line
+
+
+def test_help_imports_only_click() -> None:
+    """`council --help` loads neither pydantic, the machine nor holidays: it starts fast."""
+    probe = (
+        "import sys\n"
+        "sys.argv = ['council', '--help']\n"
+        "import cli\n"
+        "try:\n"
+        "    cli.main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = [m for m in ('pydantic', 'holidays', 'workflow.machine', 'rich', 'jinja2')"
+        " if m in sys.modules]\n"
+        "print(','.join(heavy) or 'none', file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert done.stderr.strip().splitlines()[-1] == "none"
