@@ -237,9 +237,22 @@ def _sweep_step(
             .values(event_id=event_id)
         )
     result.event_ids.extend(ids)
-    conn.execute(
-        store.steps.update().where(key).values(next_check_at=deadlines.next_check(schedule, today))
+    # Only if the step is still as read: a command that committed meanwhile (an
+    # extension, a hold) has set next_check_at for its new state, which must stand.
+    unchanged = (
+        (store.steps.c.status == row.status)
+        & _same(store.steps.c.due, row.due)
+        & _same(store.steps.c.held_since, row.held_since)
     )
+    conn.execute(
+        store.steps.update()
+        .where(key & unchanged)
+        .values(next_check_at=deadlines.next_check(schedule, today))
+    )
+
+
+def _same(column: Any, value: Any) -> Any:
+    return column.is_(None) if value is None else column == value
 
 
 def fired_keys_for(conn: Connection, assignment: str) -> set[str]:
