@@ -169,6 +169,11 @@ def sweep(
     today = now.astimezone(tz).date()
     result = SweepResult()
     with db.connect() if dry_run else db.begin() as conn:
+        if not dry_run and conn.dialect.name == "sqlite":
+            # Take SQLite's write lock before reading, as FOR UPDATE does on PostgreSQL:
+            # otherwise a command committing between our read and our first write
+            # (a hold, an extension) would be swept from a stale read.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
         rows = _due_steps(conn, today, limit)
         result.steps_checked = len(rows)
         for row in rows:
