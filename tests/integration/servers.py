@@ -41,6 +41,20 @@ def wait_for(
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+def council(env: dict[str, str], *args: str, actor: str = "sara.nilsson") -> str:
+    """Run the real CLI in a subprocess, as a coordinator would; return its stdout."""
+    result = subprocess.run(
+        [sys.executable, "-c", "import cli; cli.main()", *args],
+        cwd=ROOT,
+        env={**env, "COUNCIL_ACTOR": actor},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 # --- Redis -------------------------------------------------------------------------
 
 

@@ -12,26 +12,12 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from tests.integration.servers import SmtpCatcher, WorkerProcess, wait_for
+from tests.integration.servers import SmtpCatcher, WorkerProcess, council, wait_for
 from tests.support import ROOT
 from workflow import store
 from workflow.mail import message_id
 
 A = "kf-2022-hedersvald"
-
-
-def council(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the real CLI in a subprocess, as a coordinator would."""
-    result = subprocess.run(
-        [sys.executable, "-c", "import cli; cli.main()", *args],
-        cwd=ROOT,
-        env={**env, "COUNCIL_ACTOR": "sara.nilsson"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    return result
 
 
 def _by_recipient(smtp: SmtpCatcher) -> dict[str, EmailMessage]:

@@ -8,9 +8,6 @@ an aiosmtpd server, and SQLite or PostgreSQL.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -19,8 +16,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from tests.integration.servers import RedisServer, SmtpCatcher, WorkerProcess, wait_for
-from tests.support import DEFINITIONS, ROOT
+from tests.integration.servers import RedisServer, SmtpCatcher, WorkerProcess, council, wait_for
+from tests.support import DEFINITIONS
 from workflow import store
 from workflow.calendar import Calendar
 from workflow.effects import EffectState
@@ -204,16 +201,16 @@ def test_permanent_failure_is_recorded_listed_and_retried(
         what="the effect.failed event",
     )
 
-    listed = cli(worker_env, "effects", "--failed")
+    listed = council(worker_env, "effects", "--failed")
     assert "prompt" in listed
     assert "recipient refused" in listed
     effect_id = listed.splitlines()[1].split()[0]
 
     smtp.handler.refuse.clear()
-    assert "queued for delivery" in cli(worker_env, "effects", "retry", effect_id)
+    assert "queued for delivery" in council(worker_env, "effects", "retry", effect_id)
     wait_for(lambda: len(smtp.received) == 1, timeout=60, what="the retried prompt")
     assert smtp.received[0].envelope_to == ["amir.hassan@kommun.example"]
-    assert "No effects" not in cli(worker_env, "effects")
+    assert "No effects" not in council(worker_env, "effects")
 
 
 def _count_failed(db: sa.Engine) -> int:
@@ -223,16 +220,3 @@ def _count_failed(db: sa.Engine) -> int:
                 sa.select(sa.func.count()).where(store.effects.c.state == EffectState.FAILED.value)
             ).scalar_one()
         )
-
-
-def cli(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-c", "import cli; cli.main()", *args],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout

@@ -9,8 +9,7 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 from scripts.seed_history import TZ, A
-from tests.integration.servers import SmtpCatcher, WorkerProcess, wait_for
-from tests.integration.test_prompts import council
+from tests.integration.servers import SmtpCatcher, WorkerProcess, council, wait_for
 from tests.support import DEFINITIONS
 from workflow import store
 from workflow.calendar import Calendar

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -21,8 +19,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from tests.integration.conftest import STOCKHOLM
-from tests.integration.servers import Received, SmtpCatcher, WorkerProcess, wait_for
-from tests.support import DEFINITIONS, ROOT
+from tests.integration.servers import Received, SmtpCatcher, WorkerProcess, council, wait_for
+from tests.support import DEFINITIONS
 from workflow import store
 from workflow.calendar import Calendar
 from workflow.effects import EffectState
@@ -37,20 +35,6 @@ DOMAIN = "kommun.example"
 DEADLINE_SUBJECT = re.compile(r"^(Påminnelse|Försenad|Eskalering): ")
 #: The worker's log line for a finished sweep task, with its result.
 SWEEP_RAN = re.compile(r"Task council\.sweep_deadlines\[[^\]]+\] succeeded in [\d.]+s: (\d+)")
-
-
-def council(env: dict[str, str], *args: str) -> str:
-    """Run the real CLI in a subprocess, as a coordinator would; return its stdout."""
-    result = subprocess.run(
-        [sys.executable, "-c", "import cli; cli.main()", *args],
-        cwd=ROOT,
-        env={**env, "COUNCIL_ACTOR": "sara.nilsson"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 def deadline_mail(smtp: SmtpCatcher) -> list[Received]:
