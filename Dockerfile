@@ -10,6 +10,7 @@ RUN useradd --create-home --uid 1000 council
 COPY pyproject.toml README.md ./
 COPY workflow ./workflow
 COPY tasks ./tasks
+COPY commands ./commands
 COPY cli.py worker.py ./
 RUN pip install .
 COPY definitions ./definitions

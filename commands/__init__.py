@@ -1,0 +1,1 @@
+"""The ``council`` commands, one module per concern; ``cli.py`` gathers them."""

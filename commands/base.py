@@ -1,0 +1,207 @@
+"""What every command shares: the per-invocation App, error handling, common options."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+import click
+
+from workflow.errors import EXIT_UNREACHABLE, CouncilError
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
+    from workflow.engine import Engine
+    from workflow.loader import Definitions
+    from workflow.settings import Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EPILOG = """\b
+Exit codes:
+  0  ok
+  1  invalid input or definition
+  2  usage (a wrong option or argument)
+  3  not found
+  4  transition not allowed, or a conflict with another command
+  5  a server unreachable (database, broker, SMTP)
+"""
+
+
+class App:
+    """Per-invocation state, built lazily so cheap commands stay cheap."""
+
+    def __init__(self, debug: bool) -> None:
+        self.debug = debug
+        self._databases: list[Any] = []
+
+    @cached_property
+    def settings(self) -> Settings:
+        from workflow.settings import Settings
+
+        return Settings()
+
+    @cached_property
+    def tz(self) -> ZoneInfo:
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo(self.settings.timezone)
+
+    @cached_property
+    def definitions(self) -> Definitions:
+        from workflow.loader import load
+
+        return load([self.settings.definitions])
+
+    def database(self) -> Any:
+        from workflow.store import connect
+
+        url = self.settings.effective_database_url
+        if url.startswith("sqlite") and self.settings.database_url is None:
+            self.settings.var_dir.mkdir(parents=True, exist_ok=True)
+        engine = connect(url)
+        self._databases.append(engine)
+        return engine
+
+    def close(self) -> None:
+        """Close the connection pools this invocation opened."""
+        for engine in self._databases:
+            engine.dispose()
+        self._databases.clear()
+
+    @cached_property
+    def engine(self) -> Engine:
+        from workflow.engine import Engine
+
+        engine = Engine(
+            db=self.database(),
+            definitions=self.definitions,
+            calendar=self.settings.calendar(),
+            timezone=self.tz,
+            on_commit=self.publish,
+        )
+        engine.check_ready()
+        return engine
+
+    def embedded_broker(self) -> Any:
+        from workflow.embedded import EmbeddedRedis
+
+        return EmbeddedRedis(self.settings.var_dir / "redis", self.settings.redis_server)
+
+    def broker_available(self) -> bool:
+        """A configured broker, or the embedded one already running (a worker started it)."""
+        return bool(self.settings.broker_url) or self.embedded_broker().ping()
+
+    def publish(self, event_ids: Any) -> None:
+        """Hand committed events to the workers now; the relay publishes what this cannot."""
+        if not self.broker_available():
+            return  # no worker has started the embedded broker: the relay will publish
+        import worker  # noqa: F401 - configures the Celery app the tasks use
+        from tasks.publish import publish_committed
+
+        result = publish_committed(self.engine.db, event_ids)
+        if result.failed:
+            click.echo(
+                f"warning: {result.failed} event(s) wait in the outbox for the relay "
+                f"({result.error})",
+                err=True,
+            )
+
+    def now(self, given: dt.datetime | None) -> dt.datetime:
+        if given is None:
+            return dt.datetime.now(self.tz)
+        return given if given.tzinfo else given.replace(tzinfo=self.tz)
+
+    def actor(self, given: str | None) -> str:
+        name = given or self.settings.actor
+        if not name:
+            raise click.UsageError("say who acts: --as PERSON or COUNCIL_ACTOR=PERSON")
+        try:
+            return self.definitions.directory.resolve(name)
+        except KeyError:
+            from workflow.errors import NotFound
+
+            raise NotFound(
+                "person", name, "--as takes a person id or a role from people.yaml"
+            ) from None
+
+
+class CouncilGroup(click.Group):
+    """Turns council's errors into one line on stderr and a stable exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            where = (
+                f"council {exc.ctx.command_path.partition(' ')[2]}".strip()
+                if exc.ctx
+                else "council"
+            )
+            _fail(ctx, exc, f"{exc.format_message()} (see `{where} --help`)", exc.exit_code)
+        except CouncilError as exc:
+            _fail(ctx, exc, str(exc), exc.exit_code)
+        except Exception as exc:
+            if type(exc).__module__.startswith("sqlalchemy") and _is_connection_error(exc):
+                first = str(exc).strip().splitlines()[0]
+                _fail(ctx, exc, f"cannot reach the database: {first}", EXIT_UNREACHABLE)
+            raise
+
+
+def _is_connection_error(exc: Exception) -> bool:
+    import sqlalchemy.exc
+
+    return isinstance(exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError)
+
+
+def _fail(ctx: click.Context, exc: Exception, message: str, code: int) -> NoReturn:
+    app = ctx.find_object(App)
+    if app is not None and app.debug:
+        raise exc
+    lines = message.splitlines() or [type(exc).__name__]
+    click.echo(f"error: {lines[0]}", err=True)
+    for line in lines[1:]:  # definition errors: one line per problem
+        click.echo(line, err=True)
+    ctx.exit(code)
+
+
+def _parse_now(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """An ISO date or date-time; without a zone it is read in the configured zone."""
+    if value is None:
+        return None
+    try:
+        return dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not an ISO date or time (2023-06-01 or 2023-06-01T09:00)"
+        ) from None
+
+
+def parse_date_required(ctx: click.Context, param: click.Parameter, value: str) -> Any:
+    return parse_date(ctx, param, value)
+
+
+def parse_date(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def now_option(help_text: str) -> Callable[[F], F]:
+    return click.option("--now", metavar="ISO", callback=_parse_now, help=help_text)
+
+
+def acting(fn: F) -> F:
+    """Add ``--as`` and ``--now`` to a command that records events."""
+    fn = now_option("Act as if it were this time (ISO).")(fn)
+    fn = click.option("--as", "actor", metavar="PERSON", help="Who acts [env COUNCIL_ACTOR].")(fn)
+    return fn
+
+
+pass_app = click.make_pass_decorator(App)

@@ -1,0 +1,137 @@
+"""Deadlines: check-deadlines, simulate, calendar."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+import click
+
+from commands.base import (
+    App,
+    now_option,
+    parse_date_required,
+    pass_app,
+)
+
+if TYPE_CHECKING:
+    pass
+
+
+@click.command("check-deadlines")
+@now_option("Sweep as if it were this time (ISO).")
+@click.option("--dry-run", is_flag=True, help="Show what would fire; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def check_deadlines(app: App, now: dt.datetime | None, dry_run: bool, as_json: bool) -> None:
+    """Run the deadline sweep now: reminders, overdue notices, escalations."""
+    from workflow import console
+    from workflow.sweep import BATCH, sweep
+
+    when = app.now(now)
+    fired = []
+    while True:
+        result = sweep(
+            app.engine.db, app.definitions, app.settings.calendar(), now=when, tz=app.tz,
+            dry_run=dry_run,
+        )  # fmt: skip
+        fired += [item.as_dict() for item in result.fired]
+        if not dry_run:
+            app.publish(result.event_ids)
+            _deliver_later(app, result.digests)
+        if dry_run or result.steps_checked < BATCH:
+            break
+    if as_json:
+        console.print_json(fired)
+        return
+    verb = "would fire" if dry_run else "fired"
+    if not fired:
+        click.echo(f"nothing {verb} as of {when:%Y-%m-%d %H:%M}")
+        return
+    console.print_table(
+        ["point/step", "kind", "level", "due", "to", "days overdue", "note"],
+        [
+            [
+                f"{f['point']}/{f['step']}",
+                f["kind"],
+                f["level"],
+                f["due"],
+                f["to"],
+                f["days_overdue"],
+                f["via"] or "",
+            ]
+            for f in fired
+        ],
+        title=f"{len(fired)} {verb} as of {when:%Y-%m-%d %H:%M}",
+    )
+
+
+def _deliver_later(app: App, effect_ids: list[int]) -> None:
+    """Hand recorded e-mails to a worker now if one can be reached; else the reconciler will."""
+    if effect_ids and app.broker_available():
+        import worker  # noqa: F401 - configures the Celery app
+        from tasks.dispatch import deliver
+
+        deliver.delay(effect_ids)
+
+
+@click.command()
+@click.argument("assignment")
+@click.option("--until", "until", required=True, metavar="DATE", callback=parse_date_required)
+@now_option("Start from this time (ISO); default now.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def simulate(
+    app: App, assignment: str, until: dt.date, now: dt.datetime | None, as_json: bool
+) -> None:
+    """Every reminder and escalation that would fire, day by day, if nobody acted."""
+    from workflow import addresses, console
+    from workflow.simulate import timeline
+
+    plan = addresses.assignment(app.definitions, assignment)
+    start = app.now(now).date()
+    with app.engine.db.connect() as conn:
+        from workflow.sweep import fired_keys_for
+
+        fired = fired_keys_for(conn, plan.id)
+    snapshot = app.engine.snapshot(plan.id)
+    rows = timeline(app.definitions, plan, snapshot, start=start, until=until,
+                    calendar=app.settings.calendar(), fired=fired)  # fmt: skip
+    if as_json:
+        console.print_json(rows)
+        return
+    console.print_table(
+        ["day", "point/step", "kind", "level", "to", "note"],
+        [
+            [
+                r["fires_on"],
+                f"{r['point']}/{r['step']}",
+                r["kind"],
+                r["level"],
+                r["to"],
+                r["via"] or "",
+            ]
+            for r in rows
+        ],
+        title=f"{plan.id}: {len(rows)} firing(s) from {start} to {until} if nobody acts",
+    )
+
+
+@click.command("calendar")
+@click.argument("year", type=click.IntRange(1900, 2200))
+@click.option("--lang", type=click.Choice(["sv", "en"]), default="sv", show_default=True)
+@pass_app
+def calendar_command(app: App, year: int, lang: str) -> None:
+    """The year's days off: public holidays, the de facto eves, configured closures."""
+    from workflow import console
+    from workflow.definitions import Language
+
+    days = app.settings.calendar().days_off(year, Language(lang))
+    console.print_table(
+        ["date", "weekday", "day off"],
+        [[day.isoformat(), day.strftime("%a"), name] for day, name in days],
+        title=f"Days off {year}",
+    )
+
+
+COMMANDS: list[click.Command] = [check_deadlines, simulate, calendar_command]

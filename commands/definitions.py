@@ -1,0 +1,83 @@
+"""Definitions and the database schema: validate, schema, db."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from commands.base import (
+    App,
+    pass_app,
+)
+
+if TYPE_CHECKING:
+    pass
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--against-db", is_flag=True, help="Also compare with running assignments.")
+@pass_app
+def validate(app: App, paths: tuple[Path, ...], against_db: bool) -> None:
+    """Check definitions (default: the definitions directory); exit 1 if any is invalid."""
+    from workflow.loader import check
+
+    definitions, problems = check(list(paths) or [app.settings.definitions])
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    if definitions is None:
+        click.echo(f"{len(problems)} problem(s) found", err=True)
+        sys.exit(1)
+    app.__dict__["definitions"] = definitions
+    drifted = _drift_warnings(app) if against_db else 0
+    total = sum(len(a.points) for a in definitions.assignments.values())
+    click.echo(
+        f"ok: {len(definitions.directory.people)} people, {len(definitions.workflows)} workflows, "
+        f"{len(definitions.assignments)} assignments, {total} points"
+        + (f"; {drifted} change(s) against running assignments" if drifted else "")
+    )
+
+
+def _drift_warnings(app: App) -> int:
+    count = 0
+    with app.engine.db.connect() as conn:
+        for plan in app.definitions.assignments.values():
+            for change in app.engine.drift(conn, plan):
+                kind = "breaks a running point" if change.breaking else "compatible"
+                click.echo(f"warning: {plan.id}: {change} ({kind})", err=True)
+                count += 1
+    return count
+
+
+@click.command()
+def schema() -> None:
+    """Print the JSON Schema of people, workflow and assignment files."""
+    import json
+
+    from workflow.definitions import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2, ensure_ascii=False))
+
+
+@click.group()
+def db() -> None:
+    """The database."""
+
+
+@db.command("upgrade")
+@pass_app
+def db_upgrade(app: App) -> None:
+    """Create the database schema, or bring it up to date."""
+    from workflow import schema as migrations
+
+    before, after = migrations.upgrade(app.database())
+    if before == after:
+        click.echo(f"database already at {after}")
+    else:
+        click.echo(f"database upgraded from {before or 'empty'} to {after}")
+
+
+COMMANDS: list[click.Command] = [validate, schema, db]

@@ -1,0 +1,342 @@
+"""Running assignments: start, status, show, the step commands, assign, note, write-off, events."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from commands.base import (
+    App,
+    acting,
+    now_option,
+    parse_date_required,
+    pass_app,
+)
+
+if TYPE_CHECKING:
+    from workflow.machine import Command
+
+
+@click.command()
+@click.argument("assignment")
+@click.option("--point", "only", type=click.IntRange(min=1), help="Start only this point.")
+@click.option("--accept-changes", is_flag=True, help="Go on with a changed definition.")
+@acting
+@pass_app
+def start(
+    app: App,
+    assignment: str,
+    only: int | None,
+    accept_changes: bool,
+    actor: str | None,
+    now: dt.datetime | None,
+) -> None:
+    """Start an assignment's points; starting again changes nothing."""
+    from workflow import addresses
+
+    plan = addresses.assignment(app.definitions, assignment)
+    if only is not None:
+        addresses.point(app.definitions, f"{plan.id}/{only}")
+    who = app.actor(actor)
+    report = app.engine.start(
+        plan.id,
+        actor=who,
+        now=app.now(now),
+        only=only,
+        accept_changes=accept_changes,
+    )
+    for change in report.accepted_changes:
+        click.echo(f"accepted change: {change}")
+    if report.started:
+        numbers = ", ".join(map(str, report.started))
+        click.echo(f"started {plan.id}: point(s) {numbers} ({len(report.event_ids)} events)")
+    if report.changed_nothing and not report.scheduled:
+        click.echo(f"{plan.id} is already started: nothing changed")
+    elif report.already:
+        click.echo(f"already running: point(s) {', '.join(map(str, report.already))}")
+    for number, day in report.scheduled.items():
+        click.echo(
+            f"point {number} is planned to start on {day}: "
+            f"`council start {plan.id} --point {number}` starts it now"
+        )
+    if report.rejected:
+        click.echo(f"decided against (no work): point(s) {', '.join(map(str, report.rejected))}")
+
+
+@click.command()
+@click.argument("assignment", required=False)
+@now_option("Judge deadlines as of this time (ISO).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def status(app: App, assignment: str | None, now: dt.datetime | None, as_json: bool) -> None:
+    """A table of points: category, current steps, owners, due dates, overdue."""
+    from workflow import addresses, console, views
+
+    if assignment is not None:
+        plans = [addresses.assignment(app.definitions, assignment)]
+    else:
+        started = set(app.engine.started_assignments())
+        plans = [p for p in app.definitions.assignments.values() if p.id in started]
+    snapshot = app.engine.snapshot(plans[0].id if assignment else None)
+    rows = views.status(
+        app.definitions,
+        plans,
+        snapshot,
+        app.now(now).date(),
+        app.settings.calendar(),
+        app.settings.at_risk_days,
+    )
+    if as_json:
+        console.print_json(rows)
+        return
+    if not rows:
+        click.echo("nothing started yet: run `council start ASSIGNMENT`")
+        return
+    console.print_table(
+        ["point", "title", "category", "current steps", "owner", "due", "marks"],
+        [
+            [
+                r["point"],
+                _short(r["title"], 48),
+                r["category"],
+                ", ".join(r["current_steps"]),
+                ", ".join(r["owners"]),
+                r["due"],
+                _marks(r),
+            ]
+            for r in rows
+        ],
+    )
+
+
+def _marks(row: dict[str, Any]) -> str:
+    marks = ["OVERDUE" if row["overdue"] else "at risk" if row["at_risk"] else ""]
+    marks += [f"held: {', '.join(row['held'])}"] if row["held"] else []
+    return ", ".join(m for m in marks if m)
+
+
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@click.command()
+@click.argument("point")
+@now_option("Judge deadlines as of this time (ISO).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def show(app: App, point: str, now: dt.datetime | None, as_json: bool) -> None:
+    """One point: its steps with states and dates, its notes and its history."""
+    from workflow import addresses, console, views
+
+    found = addresses.point(app.definitions, point)
+    state, history = app.engine.point_state(found.point)
+    detail = views.point_detail(found.point, state, history, app.now(now).date(), app.tz)
+    if as_json:
+        console.print_json(detail)
+        return
+    flag = " (OVERDUE)" if detail["overdue"] else ""
+    click.echo(f"{detail['point']}: {detail['title']}")
+    click.echo(f"category: {detail['category']}{flag}   due: {detail['due'] or '-'}")
+    console.print_table(
+        ["step", "status", "owner", "after", "due", "finished"],
+        [
+            [
+                s["step"],
+                s["status"],
+                s["owner"],
+                ", ".join(s["after"]),
+                (s["due"] or "")
+                + (f" (moved from {s['due_moved_from']})" if s["due_moved_from"] else "")
+                + (" OVERDUE" if s["overdue"] else ""),
+                (s["finished_at"] or "")[:16],
+            ]
+            for s in detail["steps"]
+        ],
+        title="Steps",
+    )
+    if detail["notes"]:
+        click.echo("Notes:")
+        for n in detail["notes"]:
+            where = f" [{n['step']}]" if n["step"] else ""
+            click.echo(f"  {n['at'][:16]} {n['actor']}{where}: {n['text']}")
+    console.print_table(
+        ["id", "at", "event", "step", "actor", "detail"],
+        [
+            [e["id"], e["at"], e["type"], e["step"], e["actor"], e["detail"]]
+            for e in detail["history"]
+        ],
+        title="History",
+    )
+
+
+def _run(app: App, point_address: str, command: Command, now: dt.datetime | None) -> None:
+    from workflow import addresses
+
+    found = addresses.point(app.definitions, point_address)
+    outcome = app.engine.command(found.point, command, now=app.now(now))
+    for event in outcome.events:
+        target = f"{event.assignment}/{event.point}" + (f"/{event.step}" if event.step else "")
+        click.echo(f"{event.type.value:<18} {target}")
+
+
+def _step_command(verb: str, help_text: str, build: str, *options: Any) -> click.Command:
+    """Define ``council VERB STEP`` for the machine command class named ``build``.
+
+    The class is looked up when the command runs, so defining the CLI (and
+    ``council --help``) never imports the machine.
+    """
+
+    @acting
+    @pass_app
+    def run(
+        app: App, /, step: str, actor: str | None, now: dt.datetime | None, **kwargs: Any
+    ) -> None:
+        from workflow import addresses, machine
+
+        found = addresses.step(app.definitions, step)
+        command = getattr(machine, build)(actor=app.actor(actor), step=found.step.id, **kwargs)
+        _run(app, found.point.address, command, now)
+
+    run.__doc__ = help_text
+    for option in reversed(options):
+        run = option(run)
+    return click.command(verb)(click.argument("step")(run))
+
+
+def _step_commands() -> list[click.Command]:
+    return [
+        _step_command(
+            "hold",
+            "Pause a step's clock while it waits on someone outside.",
+            "HoldStep",
+            click.option("--reason", required=True, help="Who or what it waits on."),
+        ),
+        _step_command(
+            "resume", "Restart a held step's clock; its due date moves out.", "ResumeStep"
+        ),
+        _step_command(
+            "extend",
+            "Move a step's due date (an extension); reminders follow the new date.",
+            "ExtendStep",
+            click.option("--to", "to", required=True, metavar="DATE", callback=parse_date_required),
+            click.option("--reason", required=True, help="Why, e.g. the decision granting it."),
+        ),
+        _step_command("begin", "Record that the owner has begun a step.", "BeginStep"),
+        _step_command(
+            "complete",
+            "Complete a step; the steps after it become active.",
+            "CompleteStep",
+            click.option("--note", help="What was done (required by some steps)."),
+        ),
+        _step_command(
+            "skip",
+            "Skip a step that is not needed, with a reason.",
+            "SkipStep",
+            click.option("--reason", required=True, help="Why the step is not needed."),
+        ),
+        _step_command(
+            "reopen",
+            "Reopen a finished step; steps after it that have not begun wait again.",
+            "ReopenStep",
+            click.option("--reason", help="Why it is reopened."),
+        ),
+    ]
+
+
+@click.command()
+@click.argument("step")
+@click.argument("person")
+@acting
+@pass_app
+def assign(app: App, step: str, person: str, actor: str | None, now: dt.datetime | None) -> None:
+    """Give a step to another owner (a person id or a role)."""
+    from workflow import addresses
+    from workflow.errors import NotFound
+    from workflow.machine import ReassignStep
+
+    found = addresses.step(app.definitions, step)
+    try:
+        to = app.definitions.directory.resolve(person)
+    except KeyError:
+        raise NotFound("person", person, "give a person id or a role from people.yaml") from None
+    command = ReassignStep(actor=app.actor(actor), step=found.step.id, to=to)
+    _run(app, found.point.address, command, now)
+
+
+@click.command()
+@click.argument("target", metavar="POINT")
+@click.argument("text")
+@acting
+@pass_app
+def note(app: App, target: str, text: str, actor: str | None, now: dt.datetime | None) -> None:
+    """Add a progress note to a point (or to a step: POINT/STEP)."""
+    from workflow import addresses
+    from workflow.machine import AddNote
+
+    if target.strip("/").count("/") == 2:
+        found = addresses.step(app.definitions, target)
+        command = AddNote(actor=app.actor(actor), text=text, step=found.step.id)
+        _run(app, found.point.address, command, now)
+    else:
+        point = addresses.point(app.definitions, target)
+        _run(app, point.point.address, AddNote(actor=app.actor(actor), text=text), now)
+
+
+@click.command("write-off")
+@click.argument("point")
+@click.option("--reason", required=True, help="The council's decision, e.g. its paragraph.")
+@acting
+@pass_app
+def write_off(
+    app: App, point: str, reason: str, actor: str | None, now: dt.datetime | None
+) -> None:
+    """Write off a point when the council decides so; its open work ends."""
+    from workflow import addresses
+    from workflow.machine import WriteOff
+
+    found = addresses.point(app.definitions, point)
+    _run(app, found.point.address, WriteOff(actor=app.actor(actor), reason=reason), now)
+
+
+@click.command()
+@click.option("--point", "point", help="Only this point (ASSIGNMENT/N) or assignment.")
+@click.option("--since", type=click.IntRange(min=0), default=0, help="Only events after this id.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many events.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def events(app: App, point: str | None, since: int, limit: int | None, as_json: bool) -> None:
+    """The event log, oldest first: the audit trail of who did what, when."""
+    from workflow import addresses, console, views
+
+    assignment = number = None
+    if point is not None and "/" in point.strip("/"):
+        found = addresses.point(app.definitions, point)
+        assignment, number = found.assignment.id, found.point.number
+    elif point is not None:
+        assignment = addresses.assignment(app.definitions, point).id
+    listed = app.engine.events(assignment=assignment, point=number, since=since, limit=limit)
+    rows = [views.event_row(i, e, app.tz) for i, e in listed]
+    if as_json:
+        console.print_json(rows)
+        return
+    console.print_table(
+        ["id", "at", "event", "point", "step", "actor", "detail"],
+        [
+            [r["id"], r["at"], r["type"], r["point"], r["step"], r["actor"], r["detail"]]
+            for r in rows
+        ],
+    )
+
+
+COMMANDS: list[click.Command] = [
+    start,
+    status,
+    show,
+    *_step_commands(),
+    assign,
+    note,
+    write_off,
+    events,
+]

@@ -1,0 +1,125 @@
+"""The report back: report, backlog."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from commands.base import (
+    App,
+    parse_date,
+    pass_app,
+)
+
+if TYPE_CHECKING:
+    pass
+
+_EXTENSIONS = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html",
+               ".docx": "docx", ".json": "json"}  # fmt: skip
+
+
+def _report_format(fmt: str | None, output: Path | None) -> str:
+    if fmt is not None:
+        return fmt
+    if output is None:
+        return "md"
+    try:
+        return _EXTENSIONS[output.suffix.lower()]
+    except KeyError:
+        raise click.UsageError(
+            f"cannot tell the format from {output.name!r}: give --format md|html|docx|json"
+        ) from None
+
+
+@click.command()
+@click.argument("assignment")
+@click.option("--format", "fmt", type=click.Choice(["md", "html", "docx", "json"]))
+@click.option("--lang", type=click.Choice(["sv", "en"]), help="Default: the assignment's.")
+@click.option("--as-of", "as_of", metavar="DATE", callback=parse_date, help="Default: today.")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), help="Write here.")
+@click.option("--send", is_flag=True, help="Have a worker mail it to the coordinator.")
+@pass_app
+def report(
+    app: App,
+    assignment: str,
+    fmt: str | None,
+    lang: str | None,
+    as_of: dt.date | None,
+    output: Path | None,
+    send: bool,
+) -> None:
+    """The report back to the council: points by category, as of a date."""
+    from workflow import addresses
+    from workflow.definitions import Language
+    from workflow.report import build_report
+    from workflow.report_render import Format, render
+
+    plan = addresses.assignment(app.definitions, assignment)
+    language = Language(lang) if lang else plan.language
+    day = as_of or app.now(None).date()
+    if send:
+        _send_report(app, plan.id, day, language.value)
+        return
+    chosen = Format(_report_format(fmt, output))
+    if chosen is Format.DOCX and output is None and sys.stdout.isatty():
+        raise click.UsageError("DOCX is a binary file: write it with -o FILE")
+    events = [e for _, e in app.engine.events(assignment=plan.id)]
+    built = build_report(
+        app.definitions, plan, events, as_of=day, tz=app.tz, lang=language,
+        notes=app.settings.report_notes, calendar=app.settings.calendar(),
+        at_risk_days=app.settings.at_risk_days,
+    )  # fmt: skip
+    data = render(built, chosen)
+    if output is None:
+        sys.stdout.buffer.write(data)
+        return
+    output.write_bytes(data)
+    click.echo(f"wrote {output} ({chosen.value}, {language.value}, as of {day})", err=True)
+
+
+def _send_report(app: App, assignment: str, day: dt.date, lang: str) -> None:
+    from workflow.errors import Unreachable
+
+    app.engine.check_ready()
+    if not app.broker_available():
+        raise Unreachable("no broker to hand the report to: start a worker (`council worker`)")
+    import worker  # noqa: F401 - configures the Celery app
+    from tasks.reports import assemble_report
+
+    assemble_report.delay(assignment, day.isoformat(), lang)
+    click.echo(f"the report of {assignment} as of {day} ({lang}) goes to the coordinator")
+
+
+@click.command()
+@click.option("--as-of", "as_of", metavar="DATE", callback=parse_date, help="Default: today.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "md", "json", "csv"]), default="table",
+    show_default=True,
+)  # fmt: skip
+@pass_app
+def backlog(app: App, as_of: dt.date | None, fmt: str) -> None:
+    """Every open point across all assignments, oldest decision first, with its age."""
+    from workflow import backlog as backlogs
+    from workflow import console
+
+    day = as_of or app.now(None).date()
+    items = backlogs.build_backlog(
+        app.definitions, [e for _, e in app.engine.events()], as_of=day, tz=app.tz,
+        calendar=app.settings.calendar(), at_risk_days=app.settings.at_risk_days,
+        age_limit_months=app.settings.backlog_age_limit_months,
+    )  # fmt: skip
+    if fmt == "json":
+        console.print_json([item.model_dump(mode="json") for item in items])
+    elif fmt == "csv":
+        sys.stdout.write(backlogs.to_csv(items))
+    elif fmt == "md":
+        sys.stdout.write(backlogs.to_markdown(items))
+    else:
+        console.print_table(backlogs.COLUMNS, backlogs.rows(items), title=f"Backlog as of {day}")
+
+
+COMMANDS: list[click.Command] = [report, backlog]
