@@ -110,6 +110,14 @@ class App:
                 err=True,
             )
 
+    def deliver_soon(self, effect_ids: list[int]) -> None:
+        """Hand recorded e-mails to a worker now if one can be reached; else the reconciler will."""
+        if effect_ids and self.broker_available():
+            import worker  # noqa: F401 - configures the Celery app
+            from tasks.dispatch import deliver
+
+            deliver.delay(effect_ids)
+
     def now(self, given: dt.datetime | None) -> dt.datetime:
         if given is None:
             return dt.datetime.now(self.tz)

@@ -50,7 +50,10 @@ def dispatch(event_id: int) -> None:
         with ctx.db.begin() as conn:
             if not outbox.mark_processed(conn, event_id, handler_name(handler), now=now):
                 continue  # done before: a redelivered message
-            hctx = HandlerContext(conn, definitions, event_id, now, ctx.tz)
+            hctx = HandlerContext(
+                conn, definitions, event_id, now, ctx.tz,
+                replies=ctx.settings.reply_secret is not None,
+            )  # fmt: skip
             recorded.extend(handler(hctx, found))
     with ctx.db.begin() as conn:
         outbox.mark_handled(conn, event_id, now=now)

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Connection
 
-from workflow import deadlines, effects, notices
+from workflow import deadlines, effects, notices, store
 from workflow.events import Event, EventType
 from workflow.loader import Definitions
 from workflow.logs import get_logger
@@ -32,6 +32,8 @@ class HandlerContext:
     event_id: int
     now: dt.datetime
     tz: ZoneInfo
+    #: Whether e-mails carry a reply address (a reply secret is set).
+    replies: bool = False
 
 
 #: A handler returns the ids of the effects it recorded (to deliver right away).
@@ -111,10 +113,12 @@ def notify_deadline(ctx: HandlerContext, event: Event) -> list[int]:
     item = event.data
     if item["to"] not in ctx.definitions.directory.people:
         return []
-    payload = {
-        "message": notices.notice(ctx.definitions, item).model_dump(mode="json"),
-        "created": ctx.now.isoformat(),
-    }
+    assignment, _, number = item["point"].partition("/")
+    reply_event = store.owner_event(ctx.conn, assignment, int(number), item["step"])
+    if not ctx.replies:
+        reply_event = None
+    message = notices.notice(ctx.definitions, item, reply_event=reply_event)
+    payload = {"message": message.model_dump(mode="json"), "created": ctx.now.isoformat()}
     recorded = [
         effects.record(
             ctx.conn, key=f"{item['kind']}:{ctx.event_id}:{item['to']}", kind=item["kind"],
@@ -135,6 +139,20 @@ def notify_deadline(ctx: HandlerContext, event: Event) -> list[int]:
     return [i for i in recorded if i is not None]
 
 
+def ask_coordinator(ctx: HandlerContext, event: Event) -> list[int]:
+    """An owner asked for more time: mail the coordinator the `council extend` to grant it."""
+    rendered = notices.extension_request(ctx.definitions, event)
+    if rendered is None:
+        return []
+    effect_id = effects.record(
+        ctx.conn, key=f"extension-request:{ctx.event_id}", kind="extension-request",
+        event_id=ctx.event_id,
+        payload={"message": rendered.model_dump(mode="json"), "created": ctx.now.isoformat()},
+        now=ctx.now,
+    )  # fmt: skip
+    return [effect_id] if effect_id is not None else []
+
+
 def _back_on(ctx: HandlerContext, person: str, day: dt.date) -> dt.date | None:
     """The first day after the absence that covers ``day``, if any."""
     found = ctx.definitions.directory.people.get(person)
@@ -149,6 +167,7 @@ HANDLERS: dict[EventType, tuple[Handler, ...]] = {
     EventType.STEP_REASSIGNED: (prompt_owner,),
     EventType.STEP_REMINDER_DUE: (notify_deadline,),
     EventType.STEP_OVERDUE: (notify_deadline,),
+    EventType.STEP_EXTENSION_REQUESTED: (ask_coordinator,),
     # step.escalated needs no handler: the sweep mails one digest per person.
 }
 

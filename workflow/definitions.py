@@ -232,6 +232,11 @@ class StepFields(_Model):
     escalate: list[Rung] | None = None
     requires_note: StrictBool | None = Field(None, description="Completing needs a note.")
     after: list[Id] | None = Field(None, description="Steps that must finish first.")
+    delegable: StrictBool | None = Field(
+        None,
+        description="The owner may hand the step to another person by replying DELEGATE "
+        "(DELEGERA) to its e-mail.",
+    )
     assembles_report: StrictBool | None = Field(
         None,
         description="When this step activates, a worker assembles the report back to the "

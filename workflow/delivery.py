@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from workflow import effects
+from workflow import effects, replies
 from workflow.errors import DeliveryError
 from workflow.logs import get_logger
 from workflow.mail import Prompt, Rendered, compose, compose_rendered
@@ -105,8 +105,17 @@ def build_message(row: Any, settings: Settings) -> EmailMessage:
     common = {"key": row.key, "sender": settings.mail_from, "domain": settings.message_id_domain,
               "created": created}  # fmt: skip
     if row.kind == "prompt":
-        return compose(Prompt.model_validate(row.payload["prompt"]), **common)
-    return compose_rendered(Rendered.model_validate(row.payload["message"]), **common)
+        prompt = Prompt.model_validate(row.payload["prompt"])
+        return compose(prompt, reply_to=_reply_to(settings, prompt.reply_event), **common)
+    rendered = Rendered.model_validate(row.payload["message"])
+    return compose_rendered(rendered, reply_to=_reply_to(settings, rendered.reply_event), **common)
+
+
+def _reply_to(settings: Settings, event_id: int | None) -> str | None:
+    """The signed reply address for a step's owner; none while replies are off."""
+    if event_id is None or settings.reply_secret is None:
+        return None
+    return replies.address(settings.effective_reply_address, settings.reply_secret, event_id)
 
 
 def _after_failure(

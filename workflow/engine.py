@@ -151,21 +151,38 @@ class Engine:
 
     def command(self, plan: PointPlan, command: Command, *, now: dt.datetime) -> Outcome:
         """Run one command on one running point, in one transaction."""
+        return self.commands(plan, [command], now=now)[-1]
+
+    def commands(
+        self,
+        plan: PointPlan,
+        commands: Sequence[Command],
+        *,
+        now: dt.datetime,
+        also: Callable[[Connection, list[Outcome]], object] | None = None,
+    ) -> list[Outcome]:
+        """Run several commands on one point in one transaction: all of them or none.
+
+        ``also`` writes what must commit with them (a reply's record, its answer).
+        """
         local = self._local(now)
-        if (
-            isinstance(command, ReassignStep)
-            and command.to not in self.definitions.directory.people
-        ):
-            raise NotFound("person", command.to)
+        for command in commands:
+            if (
+                isinstance(command, ReassignStep)
+                and command.to not in self.definitions.directory.people
+            ):
+                raise NotFound("person", command.to)
         assignment = self.definitions.assignment(plan.assignment)
         try:
             with self.db.begin() as conn:
                 self._require_same_definition(conn, assignment)
-                outcome = self._run(conn, plan, command, local)
+                outcomes = [self._run(conn, plan, command, local) for command in commands]
+                if also is not None:
+                    also(conn, outcomes)
         except sa.exc.IntegrityError:
             raise ConflictError(plan.address) from None
-        self._committed(outcome.event_ids)
-        return outcome
+        self._committed([i for outcome in outcomes for i in outcome.event_ids])
+        return outcomes
 
     def _committed(self, event_ids: Sequence[int]) -> None:
         if event_ids and self.on_commit is not None:

@@ -28,6 +28,9 @@ class EventType(StrEnum):
     STEP_HELD = "step.held"
     STEP_RESUMED = "step.resumed"
     STEP_EXTENDED = "step.extended"
+    # An owner asked for more time (by replying DELAY); the coordinator decides
+    # with `council extend`. Changes no state.
+    STEP_EXTENSION_REQUESTED = "step.extension_requested"
     # Deadline firings: facts the sweep records; they change no state.
     STEP_REMINDER_DUE = "step.reminder_due"
     STEP_OVERDUE = "step.overdue"

@@ -100,6 +100,15 @@ class ExtendStep(Command):
     reason: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class RequestExtension(Command):
+    """Ask the coordinator for a later due date (an owner replying DELAY); changes no state."""
+
+    step: str
+    days: int
+    reason: str | None = None
+
+
 StepCommand: TypeAlias = (
     BeginStep
     | CompleteStep
@@ -109,13 +118,14 @@ StepCommand: TypeAlias = (
     | HoldStep
     | ResumeStep
     | ExtendStep
+    | RequestExtension
 )
 
 #: Which step commands each step status allows; the names are the CLI's verbs.
 ALLOWED: dict[StepStatus, tuple[str, ...]] = {
     StepStatus.PENDING: ("skip", "assign"),
-    StepStatus.ACTIVE: ("begin", "complete", "skip", "assign", "hold", "extend"),
-    StepStatus.IN_PROGRESS: ("complete", "skip", "assign", "hold", "extend"),
+    StepStatus.ACTIVE: ("begin", "complete", "skip", "assign", "hold", "extend", "delay"),
+    StepStatus.IN_PROGRESS: ("complete", "skip", "assign", "hold", "extend", "delay"),
     StepStatus.DONE: ("reopen",),
     StepStatus.SKIPPED: ("reopen",),
 }
@@ -128,6 +138,7 @@ _VERB: dict[type[Command], str] = {
     HoldStep: "hold",
     ResumeStep: "resume",
     ExtendStep: "extend",
+    RequestExtension: "delay",
 }
 
 
@@ -420,6 +431,20 @@ def _extend(d: _Decision, command: ExtendStep) -> None:
     )  # fmt: skip
 
 
+def _request_extension(d: _Decision, command: RequestExtension) -> None:
+    _step(d, command)
+    if not 1 <= command.days <= 366:
+        raise InvalidInput(f"ask for between 1 and 366 days, not {command.days}")
+    current = d.state.step(command.step).due
+    base = max(current, d.now.date()) if current else d.now.date()
+    proposed = d.calendar.adjust_due(base + dt.timedelta(days=command.days))
+    d.emit(
+        EventType.STEP_EXTENSION_REQUESTED, command.step, days=command.days,
+        due=current.isoformat() if current else None, proposed=proposed.isoformat(),
+        reason=clean_text("reason", command.reason),
+    )  # fmt: skip
+
+
 _HANDLERS: dict[type[Command], Callable[[_Decision, Any], None]] = {
     StartPoint: _start,
     BeginStep: _begin,
@@ -432,6 +457,7 @@ _HANDLERS: dict[type[Command], Callable[[_Decision, Any], None]] = {
     HoldStep: _hold,
     ResumeStep: _resume,
     ExtendStep: _extend,
+    RequestExtension: _request_extension,
 }
 
 

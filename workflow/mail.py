@@ -21,6 +21,8 @@ from workflow.definitions import Language
 from workflow.templating import environment
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+#: A Message-ID safe to copy into a header: <local@domain>, printable, no spaces.
+MESSAGE_ID = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]{1,250}@[\x21-\x3b\x3d\x3f-\x7e]{1,250}>")
 
 
 class NoteView(BaseModel):
@@ -55,6 +57,8 @@ class Prompt(BaseModel):
     coordinator_name: str
     coordinator_email: str
     commands: tuple[str, ...] = ()
+    #: The event that gave the step its owner: signed into the Reply-To address.
+    reply_event: int | None = None
 
 
 def header_text(value: str) -> str:
@@ -113,23 +117,31 @@ def vtodo(prompt: Prompt, *, uid: str, stamp: dt.datetime) -> str:
     return "\r\n".join(_fold(line) for line in lines) + "\r\n"
 
 
-def render(prompt: Prompt) -> tuple[str, str]:
+def render(prompt: Prompt, *, reply_to: str | None = None) -> tuple[str, str]:
     """The plain-text and HTML bodies of a prompt, in the owner's language."""
     env = environment()
     lang = prompt.language.value
-    context = {"p": prompt, "lang": prompt.language}
+    context = {"p": prompt, "lang": prompt.language, "reply_to": reply_to}
     text = env.get_template(f"prompt.{lang}.txt").render(context)
     html = env.get_template(f"prompt.{lang}.html").render(context)
     return text, html
 
 
 def compose(
-    prompt: Prompt, *, key: str, sender: str, domain: str, created: dt.datetime
+    prompt: Prompt,
+    *,
+    key: str,
+    sender: str,
+    domain: str,
+    created: dt.datetime,
+    reply_to: str | None = None,
 ) -> EmailMessage:
     """The whole message: headers, text, HTML alternative and the VTODO attachment."""
-    text, html = render(prompt)
+    text, html = render(prompt, reply_to=reply_to)
     msg = EmailMessage()
     msg["From"] = header_text(sender)
+    if reply_to:
+        msg["Reply-To"] = header_text(reply_to)
     msg["To"] = formataddr((header_text(prompt.to_name), header_text(prompt.to_email)))
     msg["Subject"] = subject(prompt)
     msg["Message-ID"] = message_id(key, domain)
@@ -162,16 +174,31 @@ class Rendered(BaseModel):
     attachment: str | None = None  # base64
     attachment_name: str | None = None
     attachment_type: str | None = None  # maintype/subtype
+    #: The event that gave the step its owner: signed into the Reply-To address.
+    reply_event: int | None = None
+    #: The Message-ID this message answers (an answer to a reply).
+    in_reply_to: str | None = None
 
 
 def compose_rendered(
-    rendered: Rendered, *, key: str, sender: str, domain: str, created: dt.datetime
+    rendered: Rendered,
+    *,
+    key: str,
+    sender: str,
+    domain: str,
+    created: dt.datetime,
+    reply_to: str | None = None,
 ) -> EmailMessage:
     """A pre-rendered message with the same headers and rules as a prompt."""
     import base64
 
     msg = EmailMessage()
     msg["From"] = header_text(sender)
+    if reply_to:
+        msg["Reply-To"] = header_text(reply_to)
+    if rendered.in_reply_to and MESSAGE_ID.fullmatch(rendered.in_reply_to):
+        msg["In-Reply-To"] = rendered.in_reply_to
+        msg["References"] = rendered.in_reply_to
     msg["To"] = formataddr((header_text(rendered.to_name), header_text(rendered.to_email)))
     msg["Subject"] = header_text(rendered.subject)
     msg["Message-ID"] = message_id(key, domain)

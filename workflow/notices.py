@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 
 from workflow import effects
 from workflow.definitions import Language
+from workflow.events import Event
 from workflow.loader import Definitions
 from workflow.mail import Rendered
 from workflow.templating import environment, format_date
@@ -82,8 +83,18 @@ def _row(definitions: Definitions, item: dict[str, Any], lang: Language) -> dict
     }
 
 
-def notice(definitions: Definitions, item: dict[str, Any], *, copy: bool = False) -> Rendered:
-    """A reminder or overdue notice for one firing (``item`` is the event's data)."""
+def notice(
+    definitions: Definitions,
+    item: dict[str, Any],
+    *,
+    copy: bool = False,
+    reply_event: int | None = None,
+) -> Rendered:
+    """A reminder or overdue notice for one firing (``item`` is the event's data).
+
+    With ``reply_event``, it explains how to answer by e-mail and is sent with
+    a signed Reply-To (the owner's copy after an absence is not: it is a record).
+    """
     person = definitions.directory.people[item["to"] if not copy else item["owner"]]
     lang = person.language
     labels = LABELS[lang]
@@ -91,10 +102,62 @@ def notice(definitions: Definitions, item: dict[str, Any], *, copy: bool = False
     kind = labels["reminder" if item["kind"] == "reminder" else "overdue"]
     address = f"{item['point']}/{item['step']}"
     context = {"l": labels, "lang": lang, "name": person.name, "r": row, "kind": kind,
-               "copy": copy, "address": address, "person": person.id}  # fmt: skip
+               "copy": copy, "address": address, "person": person.id,
+               "replies": reply_event is not None}  # fmt: skip
     text, html = _render("notice", context)
     subject = f"{kind}: {row['step_title']} ({format_date(row['due'], lang)})"
     return Rendered(language=lang, to_name=person.name, to_email=person.email,
+                    subject=subject, text=text, html=html, reply_event=reply_event)  # fmt: skip
+
+
+EXTENSION: dict[Language, dict[str, str]] = {
+    Language.SV: {
+        "subject": "Begäran om mer tid",
+        "text": "ber om {days} dagar mer för ett moment.",
+        "current": "Klart senast nu",
+        "proposed": "Föreslaget nytt datum",
+        "reason": "Skäl",
+        "grant": "Bevilja med",
+        "deny": "Gör ingenting om du inte vill bevilja; den ansvariga får ingen automatisk "
+        "påminnelse om beslutet.",
+    },
+    Language.EN: {
+        "subject": "Request for more time",
+        "text": "asks for {days} more days for a step.",
+        "current": "Due now",
+        "proposed": "Proposed new date",
+        "reason": "Reason",
+        "grant": "Grant it with",
+        "deny": "Do nothing if you do not grant it; the owner is not told of the decision "
+        "automatically.",
+    },
+}
+
+
+def extension_request(definitions: Definitions, event: Event) -> Rendered | None:
+    """To the coordinator: an owner asks for more time (``step.extension_requested``)."""
+    plan = definitions.assignments.get(event.assignment)
+    if plan is None or event.step is None or plan.coordinator not in definitions.directory.people:
+        return None
+    coordinator = definitions.directory.people[plan.coordinator]
+    asker = definitions.directory.people.get(event.actor)
+    lang = coordinator.language
+    labels = {**LABELS[lang], **EXTENSION[lang]}
+    item = {"point": f"{plan.id}/{event.point}", "step": event.step, "owner": event.actor,
+            "due": event.data.get("due") or event.data["proposed"]}  # fmt: skip
+    row = _row(definitions, item, lang)
+    proposed = dt.date.fromisoformat(event.data["proposed"])
+    context = {
+        "l": labels, "lang": lang, "name": coordinator.name, "r": row,
+        "asker": asker.name if asker else event.actor,
+        "days": event.data["days"], "current": dt.date.fromisoformat(event.data["due"])
+        if event.data.get("due") else None,
+        "proposed": proposed, "reason": event.data.get("reason"),
+        "address": f"{plan.id}/{event.point}/{event.step}",
+    }  # fmt: skip
+    text, html = _render("extension", context)
+    subject = f"{labels['subject']}: {row['step_title']} ({item['point']})"
+    return Rendered(language=lang, to_name=coordinator.name, to_email=coordinator.email,
                     subject=subject, text=text, html=html)  # fmt: skip
 
 

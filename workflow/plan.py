@@ -77,6 +77,7 @@ class StepPlan:
     escalate: tuple[Rung, ...] = ()
     requires_note: bool = False
     assembles_report: bool = False
+    delegable: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +199,7 @@ def build_step(step: StepSpec, point: PointSpec, directory: Directory, lang: Lan
         ),
         requires_note=bool(step.requires_note),
         assembles_report=bool(step.assembles_report),
+        delegable=bool(step.delegable),
     )
 
 

@@ -87,4 +87,5 @@ def build_prompt(
         coordinator_name=coordinator.name,
         coordinator_email=coordinator.email,
         commands=_commands(f"{point.address}/{step.id}", owner_id),
+        reply_event=event_id,
     )

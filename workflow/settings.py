@@ -110,6 +110,34 @@ class Settings(BaseSettings):
     smtp_timeout: float = Field(30.0, gt=0, description="Seconds to wait for the SMTP server.")
     maildir: Path | None = Field(None, description="Maildir for e-mail; default: var_dir/mail.")
 
+    # --- replies by e-mail ---
+    reply_secret: SecretStr | None = Field(
+        None,
+        description="Key that signs reply addresses (HMAC); unset: e-mails carry no reply "
+        "address and `council inbox` refuses to run. At least 32 characters.",
+        min_length=32,
+    )
+    reply_address: str | None = Field(
+        None,
+        description="Mailbox replies go to, plus-addressed per step (council+TOKEN@...); "
+        "default: mail_from.",
+    )
+    inbox_max_bytes: int = Field(
+        5_000_000, ge=10_000, description="Larger replies are refused unread."
+    )
+    inbox_maildir: Path | None = Field(
+        None, description="Maildir `council inbox` reads; default: var_dir/inbox."
+    )
+    inbox_listen_host: str = Field(
+        "127.0.0.1", description="Where `council inbox --serve` listens for SMTP."
+    )
+    inbox_listen_port: int = Field(2525, ge=1, le=65535)
+    imap_host: str | None = Field(None, description="IMAPS server `council inbox --imap` reads.")
+    imap_port: int = Field(993, ge=1, le=65535)
+    imap_username: str | None = None
+    imap_password: SecretStr | None = None
+    imap_folder: str = Field("INBOX", description="Folder whose unseen messages are read.")
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -134,6 +162,14 @@ class Settings(BaseSettings):
     @property
     def message_id_domain(self) -> str:
         return self.mail_domain or self.mail_from.rpartition("@")[2] or "council.invalid"
+
+    @property
+    def effective_reply_address(self) -> str:
+        return self.reply_address or self.mail_from
+
+    @property
+    def effective_inbox_maildir(self) -> Path:
+        return self.inbox_maildir or self.var_dir / "inbox"
 
     @property
     def effective_database_url(self) -> str:

@@ -237,6 +237,7 @@ def evolve(state: PointState, event: Event) -> PointState:  # noqa: C901 - one a
             | EventType.STEP_REMINDER_DUE
             | EventType.STEP_OVERDUE
             | EventType.STEP_ESCALATED
+            | EventType.STEP_EXTENSION_REQUESTED
         ):
             return state
     raise ValueError(f"unknown event type {event.type!r}")  # pragma: no cover

@@ -153,6 +153,22 @@ effects = sa.Table(
     sa.Index("ix_effects_state_next", "state", "next_attempt_at"),
 )
 
+replies = sa.Table(
+    "replies",
+    metadata,
+    # The reply's Message-ID (or a digest of its bytes when it has none): a
+    # message is processed once, whichever way it arrives and however often.
+    sa.Column("message_key", sa.String(200), primary_key=True),
+    sa.Column("received_at", Stamp, nullable=False),
+    sa.Column("sender", sa.String(320)),
+    sa.Column("person", sa.String(64)),
+    sa.Column("step", sa.String(200)),
+    # done (commands ran), refused (nothing changed), ignored (automatic mail).
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("reason", sa.String(40)),
+    sa.Column("event_ids", sa.JSON),
+)
+
 
 # --- connections -----------------------------------------------------------------
 
@@ -272,6 +288,19 @@ def list_events(
 
 
 # --- assignments and points ------------------------------------------------------
+
+
+def owner_event(conn: Connection, assignment: str, point: int, step: str) -> int | None:
+    """The id of the event that gave a step its current owner (activation or reassignment)."""
+    found = conn.execute(
+        sa.select(sa.func.max(events.c.id)).where(
+            events.c.assignment == assignment,
+            events.c.point == point,
+            events.c.step == step,
+            events.c.type.in_([EventType.STEP_ACTIVATED.value, EventType.STEP_REASSIGNED.value]),
+        )
+    ).scalar_one_or_none()
+    return int(found) if found is not None else None
 
 
 def get_assignment(conn: Connection, assignment_id: str) -> sa.Row[Any] | None:

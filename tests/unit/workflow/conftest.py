@@ -26,6 +26,7 @@ from workflow.machine import (
     HoldStep,
     ReassignStep,
     ReopenStep,
+    RequestExtension,
     ResumeStep,
     SkipStep,
     StartPoint,
@@ -240,6 +241,8 @@ def _step_command(verb: str, step: str, owner: str) -> Command:
         return ResumeStep(actor="coord", step=step)
     if verb == "extend":
         return ExtendStep(actor="coord", step=step, to=dt.date(2030, 6, 14), reason="Förlängt.")
+    if verb == "delay":
+        return RequestExtension(actor=owner, step=step, days=10, reason="Väntar på svar.")
     assert verb == "assign", verb
     return ReassignStep(actor="coord", step=step, to=next(p for p in PEOPLE if p != owner))
 

@@ -93,14 +93,14 @@ def test_hold_reason_with_a_personnummer_is_refused(run, hold_plan, started):
 def test_a_held_step_swaps_hold_for_resume_in_its_verbs(run, hold_plan, started):
     """Held, a step offers resume instead of hold; every other verb stays, in order."""
     assert allowed_commands(hold_plan, started, "wait") == (
-        "begin", "complete", "skip", "assign", "hold", "extend",
+        "begin", "complete", "skip", "assign", "hold", "extend", "delay",
     )  # fmt: skip
     held = run(hold_plan, hold(), state=started).state
     assert allowed_commands(hold_plan, held, "wait") == (
-        "begin", "complete", "skip", "assign", "resume", "extend",
+        "begin", "complete", "skip", "assign", "resume", "extend", "delay",
     )  # fmt: skip
     assert allowed_for(held.step("open")) == (
-        "begin", "complete", "skip", "assign", "hold", "extend",
+        "begin", "complete", "skip", "assign", "hold", "extend", "delay",
     )  # fmt: skip
 
 
@@ -144,7 +144,7 @@ def test_a_held_step_can_still_be_begun_and_completed(run, hold_plan, started):
     begun = run(hold_plan, BeginStep(actor="bo", step="wait"), state=held).state
     assert begun.step("wait").held_since is not None
     assert allowed_commands(hold_plan, begun, "wait") == (
-        "complete", "skip", "assign", "resume", "extend",
+        "complete", "skip", "assign", "resume", "extend", "delay",
     )  # fmt: skip
     done = run(hold_plan, CompleteStep(actor="bo", step="wait"), state=begun).state
     assert done.step("wait").status is StepStatus.DONE

@@ -205,7 +205,7 @@ def test_begin_in_progress_step_is_refused_with_allowed_commands(run, linear_pla
     assert error.command == "begin"
     assert error.target == "hrv-2022/1/draft"
     assert error.state == "in_progress"
-    assert error.allowed == ("complete", "skip", "assign", "hold", "extend")
+    assert error.allowed == ("complete", "skip", "assign", "hold", "extend", "delay")
     assert "hrv-2022/1/draft" in str(error)
     assert "in_progress" in str(error)
 
@@ -535,11 +535,11 @@ def test_reopened_point_completes_again(run, single_plan):
 @pytest.mark.parametrize(
     ("prefix", "state_name", "allowed"),
     [
-        ((), "active", ("begin", "complete", "skip", "assign", "hold", "extend")),
+        ((), "active", ("begin", "complete", "skip", "assign", "hold", "extend", "delay")),
         (
             (BeginStep(actor="anna", step="only"),),
             "in_progress",
-            ("complete", "skip", "assign", "hold", "extend"),
+            ("complete", "skip", "assign", "hold", "extend", "delay"),
         ),
     ],
 )
@@ -755,8 +755,8 @@ def test_allowed_table_matches_the_rules():
     """The documented table: pending/active/in_progress/done/skipped and their verbs."""
     assert ALLOWED == {
         StepStatus.PENDING: ("skip", "assign"),
-        StepStatus.ACTIVE: ("begin", "complete", "skip", "assign", "hold", "extend"),
-        StepStatus.IN_PROGRESS: ("complete", "skip", "assign", "hold", "extend"),
+        StepStatus.ACTIVE: ("begin", "complete", "skip", "assign", "hold", "extend", "delay"),
+        StepStatus.IN_PROGRESS: ("complete", "skip", "assign", "hold", "extend", "delay"),
         StepStatus.DONE: ("reopen",),
         StepStatus.SKIPPED: ("reopen",),
     }

@@ -329,12 +329,14 @@ def test_events_are_immutable_and_strict():
 
 
 def test_event_types_are_named_subject_verb():
-    """The event types: the design's ten, hold/resume/extend, deadline firings, effect.failed."""
+    """The event types: the design's ten, hold/resume/extend, extension requests, deadline
+    firings, effect.failed."""
     assert {t.value for t in EventType} == {
         "effect.failed",
         "step.held",
         "step.resumed",
         "step.extended",
+        "step.extension_requested",
         "step.reminder_due",
         "step.overdue",
         "step.escalated",
