@@ -8,6 +8,7 @@ transient (try again later: a connection refused, a 4xx reply) or permanent (a
 
 from __future__ import annotations
 
+import functools
 import mailbox
 import smtplib
 import socket
@@ -75,16 +76,15 @@ class SmtpTransport:
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
         assert s.smtp_host is not None
-        context = ssl.create_default_context()
         if s.smtp_security is SmtpSecurity.TLS:
             client: smtplib.SMTP = smtplib.SMTP_SSL(
-                s.smtp_host, s.smtp_port, timeout=s.smtp_timeout, context=context
+                s.smtp_host, s.smtp_port, timeout=s.smtp_timeout, context=_tls_context()
             )
         else:
             client = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout)
         try:
             if s.smtp_security is SmtpSecurity.STARTTLS:
-                client.starttls(context=context)
+                client.starttls(context=_tls_context())
             if s.smtp_username:
                 password = s.smtp_password.get_secret_value() if s.smtp_password else ""
                 client.login(s.smtp_username, password)
@@ -127,6 +127,13 @@ class SmtpTransport:
             raise _delivery_error(exc, "sending") from None
         if refused:
             raise DeliveryError(f"some recipients refused: {sorted(refused)}", transient=False)
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """The TLS context, built once per process: loading the CA certificates takes ~15 ms,
+    more than the rest of a delivery (bench/README.md, events)."""
+    return ssl.create_default_context()
 
 
 def _delivery_error(exc: BaseException, where: str) -> DeliveryError:
