@@ -79,6 +79,7 @@ def _read(app: App, receive: Any, maildir: Path | None, mbox: Path | None, imap:
         return inbox_sources.read_imap(
             host=settings.imap_host, port=settings.imap_port, username=settings.imap_username,
             password=password, folder=settings.imap_folder, receive=receive,
+            ca_file=settings.imap_ca_file,
         )  # fmt: skip
     return inbox_sources.read_maildir(maildir or settings.effective_inbox_maildir, receive)
 

@@ -63,13 +63,13 @@ def read_imap(
     password: str | None,
     folder: str,
     receive: Receive,
+    ca_file: Path | None = None,
     timeout: float = 30.0,
 ) -> Iterator[Receipt]:
     """Unseen messages of an IMAPS folder, flagged seen once handled."""
     try:
-        client = imaplib.IMAP4_SSL(
-            host, port, ssl_context=ssl.create_default_context(), timeout=timeout
-        )
+        context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+        client = imaplib.IMAP4_SSL(host, port, ssl_context=context, timeout=timeout)
     except (OSError, imaplib.IMAP4.error) as exc:
         raise Unreachable(f"cannot reach the IMAP server {host}:{port}: {exc}") from None
     try:

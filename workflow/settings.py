@@ -137,6 +137,9 @@ class Settings(BaseSettings):
     imap_username: str | None = None
     imap_password: SecretStr | None = None
     imap_folder: str = Field("INBOX", description="Folder whose unseen messages are read.")
+    imap_ca_file: Path | None = Field(
+        None, description="CA certificates to trust for the IMAP server; default: the system's."
+    )
 
     @classmethod
     def settings_customise_sources(
