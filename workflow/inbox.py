@@ -109,7 +109,7 @@ class Inbox:
 
     def __init__(self, engine: Engine, settings: Settings) -> None:
         if settings.reply_secret is None:
-            raise CouncilError(
+            raise InvalidInput(
                 "replies by e-mail are off: set COUNCIL_REPLY_SECRET (32 characters or more)"
             )
         self.engine = engine
