@@ -124,7 +124,11 @@ def fresh_lines(text: str) -> list[str]:
 def _ends_fresh_text(raw: str, line: str, following: list[str]) -> bool:
     if raw.rstrip("\n") in ("--", "-- ") or line.startswith(">"):
         return True
-    if _QUOTE_HEADER.match(line) or _SEPARATOR.match(line) or _FOOTER.match(line):
+    if _SEPARATOR.match(line) or _FOOTER.match(line):
+        return True
+    # "On Mon, 9 Jan 2023 council <council@...> wrote:", often wrapped over two lines
+    joined = " ".join([line, *(n.strip() for n in following[:1])])
+    if _QUOTE_HEADER.match(line) or _QUOTE_HEADER.match(joined):
         return True
     if _SIGN_OFF.match(line):
         return True
