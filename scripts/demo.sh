@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 council=".venv/bin/council"
 export COUNCIL_VAR_DIR=var/demo
+# Owners can answer their e-mails (docs/replies.md): replies are signed with this key.
+export COUNCIL_REPLY_SECRET=demo-only-secret-not-for-production-use
 rm -rf var/demo
 say() { printf '\n\033[1m$ council %s\033[0m\n' "$*"; "$council" "$@"; }
 
@@ -43,7 +45,11 @@ say complete $A/3/content --as maria.lind --now 2023-03-01T09:00
 say begin $A/3/produce --as lena.strand --now 2023-03-06T09:00
 say note $A/3 "Arbete pågår med broschyrer och affischer riktade mot barn och unga." \
     --as lena.strand --now 2023-05-30T09:00
-say begin $A/4/map --as amir.hassan --now 2023-02-15T09:00
+# Amir answers his prompt by e-mail instead: his reply lands in var/demo/inbox/.
+.venv/bin/python -m scripts.demo_reply var/demo/mail var/demo/inbox amir.hassan@kommun.example \
+    "STARTED
+NOTE The reporting routes of all five schools are being mapped."
+say inbox --maildir var/demo/inbox --now 2023-02-15T09:00
 say note $A/4 "Kartläggning och utvärdering av rapporteringsvägar pågår." \
     --as amir.hassan --now 2023-05-30T09:00
 say complete $A/5/identify --as erik.sjoberg --now 2023-02-20T09:00
