@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from bench.progress import progress
 from workflow import schema
 from workflow.calendar import Calendar
 from workflow.definitions import Language
@@ -81,7 +82,8 @@ def run() -> dict[str, object]:
         db = connect(f"sqlite:///{tmp}/bench.db")
         schema.upgrade(db)
         engine = Engine(db=db, definitions=load([definitions]), calendar=Calendar(), timezone=TZ)
-        events = populate(engine)
+        with progress(f"report: writing {ASSIGNMENTS} assignments' history"):
+            events = populate(engine)
         plans = list(engine.definitions.assignments.values())
         results: dict[str, object] = {"assignments": len(plans), "points": len(plans) * POINTS,
                                       "events": events}  # fmt: skip
@@ -103,16 +105,18 @@ def run() -> dict[str, object]:
                     )
                 )
         results["build_s"] = round(time.perf_counter() - started, 3)
-        for fmt in Format:
-            times = []
-            size = 0
-            for report in reports:
-                t0 = time.perf_counter()
-                size += len(render(report, fmt))
-                times.append(time.perf_counter() - t0)
-            results[f"{fmt.value}_total_s"] = round(sum(times), 3)
-            results[f"{fmt.value}_median_ms"] = round(statistics.median(times) * 1000, 2)
-            results[f"{fmt.value}_bytes"] = size
+        with progress("report: rendering", len(Format) * len(reports)) as step:
+            for fmt in Format:
+                times = []
+                size = 0
+                for report in reports:
+                    t0 = time.perf_counter()
+                    size += len(render(report, fmt))
+                    times.append(time.perf_counter() - t0)
+                    step.advance()
+                results[f"{fmt.value}_total_s"] = round(sum(times), 3)
+                results[f"{fmt.value}_median_ms"] = round(statistics.median(times) * 1000, 2)
+                results[f"{fmt.value}_bytes"] = size
         db.dispose()
     return results
 

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from bench.progress import progress
 from workflow import schema, store
 from workflow.calendar import Calendar
 from workflow.engine import Engine
@@ -129,19 +130,22 @@ def run() -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         definitions = write_definitions(Path(tmp) / "defs")
         # Warm up (imports, template and plan caches) so the first timed run is not penalised.
-        one_run(f"sqlite:///{tmp}/warm-up.db", definitions, 1_000)
+        with progress("sweep: warm-up"):
+            one_run(f"sqlite:///{tmp}/warm-up.db", definitions, 1_000)
         for open_steps in (1_000, 1_000_000):
             url = f"sqlite:///{tmp}/sweep-{open_steps}.db"
-            results[f"sqlite_{open_steps}_s"] = round(one_run(url, definitions, open_steps), 4)
+            with progress(f"sweep: SQLite, {open_steps:,} open steps"):
+                elapsed = one_run(url, definitions, open_steps)
+            results[f"sqlite_{open_steps}_s"] = round(elapsed, 4)
             found = postgres_database()
             if found is None:
                 results[f"postgres_{open_steps}_s"] = None
                 continue
             url, admin = found
             try:
-                results[f"postgres_{open_steps}_s"] = round(
-                    one_run(url, definitions, open_steps), 4
-                )
+                with progress(f"sweep: PostgreSQL, {open_steps:,} open steps"):
+                    elapsed = one_run(url, definitions, open_steps)
+                results[f"postgres_{open_steps}_s"] = round(elapsed, 4)
             finally:
                 drop(admin, url)
                 admin.dispose()
