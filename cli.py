@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from commands import deadlines, definitions, inbox, points, reports, workers
+from commands import deadlines, definitions, inbox, ops, points, reports, workers
 from commands.base import EPILOG, App, CouncilGroup
 
 
@@ -25,6 +25,6 @@ def main(ctx: click.Context, debug: bool) -> None:
     ctx.call_on_close(ctx.obj.close)
 
 
-for _module in (definitions, points, deadlines, reports, workers, inbox):
+for _module in (definitions, points, deadlines, reports, workers, inbox, ops):
     for _command in _module.COMMANDS:
         main.add_command(_command)

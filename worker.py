@@ -119,3 +119,48 @@ def _bind(task_id: str | None = None, task: Any = None, **_: Any) -> None:
 @signals.task_postrun.connect
 def _unbind(**_: Any) -> None:
     structlog.contextvars.clear_contextvars()
+
+
+# --- beat's heartbeat, read by `council doctor` (see workflow/heartbeat.py) ---------
+
+#: The thread that runs beat in this process, once beat has started in it.
+_beat_thread: int | None = None
+_beat_client: Any = None
+
+
+@signals.beat_init.connect
+def _beat_started(sender: Any = None, **_: Any) -> None:
+    """Beat starts in this process (standalone or embedded): leave a first heartbeat."""
+    import threading
+
+    global _beat_thread
+    _beat_thread = threading.get_ident()
+    _heartbeat()
+
+
+@signals.after_task_publish.connect
+def _beat_published(**_: Any) -> None:
+    """Beat published a periodic task: it is alive. Publishes by others are ignored."""
+    import threading
+
+    if _beat_thread is not None and threading.get_ident() == _beat_thread:
+        _heartbeat()
+
+
+def _heartbeat() -> None:
+    """Write the heartbeat to the broker's Redis; never let it disturb beat."""
+    from workflow import heartbeat
+
+    global _beat_client
+    try:
+        if _beat_client is None:
+            _beat_client = heartbeat.connect(str(app.conf.broker_url), timeout=2.0) or False
+        if _beat_client:
+            intervals = [
+                float(entry["schedule"])
+                for entry in (app.conf.beat_schedule or {}).values()
+                if isinstance(entry.get("schedule"), int | float)
+            ]
+            heartbeat.write(_beat_client, interval=min(intervals, default=None))
+    except Exception as exc:  # a heartbeat lost is only a stale doctor line
+        structlog.get_logger(__name__).warning("beat.heartbeat_failed", error=str(exc))

@@ -28,6 +28,7 @@ Exit codes:
   3  not found
   4  transition not allowed, or a conflict with another command
   5  a server unreachable (database, broker, SMTP)
+  6  council doctor: a check failed (see its table)
 """
 
 
@@ -40,9 +41,19 @@ class App:
 
     @cached_property
     def settings(self) -> Settings:
+        from pydantic import ValidationError
+
+        from workflow.errors import InvalidInput
         from workflow.settings import Settings
 
-        return Settings()
+        try:
+            return Settings()
+        except ValidationError as exc:  # one line naming the settings, never their values
+            from workflow.settings_view import validation_message
+
+            raise InvalidInput(validation_message(exc)) from None
+        except ValueError as exc:  # council.toml is not TOML
+            raise InvalidInput(f"council.toml: {exc}") from None
 
     @cached_property
     def tz(self) -> ZoneInfo:

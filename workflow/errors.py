@@ -21,6 +21,8 @@ EXIT_NOT_FOUND = 3
 EXIT_CONFLICT = 4
 #: A server that cannot be reached: database, broker, SMTP.
 EXIT_UNREACHABLE = 5
+#: `council doctor` found a problem that is not an unreachable server.
+EXIT_UNHEALTHY = 6
 
 
 class CouncilError(Exception):
