@@ -96,11 +96,37 @@ def _configure(sender: Celery, **_: Any) -> None:
     sender.conf.update(celery_config(Settings()))
 
 
-@signals.setup_logging.connect
-def _logging(**_: Any) -> None:
+@signals.celeryd_init.connect
+def _logging_early(options: dict[str, Any] | None = None, **_: Any) -> None:
+    """Before the worker checks its privileges: its warnings are log lines too."""
     from workflow.logs import configure
 
-    configure()
+    configure(level=(options or {}).get("loglevel"))
+
+
+@signals.setup_logging.connect
+def _logging(loglevel: int | str | None = None, **_: Any) -> None:
+    """Celery's logging goes through structlog (beat alone, and workers; once per process)."""
+    from workflow.logs import configure
+
+    configure(level=loglevel)
+
+
+@signals.celeryd_after_setup.connect
+def _banner(instance: Any = None, **_: Any) -> None:
+    """Not on a terminal, Celery's banner (loose lines on stdout) becomes one log line."""
+    import sys
+
+    if instance is None or sys.stdout.isatty():
+        return
+    instance.quiet = True
+    structlog.get_logger("worker").info(
+        "worker.starting",
+        hostname=instance.hostname,
+        concurrency=instance.concurrency,
+        pool=getattr(instance.pool_cls, "__name__", str(instance.pool_cls)),
+        queues=sorted(instance.app.amqp.queues.consume_from or instance.app.amqp.queues),
+    )
 
 
 @signals.worker_process_init.connect

@@ -68,8 +68,13 @@ class App:
         return load([self.settings.definitions])
 
     def database(self) -> Any:
+        from workflow.logs import configure
         from workflow.store import connect
 
+        # A command that reaches a server may meet a library's warning (kombu, SQLAlchemy)
+        # or log one itself: one line on stderr, never on stdout. Cheap commands
+        # (--help, validate) never get here, so they do not pay for structlog.
+        configure(level="WARNING")
         url = self.settings.effective_database_url
         if url.startswith("sqlite") and self.settings.database_url is None:
             self.settings.var_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,175 @@
+"""workflow.logs: JSON lines when stderr is piped, console lines on a terminal; redaction.
+
+Each case runs a fresh Python process (logging is configured once per process),
+with stderr on a pipe or on the slave side of a real pseudo-terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from tests.support import DEFINITIONS, ROOT
+
+#: Logs a native structlog line, a standard-library line (as Celery does), a
+#: Python warning and an exception, with values that must never be printed.
+PROBE = textwrap.dedent(
+    """
+    import logging, warnings
+    from workflow.logs import configure, get_logger
+    configure()
+    log = get_logger("probe")
+    log.info("probe.native", answer=42, note="NOTE-TEXT-1", password="PW-TEXT-2",
+             url="redis://user:PW-TEXT-3@host:6379/0")
+    logging.getLogger("celery.probe").info("foreign %s", "record",
+                                           extra={"data": {"id": "t-1", "name": "council.x"}})
+    warnings.warn("careful now", UserWarning)
+    try:
+        raise RuntimeError("(psycopg) boom\\n[SQL: INSERT]\\n[parameters: ('NOTE-TEXT-4',)]")
+    except RuntimeError:
+        log.exception("probe.failed")
+    """
+)
+SECRETS = ("NOTE-TEXT-1", "PW-TEXT-2", "PW-TEXT-3", "NOTE-TEXT-4")
+ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COUNCIL_")}
+    return {**env, "TERM": "xterm-256color", "COLUMNS": "120"}
+
+
+def _on_a_terminal(code: str) -> tuple[bytes, bytes]:
+    """Run ``code`` with stderr on a pseudo-terminal; return (stdout, what the terminal got)."""
+    master, slave = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-c", code], cwd=ROOT, env=_env(),
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave,
+    )  # fmt: skip
+    os.close(slave)
+    terminal = bytearray()
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed its side
+            break
+        if not chunk:
+            break
+        terminal += chunk
+    os.close(master)
+    assert process.stdout is not None
+    with process.stdout:
+        stdout = process.stdout.read()
+    assert process.wait(timeout=60) == 0, bytes(terminal).decode(errors="replace")
+    return stdout, bytes(terminal)
+
+
+def _piped(code: str) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=_env(), capture_output=True, text=True,
+        timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_piped_every_line_is_json_with_level_time_logger_and_pid() -> None:
+    """Piped: native, standard-library and warning records are one JSON object per line."""
+    done = _piped(PROBE)
+    assert done.stdout == ""
+    lines = [json.loads(line) for line in done.stderr.splitlines()]
+    assert [line["event"] for line in lines][:2] == ["probe.native", "foreign record"]
+    for line in lines:
+        assert line["level"] in ("info", "warning", "error")
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z", line["timestamp"])
+        assert isinstance(line["pid"], int)
+        assert line["logger"]
+    native, foreign, warned, failed = lines
+    assert native["answer"] == 42
+    assert native["note"] == native["password"] == "[redacted]"
+    assert native["url"] == "redis://user:***@host:6379/0"
+    assert (foreign["logger"], foreign["task_id"], foreign["task"]) == (
+        "celery.probe", "t-1", "council.x"
+    )  # fmt: skip
+    assert warned["logger"] == "py.warnings"
+    assert warned["level"] == "warning"
+    assert "careful now" in warned["event"]
+    assert failed["level"] == "error"
+    assert failed["exception"].startswith("Traceback (most recent call last):")
+    assert "[parameters: hidden]" in failed["exception"]
+    for secret in SECRETS:
+        assert secret not in done.stderr
+
+
+def test_on_a_terminal_lines_are_for_people() -> None:
+    """On a terminal: the console renderer (aligned, coloured key=value), no JSON."""
+    stdout, terminal = _on_a_terminal(PROBE)
+    assert stdout == b""
+    text = ANSI.sub(b"", terminal).decode()  # drop colours to read the words
+    assert ANSI.search(terminal), "a terminal gets colour"
+    assert "probe.native" in text
+    assert "answer=42" in text
+    assert "[info" in text
+    assert "foreign record" in text
+    assert "careful now" in text
+    assert "Traceback (most recent call last):" in text
+    assert not any(line.lstrip().startswith("{") for line in text.splitlines())
+    for secret in SECRETS:
+        assert secret not in text
+
+
+def test_configured_once_per_process() -> None:
+    """A second configure (Celery's setup_logging after celeryd_init) changes nothing."""
+    code = textwrap.dedent(
+        """
+        import logging
+        from workflow.logs import configure, get_logger
+        configure(level="WARNING")
+        configure(level="DEBUG", json=False)
+        get_logger("once").info("hidden")
+        get_logger("once").warning("shown")
+        print(len(logging.getLogger().handlers))
+        """
+    )
+    done = _piped(code)
+    assert done.stdout.strip() == "1"
+    assert [json.loads(line)["event"] for line in done.stderr.splitlines()] == ["shown"]
+
+
+def test_the_cli_logs_warnings_to_stderr_only(tmp_path: Path) -> None:
+    """A command that reaches the database configures logging: warnings on stderr, one line."""
+    code = textwrap.dedent(
+        """
+        import sys
+        sys.argv = ["council", "events"]
+        from commands.base import App
+        app = App(debug=False)
+        app.database()
+        from workflow.logs import get_logger
+        get_logger("cli").info("not.shown")
+        get_logger("cli").warning("shown.once", note="NOTE-TEXT-5")
+        """
+    )
+    env = {
+        **_env(),
+        "COUNCIL_DATABASE_URL": f"sqlite:///{tmp_path / 'council.db'}",
+        "COUNCIL_DEFINITIONS": str(DEFINITIONS),
+        "COUNCIL_VAR_DIR": str(tmp_path / "var"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    record = json.loads(line)
+    assert (record["event"], record["level"], record["note"]) == (
+        "shown.once", "warning", "[redacted]"
+    )  # fmt: skip
