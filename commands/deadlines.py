@@ -26,21 +26,23 @@ if TYPE_CHECKING:
 def check_deadlines(app: App, now: dt.datetime | None, dry_run: bool, as_json: bool) -> None:
     """Run the deadline sweep now: reminders, overdue notices, escalations."""
     from workflow import console
-    from workflow.sweep import BATCH, sweep
+    from workflow.sweep import BATCH, due_count, sweep
 
     when = app.now(now)
     fired = []
-    while True:
-        result = sweep(
-            app.engine.db, app.definitions, app.settings.calendar(), now=when, tz=app.tz,
-            dry_run=dry_run,
-        )  # fmt: skip
-        fired += [item.as_dict() for item in result.fired]
-        if not dry_run:
-            app.publish(result.event_ids)
-            _deliver_later(app, result.digests)
-        if dry_run or result.steps_checked < BATCH:
-            break
+    due = due_count(app.engine.db, now=when, tz=app.tz) if console.progress_wanted() else 0
+    with console.progress("checking deadlines", min(due, BATCH) if dry_run else due) as advance:
+        while True:
+            result = sweep(
+                app.engine.db, app.definitions, app.settings.calendar(), now=when, tz=app.tz,
+                dry_run=dry_run, on_step=advance,
+            )  # fmt: skip
+            fired += [item.as_dict() for item in result.fired]
+            if not dry_run:
+                app.publish(result.event_ids)
+                _deliver_later(app, result.digests)
+            if dry_run or result.steps_checked < BATCH:
+                break
     if as_json:
         console.print_json(fired)
         return

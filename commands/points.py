@@ -20,49 +20,77 @@ if TYPE_CHECKING:
 
 
 @click.command()
-@click.argument("assignment")
-@click.option("--point", "only", type=click.IntRange(min=1), help="Start only this point.")
+@click.argument("assignments", metavar="[ASSIGNMENT]...", nargs=-1)
+@click.option("--all", "every", is_flag=True, help="Every assignment in the definitions.")
+@click.option(
+    "--point", "only", type=click.IntRange(min=1), help="Start only this point (one assignment)."
+)
 @click.option("--accept-changes", is_flag=True, help="Go on with a changed definition.")
 @acting
 @pass_app
 def start(
     app: App,
-    assignment: str,
+    assignments: tuple[str, ...],
+    every: bool,
     only: int | None,
     accept_changes: bool,
     actor: str | None,
     now: dt.datetime | None,
 ) -> None:
-    """Start an assignment's points; starting again changes nothing."""
-    from workflow import addresses
+    """Start the points of an assignment (or several, or --all); starting again changes nothing."""
+    from workflow import addresses, console
 
-    plan = addresses.assignment(app.definitions, assignment)
+    if every and assignments:
+        raise click.UsageError("give assignments or --all, not both")
+    if not every and not assignments:
+        raise click.UsageError("say which assignment to start (or several, or --all)")
+    if every:
+        plans = list(app.definitions.assignments.values())
+    else:  # each named once, in the order given; an unknown one stops before any starts
+        named = [addresses.assignment(app.definitions, a) for a in assignments]
+        plans = list({plan.id: plan for plan in named}.values())
     if only is not None:
-        addresses.point(app.definitions, f"{plan.id}/{only}")
+        if len(plans) != 1:
+            raise click.UsageError("--point needs exactly one assignment")
+        addresses.point(app.definitions, f"{plans[0].id}/{only}")
     who = app.actor(actor)
-    report = app.engine.start(
-        plan.id,
-        actor=who,
-        now=app.now(now),
-        only=only,
-        accept_changes=accept_changes,
-    )
-    for change in report.accepted_changes:
-        click.echo(f"accepted change: {change}")
+    when = app.now(now)
+    lines: list[str] = []
+    # A bar over the points, for several assignments: one alone is one transaction.
+    work = sum(len(plan.points) for plan in plans) if len(plans) > 1 else 0
+    try:
+        with console.progress("starting", work) as advance:
+            for plan in plans:
+                report = app.engine.start(
+                    plan.id, actor=who, now=when, only=only, accept_changes=accept_changes
+                )
+                lines += _started(plan.id, report, several=len(plans) > 1)
+                advance(len(plan.points))
+    finally:  # what was started before an error is said too (each assignment commits alone)
+        for line in lines:
+            click.echo(line)
+
+
+def _started(assignment: str, report: Any, *, several: bool) -> list[str]:
+    """What ``council start`` says about one assignment (naming it when it starts several)."""
+    named = f"{assignment}: " if several else ""
+    lines = [f"{named}accepted change: {change}" for change in report.accepted_changes]
     if report.started:
         numbers = ", ".join(map(str, report.started))
-        click.echo(f"started {plan.id}: point(s) {numbers} ({len(report.event_ids)} events)")
+        lines.append(f"started {assignment}: point(s) {numbers} ({len(report.event_ids)} events)")
     if report.changed_nothing and not report.scheduled:
-        click.echo(f"{plan.id} is already started: nothing changed")
+        lines.append(f"{assignment} is already started: nothing changed")
     elif report.already:
-        click.echo(f"already running: point(s) {', '.join(map(str, report.already))}")
+        lines.append(f"{named}already running: point(s) {', '.join(map(str, report.already))}")
     for number, day in report.scheduled.items():
-        click.echo(
+        lines.append(
             f"point {number} is planned to start on {day}: "
-            f"`council start {plan.id} --point {number}` starts it now"
+            f"`council start {assignment} --point {number}` starts it now"
         )
     if report.rejected:
-        click.echo(f"decided against (no work): point(s) {', '.join(map(str, report.rejected))}")
+        rejected = ", ".join(map(str, report.rejected))
+        lines.append(f"{named}decided against (no work): point(s) {rejected}")
+    return lines
 
 
 @click.command()
@@ -222,6 +250,13 @@ def _step_commands() -> list[click.Command]:
             "ExtendStep",
             click.option("--to", "to", required=True, metavar="DATE", callback=parse_date_required),
             click.option("--reason", required=True, help="Why, e.g. the decision granting it."),
+        ),
+        _step_command(
+            "delay",
+            "Ask the coordinator for more time (as an owner's DELAY reply does).",
+            "RequestExtension",
+            click.option("--days", type=click.IntRange(1, 366), required=True, help="How many."),
+            click.option("--reason", help="Why more time is needed."),
         ),
         _step_command("begin", "Record that the owner has begun a step.", "BeginStep"),
         _step_command(

@@ -107,11 +107,13 @@ def backlog(app: App, as_of: dt.date | None, fmt: str) -> None:
     from workflow import console
 
     day = as_of or app.now(None).date()
-    items = backlogs.build_backlog(
-        app.definitions, [e for _, e in app.engine.events()], as_of=day, tz=app.tz,
-        calendar=app.settings.calendar(), at_risk_days=app.settings.at_risk_days,
-        age_limit_months=app.settings.backlog_age_limit_months,
-    )  # fmt: skip
+    events = [e for _, e in app.engine.events()]
+    with console.progress("backlog", backlogs.points_as_of(app.definitions, day)) as advance:
+        items = backlogs.build_backlog(
+            app.definitions, events, as_of=day, tz=app.tz, calendar=app.settings.calendar(),
+            at_risk_days=app.settings.at_risk_days,
+            age_limit_months=app.settings.backlog_age_limit_months, on_point=advance,
+        )  # fmt: skip
     if fmt == "json":
         console.print_json([item.model_dump(mode="json") for item in items])
     elif fmt == "csv":

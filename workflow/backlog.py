@@ -11,7 +11,7 @@ import csv
 import datetime as dt
 import io
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
@@ -49,6 +49,11 @@ def months_between(start: dt.date, end: dt.date) -> int:
     return months - 1 if end.day < start.day else months
 
 
+def points_as_of(definitions: Definitions, as_of: dt.date) -> int:
+    """How many points the backlog looks at (those of assignments decided by ``as_of``)."""
+    return sum(len(p.points) for p in definitions.assignments.values() if p.decided_on <= as_of)
+
+
 def build_backlog(
     definitions: Definitions,
     events: Iterable[Event],
@@ -58,7 +63,9 @@ def build_backlog(
     calendar: Calendar,
     at_risk_days: int,
     age_limit_months: int,
+    on_point: Callable[[int], None] | None = None,
 ) -> list[BacklogItem]:
+    """The open points as of ``as_of``; ``on_point(1)`` after each point (a progress bar)."""
     cutoff = end_of_day(as_of, tz)
     by_point: dict[tuple[str, int], list[Event]] = defaultdict(list)
     for event in events:
@@ -69,6 +76,8 @@ def build_backlog(
         if plan.decided_on > as_of:
             continue
         for point in plan.points:
+            if on_point is not None:
+                on_point(1)
             state = replay(point, by_point.get((plan.id, point.number), []))
             cat = category(point, state)
             if cat not in OPEN:

@@ -1,10 +1,15 @@
-"""Terminal output: rich tables on a terminal, plain aligned text when piped, JSON on request."""
+"""Terminal output: rich tables on a terminal, plain aligned text when piped, JSON on request.
+
+Long work shows a progress bar on stderr when stderr is a terminal; piped, nothing.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -43,3 +48,66 @@ def print_table(
 def print_lines(lines: Sequence[str]) -> None:
     for line in lines:
         sys.stdout.write(line + "\n")
+
+
+#: Below this many items a progress bar would only flicker: none is shown.
+PROGRESS_THRESHOLD = 50
+
+
+def progress_wanted() -> bool:
+    """Could a progress bar be shown: is stderr a terminal (not a dumb one)?
+
+    Lets a command skip counting its work when nobody would see a bar.
+    """
+    return sys.stderr.isatty() and os.environ.get("TERM", "") != "dumb"
+
+
+def shows_progress(total: int, *, threshold: int = PROGRESS_THRESHOLD) -> bool:
+    """A bar only on a terminal (stderr), and only for enough work to be worth one."""
+    return total >= threshold and progress_wanted()
+
+
+@contextmanager
+def progress(
+    description: str, total: int, *, threshold: int = PROGRESS_THRESHOLD
+) -> Iterator[Callable[[int], None]]:
+    """Yield ``advance(n)``; a rich progress bar on stderr while the work runs.
+
+    Piped (or for less than ``threshold`` items) nothing at all is printed and
+    ``advance`` does nothing, so scripts see exactly the output they always did.
+    The bar leaves no trace on the terminal when done; stdout is never touched,
+    so print results after the ``with`` block.
+    """
+    if not shows_progress(total, threshold=threshold):
+        yield _nothing
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        redirect_stdout=False,
+        redirect_stderr=False,
+    )
+    with bar:
+        task = bar.add_task(description, total=total)
+
+        def advance(n: int = 1) -> None:
+            bar.advance(task, n)
+
+        yield advance
+
+
+def _nothing(n: int = 1) -> None:
+    """``advance`` when no bar is shown."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -123,6 +124,14 @@ def _due_steps(conn: Connection, today: dt.date, limit: int) -> list[Any]:
     return list(conn.execute(query))
 
 
+def due_count(db: Engine, *, now: dt.datetime, tz: ZoneInfo) -> int:
+    """How many steps a sweep at ``now`` would look at (for a progress bar; a snapshot)."""
+    today = now.astimezone(tz).date()
+    with db.connect() as conn:
+        query = sa.select(sa.func.count()).where(store.steps.c.next_check_at <= today)
+        return int(conn.execute(query).scalar_one())
+
+
 def _claim_key(conn: Connection, firing: Firing, now: dt.datetime) -> bool:
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     inserted = conn.execute(
@@ -164,8 +173,13 @@ def sweep(
     tz: ZoneInfo,
     dry_run: bool = False,
     limit: int = BATCH,
+    on_step: Callable[[int], None] | None = None,
 ) -> SweepResult:
-    """Fire everything due at ``now``; with ``dry_run``, only say what would fire."""
+    """Fire everything due at ``now``; with ``dry_run``, only say what would fire.
+
+    ``on_step(1)`` is called after each step is looked at, inside the sweep's one
+    transaction (a progress bar): it must not touch the database.
+    """
     today = now.astimezone(tz).date()
     result = SweepResult()
     with db.connect() if dry_run else db.begin() as conn:
@@ -178,6 +192,8 @@ def sweep(
         result.steps_checked = len(rows)
         for row in rows:
             _sweep_step(conn, row, definitions, calendar, now, today, dry_run, result)
+            if on_step is not None:
+                on_step(1)
         if dry_run:
             return result  # leaving connect() rolls back: nothing is written
         escalations = [f for f in result.fired if f.firing.kind is FiringKind.ESCALATION]

@@ -311,6 +311,53 @@ def test_start_unknown_assignment_or_point_exits_3(ready: Council) -> None:
     assert ready.event_count() == 0
 
 
+def test_start_several_assignments_or_all(ready: Council) -> None:
+    """`start A B` starts each in turn (named once each); `start --all` starts every one."""
+    b = "kf-2024-lokalforsorjning"
+    out = ready.ok("start", A, "kf-2024-lok", A, "--now", "2024-06-01T09:00")
+    assert out.splitlines() == [
+        f"started {A}: point(s) 1, 2, 3, 4, 5, 6, 7 (14 events)",
+        f"started {b}: point(s) 1, 2 (5 events)",
+        f"point 4 is planned to start on 2025-02-03: `council start {b} --point 4` starts it now",
+        f"{b}: decided against (no work): point(s) 3",
+    ]
+    assert ready.event_count() == 19
+    again = ready.ok("start", "--all", "--now", "2024-06-02T09:00")
+    assert again.splitlines()[:2] == [
+        f"{A} is already started: nothing changed",
+        f"{b}: already running: point(s) 1, 2",
+    ]
+    assert ready.event_count() == 19
+
+
+def test_start_needs_assignments_or_all_and_checks_them_all_first(ready: Council) -> None:
+    """Usage errors exit 2; an unknown assignment among several starts none of them."""
+    assert "say which assignment" in ready.fails(2, "start", "--now", T0)
+    assert "not both" in ready.fails(2, "start", A, "--all", "--now", T0)
+    line = ready.fails(2, "start", A, "kf-2024-lok", "--point", "1", "--now", T0)
+    assert "--point needs exactly one assignment" in line
+    assert "no assignment 'nope'" in ready.fails(3, "start", A, "nope", "--now", T0)
+    assert ready.event_count() == 0
+
+
+def test_start_several_says_what_started_before_one_fails(drifting: Council) -> None:
+    """Each assignment commits alone: the one that fails leaves those before it started."""
+    retitle_analyse(drifting)
+    before = drifting.event_count()
+    result = drifting("start", "kf-2024-lok", A, "--now", "2024-06-01T09:00")
+    assert result.exit_code == 4
+    line = one_error_line(result)
+    assert A in line
+    assert "--accept-changes" in line
+    assert result.stdout.splitlines() == [
+        "started kf-2024-lokalforsorjning: point(s) 1, 2 (5 events)",
+        "point 4 is planned to start on 2025-02-03: "
+        "`council start kf-2024-lokalforsorjning --point 4` starts it now",
+        "kf-2024-lokalforsorjning: decided against (no work): point(s) 3",
+    ]
+    assert drifting.event_count() == before + 5
+
+
 # --- status and show ---------------------------------------------------------------
 
 
