@@ -192,3 +192,15 @@ def test_debug_traceback_of_invalid_settings_holds_no_secret(workdir: Path) -> N
     assert "Traceback (most recent call last)" in done.stderr
     assert "smtp_pasword (council.toml): unknown setting" in done.stderr
     assert TOML_SMTP_PASSWORD not in done.stdout + done.stderr
+
+
+def test_a_secret_that_fails_validation_is_not_echoed() -> None:
+    """pydantic's own message would quote a too-short reply_secret; the CLI's never does."""
+    short = "Short-Secret-Never-Shown"
+    result = show(COUNCIL_REPLY_SECRET=short)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "error: invalid settings: reply_secret (COUNCIL_REPLY_SECRET): Value should have at "
+        "least 32 items after validation, not 24"
+    ]
+    assert short not in result.output
