@@ -25,7 +25,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from email import policy
+from email import errors, policy
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser, BytesParser
 from email.utils import getaddresses
@@ -39,7 +39,6 @@ from workflow.deadlines import away_substitute
 from workflow.definitions import Language, Person
 from workflow.engine import Engine, Outcome
 from workflow.errors import CouncilError, InvalidInput, NotFound, TransitionNotAllowed
-from workflow.events import EventType
 from workflow.logs import get_logger
 from workflow.machine import (
     AddNote,
@@ -130,9 +129,9 @@ class Inbox:
                 return Receipt(reply.key, "duplicate")
             self._judge(reply, recipients, now)
         except Refused as refused:
-            reply.reason, reply.detail = refused.reason, refused.detail
-            if reply.reason in ("duplicate",):
+            if self._seen(reply.key):  # refused before: say nothing twice
                 return Receipt(reply.key, "duplicate")
+            reply.reason, reply.detail = refused.reason, refused.detail
             return self._record_refusal(reply, now)
         return self._run(reply, now)
 
@@ -140,6 +139,8 @@ class Inbox:
         if len(raw) > self.settings.inbox_max_bytes:
             reply.message = _headers_only(raw)
             reply.key = _key_of(raw, reply.message)
+            if reply.message is not None and _automatic(reply.message, self.settings):
+                raise Refused("automatic")
             self._identify(reply, quiet=True)
             raise Refused("too-large")
         try:
@@ -163,6 +164,8 @@ class Inbox:
             text = body_text(message)
         except Exception:  # a body no codec can read
             raise Refused("malformed") from None
+        if any(isinstance(d, _DECODING_DEFECTS) for part in message.walk() for d in part.defects):
+            raise Refused("malformed")  # broken base64: what it decodes to is a guess
         reading = read_commands(fresh_lines(text or ""))
         if reading.problem:
             raise Refused(reading.problem, reading.detail)
@@ -172,17 +175,11 @@ class Inbox:
 
     def _identify(self, reply: _Reply, *, quiet: bool = False) -> None:
         """The one sender of the message, as a person of the directory."""
-        message = reply.message
         try:
-            senders = (
-                getaddresses([str(v) for v in (message.get_all("From") or [])])
-                if (message is not None)
-                else []
-            )
-        except Exception:
-            senders = []
-        addresses = [a for _, a in senders if a]
-        if len(addresses) != 1 or "@" not in addresses[0]:
+            addresses = _addresses(reply.message, ("From",)) if reply.message else []
+        except Refused:
+            addresses = []
+        if len(addresses) != 1:
             if quiet:
                 return
             raise Refused("unknown-sender")
@@ -197,10 +194,7 @@ class Inbox:
         """The step the signed reply address names."""
         message = reply.message
         assert message is not None
-        candidates = list(recipients)
-        for name in _RECIPIENT_HEADERS:
-            for value in message.get_all(name) or []:
-                candidates.extend(a for _, a in getaddresses([str(value)]) if a)
+        candidates = [*recipients, *_addresses(message, _RECIPIENT_HEADERS)]
         tokens = replies.tokens_in(self.settings.effective_reply_address, candidates)
         if not tokens:
             raise Refused("no-token")
@@ -212,10 +206,7 @@ class Inbox:
         assert event_id is not None
         with self.engine.db.connect() as conn:
             event = store.get_event(conn, event_id)
-            if event is None or event.type not in (
-                EventType.STEP_ACTIVATED,
-                EventType.STEP_REASSIGNED,
-            ):
+            if event is None or event.type.value not in store.OWNER_EVENTS:
                 raise Refused("bad-token")
             current = store.owner_event(conn, event.assignment, event.point, event.step or "")
         plan = self.engine.definitions.assignments.get(event.assignment)
@@ -291,7 +282,10 @@ class Inbox:
         try:
             to = by_email[0] if len(by_email) == 1 else directory.resolve(command.person)
         except KeyError:
-            raise Refused("unknown-person", command.line) from None
+            try:
+                to = directory.resolve(name)  # ids are lower case; people type them as they like
+            except KeyError:
+                raise Refused("unknown-person", command.line) from None
         return ReassignStep(actor=reply.person.id, step=reply.step.id, to=to)
 
     def _run(self, reply: _Reply, now: dt.datetime) -> Receipt:
@@ -359,7 +353,8 @@ class Inbox:
         rendered = answer(self.engine.definitions, reply, outcome,
                           reply_event=self._open_owner_event(conn, reply, outcome))  # fmt: skip
         effect_id = effects.record(
-            conn, key=f"answer:{reply.key[:180]}", kind="answer", event_id=None,
+            conn, key=f"answer:{hashlib.sha256(reply.key.encode()).hexdigest()}", kind="answer",
+            event_id=None,
             payload={"message": rendered.model_dump(mode="json"), "created": now.isoformat()},
             now=now,
         )  # fmt: skip
@@ -391,8 +386,40 @@ def _key_of(raw: bytes, message: EmailMessage | None = None) -> str:
         except Exception:
             value = ""
         if MESSAGE_ID.fullmatch(value):
-            return value
+            # Long ones by digest: the key column holds 200 characters.
+            return (
+                value if len(value) <= 200 else "mid:" + hashlib.sha256(value.encode()).hexdigest()
+            )
     return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+#: Defects that mean a body part decoded to a guess.
+_DECODING_DEFECTS = (
+    errors.InvalidBase64CharactersDefect,
+    errors.InvalidBase64PaddingDefect,
+    errors.InvalidBase64LengthDefect,
+)
+
+
+def _addresses(message: EmailMessage, names: Sequence[str]) -> list[str]:
+    """The addresses in these headers, as parsed (an encoded word is never an address)."""
+    found: list[str] = []
+    try:
+        for name in names:
+            for value in message.get_all(name) or []:
+                parsed = getattr(value, "addresses", None)
+                if parsed is None:  # an unstructured header (Delivered-To, X-Original-To)
+                    found.extend(a for _, a in getaddresses([str(value)]) if "@" in a)
+                    continue
+                found.extend(a.addr_spec for a in parsed if a.username and a.domain)
+    except Exception:  # a header the parser refuses (CR/LF in an address, say)
+        raise Refused("malformed") from None
+    return [_text(a).lower() for a in found]
+
+
+def _text(value: str) -> str:
+    """Text from a header: raw 8-bit bytes (kept as surrogates) read as UTF-8, or replaced."""
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _headers_only(raw: bytes) -> EmailMessage | None:
@@ -559,10 +586,12 @@ def answer(definitions: Any, reply: _Reply, outcome: str, *, reply_event: int | 
     original = ""
     if reply.message is not None:
         try:
-            original = header_text(str(reply.message.get("Subject", "")))[:150]
+            original = header_text(_text(str(reply.message.get("Subject", ""))))[:150]
         except Exception:
             original = ""
-    title = reply.step.title.get(lang) if reply.step else None
+    # Someone else's step: say no more about it than that it is not theirs.
+    shown = reply.step is not None and reply.reason != "not-owner"
+    title = reply.step.title.get(lang) if reply.step and shown else None
     context = {
         "l": labels,
         "lang": lang,
@@ -572,7 +601,7 @@ def answer(definitions: Any, reply: _Reply, outcome: str, *, reply_event: int | 
         "reason": labels.get(reply.reason or "", reply.reason) if reply.reason else None,
         "detail": (reply.detail or "")[:300] or None,
         "step_title": title,
-        "address": _address(reply),
+        "address": _address(reply) if shown else None,
         "help": [(_keyword_for(v, lang), arg, what) for v, arg, what in _HELP[lang]],
     }
     env = environment()
@@ -580,7 +609,7 @@ def answer(definitions: Any, reply: _Reply, outcome: str, *, reply_event: int | 
     html = env.get_template("answer.html").render(context)
     verdict = labels["subject_done" if outcome == "done" else "subject_refused"]
     subject = f"{verdict}: {original}" if original else verdict
-    in_reply_to = reply.key if not reply.key.startswith("sha256:") else None
+    in_reply_to = reply.key if reply.key.startswith("<") else None
     return Rendered(language=lang, to_name=reply.person.name, to_email=str(reply.person.email),
                     subject=subject, text=text, html=html, reply_event=reply_event,
                     in_reply_to=in_reply_to)  # fmt: skip

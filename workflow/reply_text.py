@@ -51,7 +51,7 @@ MAX_FRESH_LINES = 60
 MAX_TEXT = 2000
 
 _QUOTE_HEADER = re.compile(
-    r"^(on|den|am|le|el)\b.{0,200}\b(wrote|skrev|schrieb|a écrit|escribió)\s*:\s*$", re.I
+    r"^(on|den|am|le|el)\b.{0,200}\b(wrote|skrev|schrieb|a écrit|escribió)\b.{0,200}:\s*$", re.I
 )
 _SEPARATOR = re.compile(
     r"^(-{2,}\s*(original message|ursprungligt meddelande|originalmeddelande|"

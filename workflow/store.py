@@ -291,14 +291,25 @@ def list_events(
 # --- assignments and points ------------------------------------------------------
 
 
+#: The events after which a step's reply addresses are new.
+OWNER_EVENTS = (
+    EventType.STEP_ACTIVATED.value,
+    EventType.STEP_REASSIGNED.value,
+    EventType.STEP_REOPENED.value,
+)
+
+
 def owner_event(conn: Connection, assignment: str, point: int, step: str) -> int | None:
-    """The id of the event that gave a step its current owner (activation or reassignment)."""
+    """The id of the event that last gave a step its owner: activation, reassignment, reopening.
+
+    Reply addresses are signed over it, so each of these expires the ones sent before.
+    """
     found = conn.execute(
         sa.select(sa.func.max(events.c.id)).where(
             events.c.assignment == assignment,
             events.c.point == point,
             events.c.step == step,
-            events.c.type.in_([EventType.STEP_ACTIVATED.value, EventType.STEP_REASSIGNED.value]),
+            events.c.type.in_(OWNER_EVENTS),
         )
     ).scalar_one_or_none()
     return int(found) if found is not None else None
