@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email import errors, policy
@@ -390,7 +391,25 @@ def _key_of(raw: bytes, message: EmailMessage | None = None) -> str:
             return (
                 value if len(value) <= 200 else "mid:" + hashlib.sha256(value.encode()).hexdigest()
             )
-    return "sha256:" + hashlib.sha256(raw).hexdigest()
+    return "sha256:" + _digest(raw)
+
+
+#: Headers each server on the way adds: not part of what the sender wrote.
+_TRACE = frozenset({b"received", b"return-path", b"delivered-to", b"x-original-to",
+                    b"envelope-to", b"dkim-signature", b"arc-seal", b"arc-message-signature",
+                    b"arc-authentication-results", b"authentication-results"})  # fmt: skip
+
+
+def _digest(raw: bytes) -> str:
+    """A digest of what the sender wrote: the same message by two routes gives the same one."""
+    head, _, body = raw.replace(b"\r\n", b"\n").partition(b"\n\n")
+    kept = [
+        field
+        for field in re.split(rb"\n(?![ \t])", head)
+        if (name := field.split(b":", 1)[0].strip().lower()) not in _TRACE
+        and not name.startswith(b"x-")
+    ]
+    return hashlib.sha256(b"\n".join(kept) + b"\n\n" + body).hexdigest()
 
 
 #: Defects that mean a body part decoded to a guess.
