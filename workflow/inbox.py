@@ -506,6 +506,7 @@ LABELS: dict[Language, dict[str, str]] = {
         "refused": "Ditt svar kunde inte registreras, så ingenting ändrades.",
         "why": "Orsak",
         "line": "Raden",
+        "details": "Närmare bestämt",
         "step": "Moment",
         "point": "Punkt",
         "commands": "Skriv ett kommando per rad överst i ditt svar",
@@ -543,6 +544,7 @@ LABELS: dict[Language, dict[str, str]] = {
         "refused": "Your reply could not be recorded, so nothing changed.",
         "why": "Reason",
         "line": "The line",
+        "details": "In detail",
         "step": "Step",
         "point": "Point",
         "commands": "Write one command per line at the top of your reply",
@@ -590,6 +592,15 @@ _HELP: dict[Language, tuple[tuple[Verb, str, str], ...]] = {
 }
 
 
+#: Refusals about one line of the reply: the answer quotes it.
+_LINE_REASONS = frozenset(
+    {"not-understood", "delay-needs-days", "delegate-needs-person", "note-needs-text",
+     "not-delegable", "unknown-person", "too-long"}
+)  # fmt: skip
+#: ... and the engine's own explanation when it refused a command.
+_SHOWN_DETAIL = _LINE_REASONS | {"not-allowed"}
+
+
 def _keyword_for(verb: Verb, lang: Language) -> str:
     words = KEYWORDS[verb]
     english = {Verb.DONE: "done", Verb.STARTED: "started", Verb.NOTE: "note",
@@ -618,7 +629,8 @@ def answer(definitions: Any, reply: _Reply, outcome: str, *, reply_event: int | 
         "outcome": outcome,
         "done": [labels.get(kind, kind) for kind in reply.done],
         "reason": labels.get(reply.reason or "", reply.reason) if reply.reason else None,
-        "detail": (reply.detail or "")[:300] or None,
+        "detail": (reply.detail or "")[:300] if reply.reason in _SHOWN_DETAIL else None,
+        "detail_label": labels["line" if reply.reason in _LINE_REASONS else "details"],
         "step_title": title,
         "address": _address(reply) if shown else None,
         "help": [(_keyword_for(v, lang), arg, what) for v, arg, what in _HELP[lang]],

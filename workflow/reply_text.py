@@ -161,8 +161,10 @@ class _HtmlText(HTMLParser):
             self.done = True
         elif tag in self._INVISIBLE:
             self.hidden += 1
+        elif tag == "br":
+            self.parts.append("\n")  # always a line: <div><br></div> is an empty line
         elif tag in self._BLOCKS:
-            self.parts.append("\n")
+            self._line_break()
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.handle_starttag(tag, attrs)
@@ -170,7 +172,12 @@ class _HtmlText(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag in self._INVISIBLE and self.hidden:
             self.hidden -= 1
-        elif tag in self._BLOCKS and not self.done:
+        elif tag in self._BLOCKS and tag != "br" and not self.done:
+            self._line_break()
+
+    def _line_break(self) -> None:
+        """One line per block: neighbouring <div>s or <p>s are lines, not paragraphs."""
+        if self.parts and not self.parts[-1].endswith("\n"):
             self.parts.append("\n")
 
     def handle_data(self, data: str) -> None:

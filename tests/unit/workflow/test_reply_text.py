@@ -152,7 +152,17 @@ HTML = {
     "blockquote": ("<p>NOTE mapped</p><blockquote>DONE</blockquote><p>KLAR</p>", ["NOTE mapped"]),
     "br-and-blocks": (
         "NOTE a<br>b<br/>c<div>DONE</div><p>KLAR</p>",
-        ["NOTE a", "b", "c", "DONE", "", "KLAR"],
+        ["NOTE a", "b", "c", "DONE", "KLAR"],
+    ),
+    # Outlook and Apple Mail: a <div> per typed line, an empty one between paragraphs.
+    "div-per-line": (
+        "<div>NOTE a</div><div>b</div><div><br></div><div>Anna</div>",
+        ["NOTE a", "b", "", "Anna"],
+    ),
+    "outlook-msonormal": (
+        '<p class="MsoNormal">NOTE a<o:p></o:p></p><p class="MsoNormal">b<o:p></o:p></p>'
+        '<p class="MsoNormal"><o:p>&nbsp;</o:p></p><p class="MsoNormal">Anna<o:p></o:p></p>',
+        ["NOTE a", "b", "", "Anna"],
     ),
     "entities": (
         "<p>NOTE a &amp; b &lt;script&gt; &quot;q&quot; &#229;&#x00e4; &auml;&nbsp;x</p>",
