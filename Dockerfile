@@ -14,6 +14,8 @@ COPY commands ./commands
 COPY cli.py worker.py ./
 RUN pip install .
 COPY definitions ./definitions
+# var/: beat's schedule file (and the embedded broker, if no COUNCIL_BROKER_URL).
+RUN mkdir -p /app/var && chown council /app/var
 
 USER council
 ENTRYPOINT ["council"]

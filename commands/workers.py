@@ -27,25 +27,40 @@ if TYPE_CHECKING:
 @click.option(
     "--with-beat", is_flag=True, help="Also run the scheduler in this process (one machine only)."
 )
-def worker(concurrency: int | None, pool: str, loglevel: str, with_beat: bool) -> None:
+@pass_app
+def worker(app: App, concurrency: int | None, pool: str, loglevel: str, with_beat: bool) -> None:
     """Run a Celery worker (same as `celery -A worker worker`)."""
-    from worker import app
+    _prepare(app)
+    from worker import app as celery_app
 
     argv = ["worker", f"--pool={pool}", f"--loglevel={loglevel}", "--without-mingle"]
     if concurrency:
         argv.append(f"--concurrency={concurrency}")
     if with_beat:
         argv.append("--beat")
-    app.worker_main(argv)
+    celery_app.worker_main(argv)
 
 
 @click.command()
 @click.option("--loglevel", "-l", default="INFO", show_default=True)
-def beat(loglevel: str) -> None:
+@pass_app
+def beat(app: App, loglevel: str) -> None:
     """Run the scheduler, exactly one per installation (same as `celery -A worker beat`)."""
-    from worker import app
+    _prepare(app)
+    from worker import app as celery_app
 
-    app.start(["beat", f"--loglevel={loglevel}"])
+    celery_app.start(["beat", f"--loglevel={loglevel}"])
+
+
+def _prepare(app: App) -> None:
+    """Settings checked (one line if wrong, never a secret) and var_dir there for beat's file."""
+    try:
+        app.settings.var_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        from workflow.errors import InvalidInput
+
+        where = app.settings.var_dir
+        raise InvalidInput(f"cannot create var_dir {where}: {exc.strerror}") from None
 
 
 @click.group()

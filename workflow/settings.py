@@ -37,7 +37,12 @@ class Settings(BaseSettings):
     """Every setting, with its default; see docs/configuration.md."""
 
     model_config = SettingsConfigDict(
-        env_prefix="COUNCIL_", toml_file="council.toml", extra="forbid", frozen=True
+        env_prefix="COUNCIL_",
+        toml_file="council.toml",
+        extra="forbid",
+        frozen=True,
+        # COUNCIL_X= (empty) means unset, as in a compose file's ${X:-}.
+        env_ignore_empty=True,
     )
 
     var_dir: Path = Field(DEFAULT_VAR, description="Directory for embedded state.")
