@@ -873,3 +873,26 @@ def test_hold_resume_and_status_marks(council: Council, db: sa.Engine) -> None:
         ("analyse", "reminder", 1, "anders.berg", "2023-01-20")
     ]
     assert next_checks(db)[(HEDER, 1, "analyse")] == dt.date(2023, 1, 23)
+
+
+def test_delay_asks_for_time_and_changes_no_date(council: Council) -> None:
+    """`council delay` (what a DELAY reply does) records the request with a proposed date
+    (due + N days, moved off a day off); the due date and the sweep's firings stay put."""
+    council.ok("start", LOKAL, "--now", "2024-04-02T09:00")
+    before = council.json("show", f"{LOKAL}/1")
+    out = council.ok("delay", f"{LOKAL}/1/forecast", "--days", "10", "--reason", "Väntar på SCB",
+                     "--as", "ulla.wik", "--now", "2024-05-10T09:00")  # fmt: skip
+    assert "step.extension_requested" in out
+    requested = council.json("events", "--point", f"{LOKAL}/1")[-1]
+    assert requested["type"] == "step.extension_requested"
+    assert requested["actor"] == "ulla.wik"
+    # due 2024-05-16 + 10 days = Sunday 2024-05-26: the previous working day
+    assert requested["data"]["due"] == "2024-05-16"
+    assert requested["data"]["proposed"] == "2024-05-24"
+    after = council.json("show", f"{LOKAL}/1")
+    assert [s["due"] for s in after["steps"]] == [s["due"] for s in before["steps"]]
+    assert brief(council.sweep("2024-05-17T08:00"), "forecast") == [
+        ("forecast", "overdue", 0, "ulla.wik", "2024-05-16")
+    ]
+    refused = council("delay", f"{LOKAL}/1/forecast", "--days", "0", "--as", "ulla.wik")
+    assert refused.exit_code == 2
