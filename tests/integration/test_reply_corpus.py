@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -207,8 +208,17 @@ def logs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
     """Every log entry of the inbox, as structlog received it (before any redaction)."""
     # A fresh proxy: a logger cached before this test could hold an older processor list.
     monkeypatch.setattr(inbox_module, "log", structlog.get_logger("workflow.inbox"))
-    with capture_logs() as entries:
-        yield entries
+    # And every level: an earlier in-process CLI test may have configured WARNING and up.
+    saved = structlog.get_config()
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
+        cache_logger_on_first_use=False,
+    )
+    try:
+        with capture_logs() as entries:
+            yield entries
+    finally:
+        structlog.configure(**saved)
 
 
 def _message(scene: Scene, case: Case) -> bytes:
