@@ -40,7 +40,7 @@ def check_deadlines(app: App, now: dt.datetime | None, dry_run: bool, as_json: b
             fired += [item.as_dict() for item in result.fired]
             if not dry_run:
                 app.publish(result.event_ids)
-                _deliver_later(app, result.digests)
+                app.deliver_soon(result.digests)
             if dry_run or result.steps_checked < BATCH:
                 break
     if as_json:
@@ -66,15 +66,6 @@ def check_deadlines(app: App, now: dt.datetime | None, dry_run: bool, as_json: b
         ],
         title=f"{len(fired)} {verb} as of {when:%Y-%m-%d %H:%M}",
     )
-
-
-def _deliver_later(app: App, effect_ids: list[int]) -> None:
-    """Hand recorded e-mails to a worker now if one can be reached; else the reconciler will."""
-    if effect_ids and app.broker_available():
-        import worker  # noqa: F401 - configures the Celery app
-        from tasks.dispatch import deliver
-
-        deliver.delay(effect_ids)
 
 
 @click.command()
