@@ -2,11 +2,13 @@
 
 Built on first use in each process (and rebuilt after a fork), never carried
 between tasks as state: everything a task knows comes from the database.
-Definitions are reloaded when a file under the definitions directory changes.
+Definitions are reloaded when a file under the definitions directory changes
+(looked at once a second at most: a busy worker does not stat every file per task).
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from functools import cache
 from zoneinfo import ZoneInfo
@@ -17,6 +19,9 @@ from workflow.loader import Definitions, discover, load
 from workflow.settings import Settings
 from workflow.store import connect
 
+#: How often a worker looks whether the definition files changed.
+RECHECK_SECONDS = 1.0
+
 
 @dataclass
 class Context:
@@ -25,8 +30,13 @@ class Context:
     tz: ZoneInfo
     _definitions: Definitions | None = None
     _stamp: tuple[tuple[str, float], ...] = field(default=())
+    _checked: float = float("-inf")
 
     def definitions(self) -> Definitions:
+        now = time.monotonic()
+        if self._definitions is not None and now - self._checked < RECHECK_SECONDS:
+            return self._definitions
+        self._checked = now
         files = discover([self.settings.definitions])
         stamp = tuple((str(f), f.stat().st_mtime) for f in files)
         if self._definitions is None or stamp != self._stamp:
