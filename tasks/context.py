@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from workflow.loader import Definitions, discover, load
 from workflow.settings import Settings
 from workflow.store import connect
+from workflow.transport import forget_idle_connections
 
 #: How often a worker looks whether the definition files changed.
 RECHECK_SECONDS = 1.0
@@ -60,3 +61,4 @@ def reset() -> None:
     if context.cache_info().currsize:
         context().db.dispose(close=False)
     context.cache_clear()
+    forget_idle_connections()

@@ -1,18 +1,24 @@
 """Handing finished messages to the world: SMTP, or a maildir on disk.
 
 A transport is used as a context manager for a batch, so SMTP opens one
-connection for many messages. Failures raise :class:`DeliveryError`, marked
+connection for many messages; after a batch that went well the connection is
+kept for the next one (at most :data:`IDLE_SECONDS` idle, checked with NOOP),
+so a worker delivering one prompt per task does not pay a connection, STARTTLS
+and login for each. Failures raise :class:`DeliveryError`, marked
 transient (try again later: a connection refused, a 4xx reply) or permanent (a
 5xx reply, a refused recipient). The SMTP password never appears in an error.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import mailbox
 import smtplib
 import socket
 import ssl
+import threading
+import time
 from email.message import EmailMessage
 from pathlib import Path
 from types import TracebackType
@@ -65,6 +71,29 @@ class MaildirTransport:
             ) from None
 
 
+#: How long an idle SMTP connection is kept for the next batch (servers drop idle
+#: clients after a minute or more; RFC 5321 asks them to wait at least 5 minutes).
+IDLE_SECONDS = 30.0
+#: Idle connections by server and account, each with when it was last used.
+_idle: dict[tuple[object, ...], tuple[smtplib.SMTP, float]] = {}
+_idle_lock = threading.Lock()
+
+
+def close_idle_connections() -> None:
+    """Say goodbye to every kept connection (at shutdown, or between tests)."""
+    with _idle_lock:
+        kept = [client for client, _ in _idle.values()]
+        _idle.clear()
+    for client in kept:
+        _quit(client)
+
+
+def forget_idle_connections() -> None:
+    """Drop kept connections without closing them: after a fork, they are the parent's."""
+    with _idle_lock:
+        _idle.clear()
+
+
 class SmtpTransport:
     """Sends through an SMTP server with STARTTLS or TLS, authenticating if configured."""
 
@@ -72,6 +101,24 @@ class SmtpTransport:
         assert settings.smtp_host is not None
         self.settings = settings
         self._client: smtplib.SMTP | None = None
+        s = settings
+        self._key = (s.smtp_host, s.smtp_port, s.smtp_security, s.smtp_username, s.smtp_password)
+
+    def _kept(self) -> smtplib.SMTP | None:
+        """The connection the last batch left, if it is recent and still answers."""
+        with _idle_lock:
+            found = _idle.pop(self._key, None)
+        if found is None:
+            return None
+        client, since = found
+        try:
+            if time.monotonic() - since < IDLE_SECONDS and client.noop()[0] == 250:
+                return client
+        except (OSError, smtplib.SMTPException):
+            pass
+        with contextlib.suppress(OSError, smtplib.SMTPException):
+            client.close()
+        return None
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
@@ -94,6 +141,9 @@ class SmtpTransport:
         return client
 
     def __enter__(self) -> SmtpTransport:
+        self._client = self._kept()
+        if self._client is not None:
+            return self
         try:
             self._client = self._connect()
         except smtplib.SMTPAuthenticationError as exc:
@@ -107,12 +157,17 @@ class SmtpTransport:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._client is not None:
-            try:
-                self._client.quit()
-            except (OSError, smtplib.SMTPException):
-                self._client.close()
-            self._client = None
+        if self._client is None:
+            return
+        client, self._client = self._client, None
+        if kind is None:  # all went well: keep it for the next batch
+            with _idle_lock:
+                previous = _idle.pop(self._key, None)
+                _idle[self._key] = (client, time.monotonic())
+            if previous is not None:
+                _quit(previous[0])
+            return
+        _quit(client)
 
     def send(self, message: EmailMessage) -> None:
         assert self._client is not None, "use the transport in a with block"
@@ -127,6 +182,13 @@ class SmtpTransport:
             raise _delivery_error(exc, "sending") from None
         if refused:
             raise DeliveryError(f"some recipients refused: {sorted(refused)}", transient=False)
+
+
+def _quit(client: smtplib.SMTP) -> None:
+    try:
+        client.quit()
+    except (OSError, smtplib.SMTPException):
+        client.close()
 
 
 @functools.cache

@@ -86,6 +86,7 @@ from celery import Celery  # noqa: E402
 from tests.integration.servers import RedisServer, SmtpCatcher, WorkerProcess  # noqa: E402
 from workflow.embedded import find_redis_server  # noqa: E402
 from workflow.errors import Unreachable  # noqa: E402
+from workflow.transport import close_idle_connections  # noqa: E402
 
 
 @pytest.fixture
@@ -107,6 +108,7 @@ def smtp() -> Iterator[SmtpCatcher]:
     catcher = SmtpCatcher()
     catcher.start()
     yield catcher
+    close_idle_connections()  # delivery in this process keeps its connection for the next batch
     catcher.stop()
 
 

@@ -107,6 +107,8 @@ class Received:
 
     envelope_to: list[str]
     message: EmailMessage
+    #: The client's (address, port): one per connection.
+    peer: Any = None
 
     @property
     def message_id(self) -> str:
@@ -131,7 +133,7 @@ class _Handler:
         parsed = email.message_from_bytes(envelope.content, policy=policy.default)
         assert isinstance(parsed, EmailMessage)
         with self.lock:
-            self.received.append(Received(list(envelope.rcpt_tos), parsed))
+            self.received.append(Received(list(envelope.rcpt_tos), parsed, session.peer))
         return "250 Message accepted"
 
 

@@ -29,6 +29,7 @@ from aiosmtpd.smtp import AuthResult
 
 from tests.integration.servers import SmtpCatcher, _Handler
 from workflow import effects, store
+from workflow import transport as transport_module
 from workflow.definitions import Language
 from workflow.delivery import deliver
 from workflow.effects import EffectState
@@ -521,3 +522,62 @@ def test_starttls_refused_by_the_server_closes_the_connection(
         assert "STARTTLS" in str(error) or "SMTPNotSupportedError" in str(error)
         del error
     assert smtp.received == []
+
+
+# --- the connection kept between batches ----------------------------------------------
+
+
+def test_a_good_batch_leaves_its_connection_for_the_next(
+    db: sa.Engine, smtp: SmtpCatcher, smtp_settings: Settings
+) -> None:
+    """A worker delivers one prompt per task: the second batch reuses the first's connection."""
+    _, first, _ = record_prompt(db)
+    _, second, _ = record_prompt(db, MARIA)
+    assert deliver(db, smtp_settings, [first], now=T0).done == [first]
+    assert deliver(db, smtp_settings, [second], now=T0).done == [second]
+    peers = [r.peer for r in smtp.received]
+    assert len(peers) == 2
+    assert peers[0] == peers[1]
+
+
+def test_a_kept_connection_the_server_dropped_is_replaced(
+    db: sa.Engine, smtp: SmtpCatcher, smtp_settings: Settings
+) -> None:
+    """The server restarted between batches: NOOP fails, a new connection sends the mail."""
+    _, first, _ = record_prompt(db)
+    _, second, _ = record_prompt(db, MARIA)
+    assert deliver(db, smtp_settings, [first], now=T0).done == [first]
+    smtp.stop()
+    smtp.start()
+    report = deliver(db, smtp_settings, [second], now=T0)
+    assert report.done == [second]
+    assert (report.retrying, report.failed) == ([], [])
+    assert [r.envelope_to for r in smtp.received] == [[AMIR], [MARIA]]
+    assert smtp.received[0].peer != smtp.received[1].peer
+
+
+def test_an_old_kept_connection_is_not_used(
+    db: sa.Engine, smtp: SmtpCatcher, smtp_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Kept longer than IDLE_SECONDS, a connection is closed and a new one opened."""
+    clock = [1000.0]
+    monkeypatch.setattr(transport_module.time, "monotonic", lambda: clock[0])
+    _, first, _ = record_prompt(db)
+    _, second, _ = record_prompt(db, MARIA)
+    assert deliver(db, smtp_settings, [first], now=T0).done == [first]
+    clock[0] += transport_module.IDLE_SECONDS + 1
+    assert deliver(db, smtp_settings, [second], now=T0).done == [second]
+    assert smtp.received[0].peer != smtp.received[1].peer
+
+
+def test_a_failed_batch_keeps_no_connection(
+    db: sa.Engine, smtp: SmtpCatcher, smtp_settings: Settings
+) -> None:
+    """A batch that ends in an error closes its connection: the next starts afresh."""
+    session = SmtpTransport(smtp_settings)
+    with pytest.raises(RuntimeError), session:
+        raise RuntimeError("a batch that broke")
+    assert transport_module._idle == {}
+    _, effect_id, _ = record_prompt(db)
+    assert deliver(db, smtp_settings, [effect_id], now=T0).done == [effect_id]
+    assert len(transport_module._idle) == 1
