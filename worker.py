@@ -136,6 +136,15 @@ def _after_fork(**_: Any) -> None:
     reset()
 
 
+@signals.worker_process_shutdown.connect
+@signals.worker_shutdown.connect
+def _goodbye(**_: Any) -> None:
+    """Close the SMTP connection kept for the next batch with a QUIT, not a dropped socket."""
+    from workflow.transport import close_idle_connections
+
+    close_idle_connections()
+
+
 @signals.task_prerun.connect
 def _bind(task_id: str | None = None, task: Any = None, **_: Any) -> None:
     structlog.contextvars.clear_contextvars()

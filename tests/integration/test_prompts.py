@@ -142,3 +142,18 @@ def test_worker_logs_are_json_with_context_and_no_bodies(
     body = smtp.received[0].message.get_body(("plain",)).get_content()
     assert "Hemlig anteckning" not in text
     assert body.splitlines()[2] not in text  # no line of the mail's text is logged
+
+
+def test_a_stopping_worker_says_quit_on_the_connection_it_kept(
+    worker_env: dict[str, str],
+    start_worker: Callable[..., WorkerProcess],
+    smtp: SmtpCatcher,
+) -> None:
+    """The SMTP connection kept between batches is closed with QUIT at a warm shutdown."""
+    worker = start_worker()
+    council(worker_env, "start", A, "--point", "4", "--now", "2023-01-09T09:00")
+    wait_for(lambda: len(smtp.received) == 1, timeout=30, what="the prompt")
+    peer = smtp.received[0].peer
+    assert peer not in smtp.handler.quits  # kept open for the next batch
+    worker.stop()
+    wait_for(lambda: peer in smtp.handler.quits, timeout=10, what="QUIT from the stopped worker")
