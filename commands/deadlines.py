@@ -31,11 +31,13 @@ def check_deadlines(app: App, now: dt.datetime | None, dry_run: bool, as_json: b
     when = app.now(now)
     fired = []
     due = due_count(app.engine.db, now=when, tz=app.tz) if console.progress_wanted() else 0
-    with console.progress("checking deadlines", min(due, BATCH) if dry_run else due) as advance:
+    with console.progress("checking deadlines", due) as advance:
         while True:
+            # A dry run changes nothing, so a second batch would read the first again: it
+            # reads every due step at once instead.
             result = sweep(
                 app.engine.db, app.definitions, app.settings.calendar(), now=when, tz=app.tz,
-                dry_run=dry_run, on_step=advance,
+                dry_run=dry_run, on_step=advance, limit=None if dry_run else BATCH,
             )  # fmt: skip
             fired += [item.as_dict() for item in result.fired]
             if not dry_run:

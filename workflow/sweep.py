@@ -113,7 +113,7 @@ def resolve(
     return Fired(firing, state.owner, to, via, overdue)
 
 
-def _due_steps(conn: Connection, today: dt.date, limit: int) -> list[Any]:
+def _due_steps(conn: Connection, today: dt.date, limit: int | None) -> list[Any]:
     query = (
         sa.select(store.steps)
         .where(store.steps.c.next_check_at <= today)
@@ -172,7 +172,7 @@ def sweep(
     now: dt.datetime,
     tz: ZoneInfo,
     dry_run: bool = False,
-    limit: int = BATCH,
+    limit: int | None = BATCH,
     on_step: Callable[[int], None] | None = None,
 ) -> SweepResult:
     """Fire everything due at ``now``; with ``dry_run``, only say what would fire.

@@ -896,3 +896,17 @@ def test_delay_asks_for_time_and_changes_no_date(council: Council) -> None:
     ]
     refused = council("delay", f"{LOKAL}/1/forecast", "--days", "0", "--as", "ulla.wik")
     assert refused.exit_code == 2
+
+
+def test_check_deadlines_covers_every_due_step_beyond_one_batch(
+    council: Council, db: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a batch of one step, the dry run still lists every firing, and the sweep fires
+    them all, batch after batch, exactly once."""
+    monkeypatch.setattr(sweep, "BATCH", 1)
+    council.ok("start", LOKAL, "--now", "2024-04-02T09:00")
+    would = council.json("check-deadlines", "--dry-run", "--now", "2024-06-07T08:00")
+    assert {f["step"] for f in would} == {"forecast", "inventory"}
+    assert len(would) == 5
+    assert council.sweep("2024-06-07T08:00") == would
+    assert council.json("check-deadlines", "--dry-run", "--now", "2024-06-07T08:00") == []
