@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
 
 import click
 
@@ -13,9 +12,6 @@ from commands.base import (
     parse_date_required,
     pass_app,
 )
-
-if TYPE_CHECKING:
-    pass
 
 
 @click.command("check-deadlines")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
@@ -12,9 +11,6 @@ from commands.base import (
     App,
     pass_app,
 )
-
-if TYPE_CHECKING:
-    pass
 
 
 @click.command()

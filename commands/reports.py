@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
@@ -14,9 +13,6 @@ from commands.base import (
     parse_date,
     pass_app,
 )
-
-if TYPE_CHECKING:
-    pass
 
 _EXTENSIONS = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html",
                ".docx": "docx", ".json": "json"}  # fmt: skip

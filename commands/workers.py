@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import click
 
 from commands.base import (
     App,
     pass_app,
 )
-
-if TYPE_CHECKING:
-    pass
 
 
 @click.command()

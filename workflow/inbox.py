@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -54,7 +53,7 @@ from workflow.reply_answer import answer
 from workflow.reply_mime import Refused
 from workflow.reply_text import ReplyCommand, Verb, body_text, fresh_lines, read_commands
 from workflow.settings import Settings
-from workflow.state import StepStatus, replay
+from workflow.state import PointState, StepStatus, replay
 
 log = get_logger(__name__)
 
@@ -88,6 +87,8 @@ class _Reply:
     point: PointPlan | None = None
     step: StepPlan | None = None
     owner_event: int | None = None
+    #: The step's status when the sender was checked (read once, not again per command).
+    status: StepStatus | None = None
     commands: list[ReplyCommand] = field(default_factory=list)
     reason: str | None = None
     detail: str | None = None
@@ -213,7 +214,7 @@ class Inbox:
         if current != event_id:
             raise Refused("expired", "reassigned")
 
-    def _state(self, reply: _Reply) -> Any:
+    def _state(self, reply: _Reply) -> PointState:
         assert reply.point is not None
         with self.engine.db.connect() as conn:
             history = store.point_events(conn, reply.point.assignment, reply.point.number)
@@ -224,6 +225,7 @@ class Inbox:
         assert reply.step is not None
         assert reply.person is not None
         step = self._state(reply).step(reply.step.id)
+        reply.status = step.status
         if step.status in (StepStatus.DONE, StepStatus.SKIPPED):
             raise Refused("expired", step.status.value)
         day = now.astimezone(self.engine.timezone).date()
@@ -238,7 +240,7 @@ class Inbox:
         assert reply.step is not None
         assert reply.person is not None
         actor, step = reply.person.id, reply.step.id
-        status = self._state(reply).step(step).status
+        status = reply.status
         made: list[Command] = []
         for command in reply.commands:
             match command.verb:
