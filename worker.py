@@ -13,8 +13,8 @@ import structlog
 from celery import Celery, signals
 from kombu import Queue
 
-from workflow.embedded import EmbeddedRedis
 from workflow.errors import CouncilError
+from workflow.ops.embedded import EmbeddedRedis
 from workflow.settings import Settings
 
 #: Where events and deliveries are queued.
@@ -99,7 +99,7 @@ def _configure(sender: Celery, **_: Any) -> None:
 @signals.celeryd_init.connect
 def _logging_early(options: dict[str, Any] | None = None, **_: Any) -> None:
     """Before the worker checks its privileges: its warnings are log lines too."""
-    from workflow.logs import configure
+    from workflow.ops.logs import configure
 
     configure(level=(options or {}).get("loglevel"))
 
@@ -107,7 +107,7 @@ def _logging_early(options: dict[str, Any] | None = None, **_: Any) -> None:
 @signals.setup_logging.connect
 def _logging(loglevel: int | str | None = None, **_: Any) -> None:
     """Celery's logging goes through structlog (beat alone, and workers; once per process)."""
-    from workflow.logs import configure
+    from workflow.ops.logs import configure
 
     configure(level=loglevel)
 
@@ -140,7 +140,7 @@ def _after_fork(**_: Any) -> None:
 @signals.worker_shutdown.connect
 def _goodbye(**_: Any) -> None:
     """Close the SMTP connection kept for the next batch with a QUIT, not a dropped socket."""
-    from workflow.transport import close_idle_connections
+    from workflow.mail.transport import close_idle_connections
 
     close_idle_connections()
 
@@ -184,7 +184,7 @@ def _beat_published(**_: Any) -> None:
 
 def _heartbeat() -> None:
     """Write the heartbeat to the broker's Redis; never let it disturb beat."""
-    from workflow import heartbeat
+    from workflow.ops import heartbeat
 
     global _beat_client
     try:

@@ -279,9 +279,9 @@ class EndToEnd:
 
     def __init__(self, db: sa.Engine, definitions: Path, mail: MailCatcher) -> None:
         from tasks.publish import publish_committed
-        from workflow.calendar import Calendar
+        from workflow.core.calendar import Calendar
+        from workflow.definitions.loader import load
         from workflow.engine import Engine
-        from workflow.loader import load
 
         self.mail = mail
         self.committed: list[float] = []
@@ -315,17 +315,17 @@ class EndToEnd:
 
 def check_delivered(db: sa.Engine, mail: MailCatcher, since: int) -> dict[str, int]:
     """Every effect done, every event handled; mails sent twice (same Message-ID)."""
-    from workflow import store
+    from workflow.store import tables
 
     deadline = time.monotonic() + 60
     while True:
         with db.connect() as conn:
-            effects = conn.execute(sa.select(sa.func.count()).select_from(store.effects)).scalar()
+            effects = conn.execute(sa.select(sa.func.count()).select_from(tables.effects)).scalar()
             open_effects = conn.execute(
-                sa.select(sa.func.count()).where(store.effects.c.state != "done")
+                sa.select(sa.func.count()).where(tables.effects.c.state != "done")
             ).scalar()
             unhandled = conn.execute(
-                sa.select(sa.func.count()).where(store.outbox.c.handled_at.is_(None))
+                sa.select(sa.func.count()).where(tables.outbox.c.handled_at.is_(None))
             ).scalar()
         if (open_effects == 0 and unhandled == 0) or time.monotonic() > deadline:
             break
@@ -344,14 +344,13 @@ def check_delivered(db: sa.Engine, mail: MailCatcher, since: int) -> dict[str, i
 
 def measure(database_url: str, broker_url: str, mail: MailCatcher, tmp: Path,
             label: str) -> dict[str, Any]:  # fmt: skip
-    from workflow import schema
-    from workflow.store import connect
+    from workflow.store import connect, migrate
 
     definitions = write_definitions(tmp / f"defs-{label}")
     db = connect(database_url)
     env = council_env(database_url, broker_url, mail.port, definitions, tmp / f"var-{label}")
     try:
-        schema.upgrade(db)
+        migrate.upgrade(db)
         since = len(mail.arrivals)
         with environment(env), worker_process(env, tmp / f"worker-{label}.log"):
             raw = Raw(broker_url)
@@ -400,7 +399,7 @@ def measure(database_url: str, broker_url: str, mail: MailCatcher, tmp: Path,
 
 
 def run() -> dict[str, Any]:
-    from workflow.embedded import EmbeddedRedis
+    from workflow.ops.embedded import EmbeddedRedis
 
     results: dict[str, Any] = {"concurrency": CONCURRENCY, "pool": "prefork", "probes": PROBES}
     with tempfile.TemporaryDirectory(prefix="council-bench-") as name:

@@ -15,15 +15,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bench.progress import progress
-from workflow import schema
-from workflow.calendar import Calendar
-from workflow.definitions import Language
+from workflow.core.actions import AddNote, CompleteStep, WriteOff
+from workflow.core.calendar import Calendar
+from workflow.core.specs import Language
+from workflow.definitions.loader import load
 from workflow.engine import Engine
-from workflow.loader import load
-from workflow.machine import AddNote, CompleteStep, WriteOff
-from workflow.report import build_report
-from workflow.report_render import Format, render
-from workflow.store import connect
+from workflow.report.model import build_report
+from workflow.report.render import Format, render
+from workflow.store import connect, migrate
 
 TZ = ZoneInfo("Europe/Stockholm")
 ASSIGNMENTS = 200
@@ -65,14 +64,12 @@ def populate(engine: Engine) -> int:
             n = point.number
             at = start + dt.timedelta(days=n)
             if n % 3 != 0:
-                engine.command(point, CompleteStep(actor="p1", step="plan"), now=at)
-                engine.command(point, AddNote(actor="p1", text=f"Läget för punkt {n}."), now=at)
+                engine.act(point, CompleteStep(actor="p1", step="plan"), now=at)
+                engine.act(point, AddNote(actor="p1", text=f"Läget för punkt {n}."), now=at)
             if n % 3 == 1:
-                engine.command(
-                    point, CompleteStep(actor="p1", step="do", note="Genomfört."), now=at
-                )
+                engine.act(point, CompleteStep(actor="p1", step="do", note="Genomfört."), now=at)
             if n == 10:
-                engine.command(point, WriteOff(actor="p0", reason="Avskrivs."), now=at)
+                engine.act(point, WriteOff(actor="p0", reason="Avskrivs."), now=at)
     return len(engine.events())
 
 
@@ -80,7 +77,7 @@ def run() -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         definitions = write_definitions(Path(tmp) / "defs")
         db = connect(f"sqlite:///{tmp}/bench.db")
-        schema.upgrade(db)
+        migrate.upgrade(db)
         engine = Engine(db=db, definitions=load([definitions]), calendar=Calendar(), timezone=TZ)
         with progress(f"report: writing {ASSIGNMENTS} assignments' history"):
             events = populate(engine)

@@ -20,10 +20,11 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from bench.progress import progress
-from workflow import schema, store
-from workflow.calendar import Calendar
+from workflow import store
+from workflow.core.calendar import Calendar
+from workflow.definitions.loader import load
 from workflow.engine import Engine
-from workflow.loader import load
+from workflow.store import migrate, tables
 from workflow.sweep import sweep
 
 TZ = ZoneInfo("Europe/Stockholm")
@@ -63,12 +64,12 @@ def fill(db: sa.Engine, count: int) -> None:
     """``count`` open steps that are not due, in one filler point, written in bulk."""
     with db.begin() as conn:
         conn.execute(
-            store.assignments.insert().values(
+            tables.assignments.insert().values(
                 id="filler", digest="-", structure={}, source="-", started_at=T0
             )
         )
         conn.execute(
-            store.points.insert().values(
+            tables.points.insert().values(
                 assignment="filler", number=1, category="ongoing", version=1, updated_at=T0
             )
         )
@@ -92,14 +93,14 @@ def fill(db: sa.Engine, count: int) -> None:
 def one_run(url: str, definitions: Path, open_steps: int) -> float:
     db = store.connect(url)
     try:
-        schema.upgrade(db)
+        migrate.upgrade(db)
         fill(db, open_steps - DUE)
         engine = Engine(db=db, definitions=load([definitions]), calendar=Calendar(), timezone=TZ)
         engine.start("due", actor="boss", now=T0)
         with db.begin() as conn:  # fresh statistics, as a production database would have
             conn.execute(sa.text("ANALYZE"))
         started = time.perf_counter()
-        result = sweep(db, engine.definitions, Calendar(), now=SWEEP_AT, tz=TZ)
+        result = sweep(engine, now=SWEEP_AT)
         elapsed = time.perf_counter() - started
         assert len(result.fired) == 2 * DUE, len(result.fired)
         return elapsed

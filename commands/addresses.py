@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from workflow.core.plan import AssignmentPlan, Definitions, PointPlan, StepPlan
 from workflow.errors import AmbiguousName, InvalidInput, NotFound
-from workflow.loader import Definitions
-from workflow.plan import AssignmentPlan, PointPlan, StepPlan
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from workflow.errors import EXIT_UNREACHABLE, CouncilError
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
+    from workflow.core.plan import Definitions
     from workflow.engine import Engine
-    from workflow.loader import Definitions
     from workflow.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -49,7 +49,7 @@ class App:
         try:
             return Settings()
         except ValidationError as exc:  # one line naming the settings, never their values
-            from workflow.settings_view import validation_message
+            from workflow.ops.config_view import validation_message
 
             raise InvalidInput(validation_message(exc)) from None
         except ValueError as exc:  # council.toml is not TOML
@@ -63,12 +63,12 @@ class App:
 
     @cached_property
     def definitions(self) -> Definitions:
-        from workflow.loader import load
+        from workflow.definitions.loader import load
 
         return load([self.settings.definitions])
 
     def database(self) -> Any:
-        from workflow.logs import configure
+        from workflow.ops.logs import configure
         from workflow.store import connect
 
         # A command that reaches a server may meet a library's warning (kombu, SQLAlchemy)
@@ -103,7 +103,7 @@ class App:
         return engine
 
     def embedded_broker(self) -> Any:
-        from workflow.embedded import EmbeddedRedis
+        from workflow.ops.embedded import EmbeddedRedis
 
         return EmbeddedRedis(self.settings.var_dir / "redis", self.settings.redis_server)
 

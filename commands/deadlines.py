@@ -21,24 +21,21 @@ from commands.base import (
 @pass_app
 def check_deadlines(app: App, now: dt.datetime | None, dry_run: bool, as_json: bool) -> None:
     """Run the deadline sweep now: reminders, overdue notices, escalations."""
-    from workflow import console
+    from commands import console
     from workflow.sweep import BATCH, due_count, sweep
 
     when = app.now(now)
     fired = []
-    due = due_count(app.engine.db, now=when, tz=app.tz) if console.progress_wanted() else 0
+    due = due_count(app.engine, now=when) if console.progress_wanted() else 0
     with console.progress("checking deadlines", due) as advance:
         while True:
             # A dry run changes nothing, so a second batch would read the first again: it
-            # reads every due step at once instead.
+            # reads every due step at once instead. The engine publishes what a batch fires.
             result = sweep(
-                app.engine.db, app.definitions, app.settings.calendar(), now=when, tz=app.tz,
-                dry_run=dry_run, on_step=advance, limit=None if dry_run else BATCH,
+                app.engine, now=when, dry_run=dry_run, on_step=advance,
+                limit=None if dry_run else BATCH,
             )  # fmt: skip
             fired += [item.as_dict() for item in result.fired]
-            if not dry_run:
-                app.publish(result.event_ids)
-                app.deliver_soon(result.digests)
             if dry_run or result.steps_checked < BATCH:
                 break
     if as_json:
@@ -76,17 +73,16 @@ def simulate(
     app: App, assignment: str, until: dt.date, now: dt.datetime | None, as_json: bool
 ) -> None:
     """Every reminder and escalation that would fire, day by day, if nobody acted."""
-    from workflow import addresses, console
-    from workflow.simulate import timeline
+    from commands import addresses, console
+    from workflow.core.simulate import timeline
 
     plan = addresses.assignment(app.definitions, assignment)
     start = app.now(now).date()
-    with app.engine.db.connect() as conn:
-        from workflow.sweep import fired_keys_for
+    from workflow.sweep import fired_keys_for
 
-        fired = fired_keys_for(conn, plan.id)
+    fired = fired_keys_for(app.engine, plan.id)
     snapshot = app.engine.snapshot(plan.id)
-    rows = timeline(app.definitions, plan, snapshot, start=start, until=until,
+    rows = timeline(app.definitions.directory, plan, snapshot, start=start, until=until,
                     calendar=app.settings.calendar(), fired=fired)  # fmt: skip
     if as_json:
         console.print_json(rows)
@@ -114,8 +110,8 @@ def simulate(
 @pass_app
 def calendar_command(app: App, year: int, lang: str) -> None:
     """The year's days off: public holidays, the de facto eves, configured closures."""
-    from workflow import console
-    from workflow.definitions import Language
+    from commands import console
+    from workflow.core.specs import Language
 
     days = app.settings.calendar().days_off(year, Language(lang))
     console.print_table(

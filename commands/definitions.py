@@ -19,7 +19,7 @@ from commands.base import (
 @pass_app
 def validate(app: App, paths: tuple[Path, ...], against_db: bool) -> None:
     """Check definitions (default: the definitions directory); exit 1 if any is invalid."""
-    from workflow.loader import check
+    from workflow.definitions.loader import check
 
     definitions, problems = check(list(paths) or [app.settings.definitions])
     for problem in problems:
@@ -53,7 +53,7 @@ def schema() -> None:
     """Print the JSON Schema of people, workflow and assignment files."""
     import json
 
-    from workflow.definitions import json_schema
+    from workflow.core.specs import json_schema
 
     click.echo(json.dumps(json_schema(), indent=2, ensure_ascii=False))
 
@@ -67,9 +67,9 @@ def db() -> None:
 @pass_app
 def db_upgrade(app: App) -> None:
     """Create the database schema, or bring it up to date."""
-    from workflow import schema as migrations
+    from workflow.store import migrate
 
-    before, after = migrations.upgrade(app.database())
+    before, after = migrate.upgrade(app.database())
     if before == after:
         click.echo(f"database already at {after}")
     else:

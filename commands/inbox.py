@@ -50,7 +50,7 @@ def inbox(
         raise click.UsageError(f"choose one source, not {' and '.join(chosen)}")
     if (host or port) and not serve:
         raise click.UsageError("--host and --port go with --serve")
-    from workflow.inbox import Inbox
+    from workflow.replies.inbox import Inbox
 
     receiver = Inbox(app.engine, app.settings)
 
@@ -67,7 +67,7 @@ def inbox(
 
 
 def _read(app: App, receive: Any, maildir: Path | None, mbox: Path | None, imap: bool) -> Any:
-    from workflow import inbox_sources
+    from workflow.replies import sources as inbox_sources
 
     settings = app.settings
     if mbox is not None:
@@ -85,7 +85,7 @@ def _read(app: App, receive: Any, maildir: Path | None, mbox: Path | None, imap:
 
 
 def _serve(app: App, receive: Any, host: str | None, port: int | None) -> None:
-    from workflow import inbox_sources
+    from workflow.replies import sources as inbox_sources
 
     settings = app.settings
     where = (host or settings.inbox_listen_host, port or settings.inbox_listen_port)
@@ -99,7 +99,7 @@ def _serve(app: App, receive: Any, host: str | None, port: int | None) -> None:
 def _print(receipts: list[Any], as_json: bool) -> None:
     from dataclasses import asdict
 
-    from workflow import console
+    from commands import console
 
     if as_json:
         console.print_json([asdict(r) for r in receipts])

@@ -9,7 +9,7 @@ import click
 from commands.base import App, pass_app
 
 if TYPE_CHECKING:
-    from workflow.settings_view import Row
+    from workflow.ops.config_view import Row
 
 #: The doctor's checks (workflow.doctor.GROUPS), spelled out so --help imports nothing.
 CHECKS = ("definitions", "database", "broker", "smtp", "worker", "beat")
@@ -25,8 +25,8 @@ def config() -> None:
 @pass_app
 def config_show(app: App, as_json: bool) -> None:
     """Print every setting, its value and where it came from; secrets print as ***."""
-    from workflow import console
-    from workflow.settings_view import describe, text, toml_path
+    from commands import console
+    from workflow.ops.config_view import describe, text, toml_path
 
     rows = describe(app.settings)
     found = toml_path()
@@ -81,10 +81,12 @@ def doctor(
     the database, broker or SMTP server cannot be used, 6 when another check
     failed.
     """
-    from workflow import console, doctor
+    from commands import console
+    from tasks.control import PROBES
+    from workflow.ops import doctor
 
     app = ctx.ensure_object(App)
-    results = doctor.run(app.settings, only=only, timeout=timeout)
+    results = doctor.run(app.settings, only=only, timeout=timeout, probes=PROBES)
     code = doctor.exit_code(results, strict=strict)
     if as_json:
         console.print_json({"exit_code": code, "checks": [r.as_json() for r in results]})

@@ -16,7 +16,7 @@ from commands.base import (
 )
 
 if TYPE_CHECKING:
-    from workflow.machine import Command
+    from workflow.core.actions import Action
 
 
 @click.command()
@@ -38,7 +38,7 @@ def start(
     now: dt.datetime | None,
 ) -> None:
     """Start the points of an assignment (or several, or --all); starting again changes nothing."""
-    from workflow import addresses, console
+    from commands import addresses, console
 
     if every and assignments:
         raise click.UsageError("give assignments or --all, not both")
@@ -100,7 +100,7 @@ def _started(assignment: str, report: Any, *, several: bool) -> list[str]:
 @pass_app
 def status(app: App, assignment: str | None, now: dt.datetime | None, as_json: bool) -> None:
     """A table of points: category, current steps, owners, due dates, overdue."""
-    from workflow import addresses, console, views
+    from commands import addresses, console, views
 
     if assignment is not None:
         plans = [addresses.assignment(app.definitions, assignment)]
@@ -156,7 +156,7 @@ def _short(text: str, width: int) -> str:
 @pass_app
 def show(app: App, point: str, now: dt.datetime | None, as_json: bool) -> None:
     """One point: its steps with states and dates, its notes and its history."""
-    from workflow import addresses, console, views
+    from commands import addresses, console, views
 
     found = addresses.point(app.definitions, point)
     state, history = app.engine.point_state(found.point)
@@ -199,21 +199,20 @@ def show(app: App, point: str, now: dt.datetime | None, as_json: bool) -> None:
     )
 
 
-def _run(app: App, point_address: str, command: Command, now: dt.datetime | None) -> None:
-    from workflow import addresses
+def _run(app: App, point_address: str, action: Action, now: dt.datetime | None) -> None:
+    from commands import addresses
 
     found = addresses.point(app.definitions, point_address)
-    outcome = app.engine.command(found.point, command, now=app.now(now))
+    outcome = app.engine.act(found.point, action, now=app.now(now))
     for event in outcome.events:
-        target = f"{event.assignment}/{event.point}" + (f"/{event.step}" if event.step else "")
-        click.echo(f"{event.type.value:<18} {target}")
+        click.echo(f"{event.type.value:<18} {event.address}")
 
 
 def _step_command(verb: str, help_text: str, build: str, *options: Any) -> click.Command:
-    """Define ``council VERB STEP`` for the machine command class named ``build``.
+    """Define ``council VERB STEP`` for the action class named ``build``.
 
     The class is looked up when the command runs, so defining the CLI (and
-    ``council --help``) never imports the machine.
+    ``council --help``) never imports the core.
     """
 
     @acting
@@ -221,11 +220,12 @@ def _step_command(verb: str, help_text: str, build: str, *options: Any) -> click
     def run(
         app: App, /, step: str, actor: str | None, now: dt.datetime | None, **kwargs: Any
     ) -> None:
-        from workflow import addresses, machine
+        from commands import addresses
+        from workflow.core import actions
 
         found = addresses.step(app.definitions, step)
-        command = getattr(machine, build)(actor=app.actor(actor), step=found.step.id, **kwargs)
-        _run(app, found.point.address, command, now)
+        action = getattr(actions, build)(actor=app.actor(actor), step=found.step.id, **kwargs)
+        _run(app, found.point.address, action, now)
 
     run.__doc__ = help_text
     for option in reversed(options):
@@ -287,17 +287,17 @@ def _step_commands() -> list[click.Command]:
 @pass_app
 def assign(app: App, step: str, person: str, actor: str | None, now: dt.datetime | None) -> None:
     """Give a step to another owner (a person id or a role)."""
-    from workflow import addresses
+    from commands import addresses
+    from workflow.core.actions import ReassignStep
     from workflow.errors import NotFound
-    from workflow.machine import ReassignStep
 
     found = addresses.step(app.definitions, step)
     try:
         to = app.definitions.directory.resolve(person)
     except KeyError:
         raise NotFound("person", person, "give a person id or a role from people.yaml") from None
-    command = ReassignStep(actor=app.actor(actor), step=found.step.id, to=to)
-    _run(app, found.point.address, command, now)
+    action = ReassignStep(actor=app.actor(actor), step=found.step.id, to=to)
+    _run(app, found.point.address, action, now)
 
 
 @click.command()
@@ -307,13 +307,13 @@ def assign(app: App, step: str, person: str, actor: str | None, now: dt.datetime
 @pass_app
 def note(app: App, target: str, text: str, actor: str | None, now: dt.datetime | None) -> None:
     """Add a progress note to a point (or to a step: POINT/STEP)."""
-    from workflow import addresses
-    from workflow.machine import AddNote
+    from commands import addresses
+    from workflow.core.actions import AddNote
 
     if target.strip("/").count("/") == 2:
         found = addresses.step(app.definitions, target)
-        command = AddNote(actor=app.actor(actor), text=text, step=found.step.id)
-        _run(app, found.point.address, command, now)
+        action = AddNote(actor=app.actor(actor), text=text, step=found.step.id)
+        _run(app, found.point.address, action, now)
     else:
         point = addresses.point(app.definitions, target)
         _run(app, point.point.address, AddNote(actor=app.actor(actor), text=text), now)
@@ -328,8 +328,8 @@ def write_off(
     app: App, point: str, reason: str, actor: str | None, now: dt.datetime | None
 ) -> None:
     """Write off a point when the council decides so; its open work ends."""
-    from workflow import addresses
-    from workflow.machine import WriteOff
+    from commands import addresses
+    from workflow.core.actions import WriteOff
 
     found = addresses.point(app.definitions, point)
     _run(app, found.point.address, WriteOff(actor=app.actor(actor), reason=reason), now)
@@ -343,7 +343,7 @@ def write_off(
 @pass_app
 def events(app: App, point: str | None, since: int, limit: int | None, as_json: bool) -> None:
     """The event log, oldest first: the audit trail of who did what, when."""
-    from workflow import addresses, console, views
+    from commands import addresses, console, views
 
     assignment = number = None
     if point is not None and "/" in point.strip("/"):

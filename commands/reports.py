@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -13,6 +14,9 @@ from commands.base import (
     parse_date,
     pass_app,
 )
+
+if TYPE_CHECKING:
+    from workflow.core.specs import Language
 
 _EXTENSIONS = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html",
                ".docx": "docx", ".json": "json"}  # fmt: skip
@@ -49,16 +53,16 @@ def report(
     send: bool,
 ) -> None:
     """The report back to the council: points by category, as of a date."""
-    from workflow import addresses
-    from workflow.definitions import Language
-    from workflow.report import build_report
-    from workflow.report_render import Format, render
+    from commands import addresses
+    from workflow.core.specs import Language
+    from workflow.report.model import build_report
+    from workflow.report.render import Format, render
 
     plan = addresses.assignment(app.definitions, assignment)
     language = Language(lang) if lang else plan.language
     day = as_of or app.now(None).date()
     if send:
-        _send_report(app, plan.id, day, language.value)
+        _send_report(app, plan.id, day, language)
         return
     chosen = Format(_report_format(fmt, output))
     if chosen is Format.DOCX and output is None and sys.stdout.isatty():
@@ -77,17 +81,15 @@ def report(
     click.echo(f"wrote {output} ({chosen.value}, {language.value}, as of {day})", err=True)
 
 
-def _send_report(app: App, assignment: str, day: dt.date, lang: str) -> None:
-    from workflow.errors import Unreachable
-
-    app.engine.check_ready()
-    if not app.broker_available():
-        raise Unreachable("no broker to hand the report to: start a worker (`council worker`)")
-    import worker  # noqa: F401 - configures the Celery app
-    from tasks.reports import assemble_report
-
-    assemble_report.delay(assignment, day.isoformat(), lang)
-    click.echo(f"the report of {assignment} as of {day} ({lang}) goes to the coordinator")
+def _send_report(app: App, assignment: str, day: dt.date, language: Language) -> None:
+    """Record the request as an event: a worker mails the report, once per date and language."""
+    actor = app.actor(None) if app.settings.actor else "council"
+    app.engine.request_report(
+        assignment, as_of=day, language=language, actor=actor, now=app.now(None)
+    )
+    where = "" if app.broker_available() else " when a worker runs (`council worker`)"
+    click.echo(f"the report of {assignment} as of {day} ({language.value}) goes to the "
+               f"coordinator{where}")  # fmt: skip
 
 
 @click.command()
@@ -99,8 +101,8 @@ def _send_report(app: App, assignment: str, day: dt.date, lang: str) -> None:
 @pass_app
 def backlog(app: App, as_of: dt.date | None, fmt: str) -> None:
     """Every open point across all assignments, oldest decision first, with its age."""
-    from workflow import backlog as backlogs
-    from workflow import console
+    from commands import console
+    from workflow.report import backlog as backlogs
 
     day = as_of or app.now(None).date()
     events = [e for _, e in app.engine.events()]

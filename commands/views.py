@@ -5,11 +5,24 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from workflow.calendar import Calendar
-from workflow.events import Event, EventType
-from workflow.loader import Definitions
-from workflow.plan import AssignmentPlan, PointPlan
-from workflow.state import (
+from workflow.core.calendar import Calendar
+from workflow.core.events import (
+    Event,
+    NoteAdded,
+    PointStarted,
+    PointWrittenOff,
+    StepActivated,
+    StepCompleted,
+    StepExtended,
+    StepExtensionRequested,
+    StepHeld,
+    StepReassigned,
+    StepReopened,
+    StepResumed,
+    StepSkipped,
+)
+from workflow.core.plan import AssignmentPlan, Definitions, PointPlan
+from workflow.core.state import (
     Category,
     PointState,
     StepStatus,
@@ -70,32 +83,25 @@ def status(
 
 
 def _event_detail(event: Event) -> str:
-    data = event.data
-    match event.type:
-        case EventType.STEP_ACTIVATED:
-            due = data.get("due")
-            moved = (
-                f" (moved from {data['due_declared']}, a day off)" if "due_declared" in data else ""
-            )
-            return f"owner {data.get('owner')}" + (f", due {due}{moved}" if due else "")
-        case EventType.STEP_REASSIGNED:
-            return f"{data.get('from')} -> {data.get('to')}"
-        case EventType.POINT_STARTED:
-            return f"start date {data.get('start_date')}"
-        case EventType.POINT_WRITTEN_OFF:
-            return str(data.get("reason", ""))
-        case EventType.STEP_REOPENED:
-            return str(data.get("reason") or "")
-    return str(data.get("note") or data.get("reason") or data.get("text") or "")
-
-
-#: Events that set a step's due date (and say when a day off moved it).
-_SETS_DUE = (
-    EventType.STEP_ACTIVATED,
-    EventType.STEP_REOPENED,
-    EventType.STEP_EXTENDED,
-    EventType.STEP_RESUMED,
-)
+    """One line of what an event says, for `council show` and `council events`."""
+    match event.payload:
+        case StepActivated(owner=owner, due=due, due_declared=declared):
+            moved = f" (moved from {declared}, a day off)" if declared else ""
+            return f"owner {owner}" + (f", due {due}{moved}" if due else "")
+        case StepReassigned(from_=before, to=after):
+            return f"{before} -> {after}"
+        case PointStarted(start_date=start):
+            return f"start date {start}"
+        case StepCompleted(note=text) | StepReopened(reason=text):
+            return text or ""
+        case (
+            PointWrittenOff(reason=text) | StepSkipped(reason=text) | StepHeld(reason=text)
+            | StepExtended(reason=text) | NoteAdded(text=text)
+        ):  # fmt: skip
+            return text
+        case StepExtensionRequested(reason=text):
+            return text or ""
+    return ""
 
 
 def event_row(event_id: int, event: Event, tz: dt.tzinfo) -> dict[str, Any]:
@@ -103,7 +109,7 @@ def event_row(event_id: int, event: Event, tz: dt.tzinfo) -> dict[str, Any]:
         "id": event_id,
         "at": event.occurred_at.astimezone(tz).isoformat(timespec="minutes"),
         "type": event.type.value,
-        "point": f"{event.assignment}/{event.point}",
+        "point": event.address if event.point is None else f"{event.assignment}/{event.point}",
         "step": event.step,
         "actor": event.actor,
         "detail": _event_detail(event),
@@ -122,8 +128,14 @@ def point_detail(
     late = {s.id for s in overdue_steps(state, today)} if is_overdue(plan, state, today) else set()
     moved: dict[str | None, str | None] = {}
     for _, e in history:  # the latest event that set each step's due date decides
-        if e.type in _SETS_DUE:
-            moved[e.step] = e.data.get("due_declared")
+        match e.payload:
+            case (
+                StepActivated(due_declared=declared) | StepReopened(due_declared=declared)
+                | StepExtended(due_declared=declared)
+            ):  # fmt: skip
+                moved[e.step] = _iso(declared)
+            case StepResumed():
+                moved[e.step] = None
     steps = []
     for step_plan in plan.steps:
         step = state.step(step_plan.id)

@@ -93,8 +93,8 @@ def effects(ctx: click.Context, failed: bool, as_json: bool) -> None:
     """Side effects (e-mails) and their state; `effects retry ID` tries a failed one again."""
     if ctx.invoked_subcommand is not None:
         return
-    from workflow import console
-    from workflow import effects as records
+    from commands import console
+    from workflow.store import effects as records
 
     app = ctx.ensure_object(App)
     with app.engine.db.connect() as conn:
@@ -124,8 +124,8 @@ def effects(ctx: click.Context, failed: bool, as_json: bool) -> None:
 @pass_app
 def effects_retry(app: App, ids: tuple[int, ...]) -> None:
     """Try failed effects again (the next reconciler run delivers them)."""
-    from workflow import effects as records
     from workflow.errors import NotFound
+    from workflow.store import effects as records
 
     with app.engine.db.begin() as conn:
         failed = {r["id"] for r in records.listing(conn, state=records.EffectState.FAILED)}

@@ -13,14 +13,13 @@ import tempfile
 from pathlib import Path
 
 from scripts.seed_history import AS_OF, TZ, A, play
-from workflow import schema
-from workflow.calendar import Calendar
-from workflow.definitions import Language
+from workflow.core.calendar import Calendar
+from workflow.core.specs import Language
+from workflow.definitions.loader import load
 from workflow.engine import Engine
-from workflow.loader import load
-from workflow.report import build_report
-from workflow.report_render import to_html
-from workflow.store import connect
+from workflow.report.model import build_report
+from workflow.report.render import to_html
+from workflow.store import connect, migrate
 
 OUT = Path("var")
 FLAGS = [
@@ -34,7 +33,7 @@ def main() -> int:
     OUT.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         db = connect(f"sqlite:///{tmp}/preview.db")
-        schema.upgrade(db)
+        migrate.upgrade(db)
         engine = Engine(db=db, definitions=load(), calendar=Calendar(), timezone=TZ)
         play(engine, later=True)
         events = [e for _, e in engine.events(assignment=A)]

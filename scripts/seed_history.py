@@ -11,8 +11,8 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+from workflow.core.actions import Action, AddNote, BeginStep, CompleteStep
 from workflow.engine import Engine
-from workflow.machine import AddNote, BeginStep, Command, CompleteStep
 
 A = "kf-2022-hedersvald"
 TZ = ZoneInfo("Europe/Stockholm")
@@ -24,7 +24,7 @@ def at(text: str) -> dt.datetime:
 
 
 #: (when, point, command), in time order.
-HISTORY: list[tuple[str, int, Command]] = [
+HISTORY: list[tuple[str, int, Action]] = [
     ("2022-12-20T10:00", 1, CompleteStep(actor="anders.berg", step="analyse")),
     ("2023-01-20T09:00", 2, CompleteStep(actor="eva.dahl", step="needs")),
     ("2023-02-10T10:00", 1, CompleteStep(actor="anders.berg", step="draft")),
@@ -92,7 +92,7 @@ HISTORY: list[tuple[str, int, Command]] = [
 ]
 
 #: Work after the report's date: a report as of AS_OF must not show it.
-LATER: list[tuple[str, int, Command]] = [
+LATER: list[tuple[str, int, Action]] = [
     ("2023-09-04T09:00", 3, CompleteStep(actor="lena.strand", step="produce")),
     (
         "2023-09-20T09:00",
@@ -110,4 +110,4 @@ def play(engine: Engine, *, later: bool = False) -> None:
     assignment = engine.definitions.assignment(A)
     steps = sorted(HISTORY + (LATER if later else []), key=lambda item: item[0])
     for when, number, command in steps:
-        engine.command(assignment.point(number), command, now=at(when))
+        engine.act(assignment.point(number), command, now=at(when))

@@ -15,10 +15,12 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from workflow.loader import Definitions, discover, load
+from workflow.core.plan import Definitions
+from workflow.definitions.loader import discover, load
+from workflow.engine import Engine
+from workflow.mail.transport import forget_idle_connections
 from workflow.settings import Settings
 from workflow.store import connect
-from workflow.transport import forget_idle_connections
 
 #: How often a worker looks whether the definition files changed.
 RECHECK_SECONDS = 1.0
@@ -44,6 +46,18 @@ class Context:
             self._definitions = load([self.settings.definitions])
             self._stamp = stamp
         return self._definitions
+
+    def engine(self) -> Engine:
+        """The engine on the current definitions; what it commits is published at once."""
+        from tasks.publish import publish_committed
+
+        return Engine(
+            db=self.db,
+            definitions=self.definitions(),
+            calendar=self.settings.calendar(),
+            timezone=self.tz,
+            on_commit=lambda ids: publish_committed(self.db, ids),
+        )
 
 
 @cache

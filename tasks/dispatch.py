@@ -6,13 +6,12 @@ import datetime as dt
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import structlog
 from celery import shared_task
 
 from tasks.context import context
-from tasks.handlers import HANDLERS, HandlerContext, handler_name
-from workflow import delivery, outbox, store
-from workflow.logs import get_logger
+from workflow import handlers
+from workflow.mail import delivery
+from workflow.ops.logs import get_logger
 
 log = get_logger(__name__)
 
@@ -32,33 +31,14 @@ def dispatch(event_id: int) -> None:
     """Run each handler subscribed to the event at most once, then deliver its effects."""
     ctx = context()
     now = dt.datetime.now(dt.UTC)
-    structlog.contextvars.bind_contextvars(event_id=event_id)
-    with ctx.db.connect() as conn:
-        found = store.get_event(conn, event_id)
-    if found is None:
+    done = handlers.dispatch(ctx.db, ctx.definitions(), ctx.settings, event_id, now=now, tz=ctx.tz)
+    if done.event is None:
         log.warning("dispatch.unknown_event")
         return
-    structlog.contextvars.bind_contextvars(
-        assignment=found.assignment,
-        point=found.point,
-        step=found.step,
-        event_type=found.type.value,
-    )
-    definitions = ctx.definitions()
-    recorded: list[int] = []
-    for handler in HANDLERS.get(found.type, ()):
-        with ctx.db.begin() as conn:
-            if not outbox.mark_processed(conn, event_id, handler_name(handler), now=now):
-                continue  # done before: a redelivered message
-            hctx = HandlerContext(
-                conn, definitions, event_id, now, ctx.tz,
-                replies=ctx.settings.reply_secret is not None,
-            )  # fmt: skip
-            recorded.extend(handler(hctx, found))
-    with ctx.db.begin() as conn:
-        outbox.mark_handled(conn, event_id, now=now)
-    if recorded:
-        report = delivery.deliver(ctx.db, ctx.settings, recorded, now=now)
+    if done.recorded:
+        report = delivery.deliver(
+            ctx.db, ctx.settings, done.recorded, now=now, events=ctx.engine().log
+        )
         log.info("dispatch.done", delivered=len(report.done), retrying=len(report.retrying))
 
 
@@ -66,7 +46,10 @@ def dispatch(event_id: int) -> None:
 def deliver(effect_ids: Sequence[int]) -> None:
     """Deliver recorded effects (retries, and those a crash left behind)."""
     ctx = context()
-    report = delivery.deliver(ctx.db, ctx.settings, list(effect_ids), now=dt.datetime.now(dt.UTC))
+    report = delivery.deliver(
+        ctx.db, ctx.settings, list(effect_ids), now=dt.datetime.now(dt.UTC),
+        events=ctx.engine().log,
+    )  # fmt: skip
     log.info(
         "deliver.done",
         delivered=len(report.done),

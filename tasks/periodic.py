@@ -1,4 +1,4 @@
-"""Periodic tasks fired by beat: the outbox relay and the reconciler."""
+"""Periodic tasks fired by beat: the outbox relay, the reconciler and the deadline sweep."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from celery import shared_task
 
 from tasks.context import context
 from tasks.dispatch import TRANSIENT, deliver
-from tasks.publish import publish_committed, publish_event
-from workflow import effects, outbox, sweep
-from workflow.logs import get_logger
+from tasks.publish import publish_event
+from workflow import sweep
+from workflow.ops.logs import get_logger
+from workflow.store import effects, outbox
 
 log = get_logger(__name__)
 #: Effects one reconciler run hands to one deliver task.
@@ -50,16 +51,11 @@ def reconcile() -> dict[str, int]:
 @shared_task(name="council.sweep_deadlines", autoretry_for=TRANSIENT, max_retries=0)
 def sweep_deadlines() -> int:
     """Fire the reminders, overdue notices and escalations that fall due now."""
-    ctx = context()
+    engine = context().engine()
     now = dt.datetime.now(dt.UTC)
-    definitions = ctx.definitions()
     fired = 0
-    while True:  # batches until nothing is due
-        result = sweep.sweep(ctx.db, definitions, ctx.settings.calendar(), now=now, tz=ctx.tz)
-        if result.event_ids:
-            publish_committed(ctx.db, result.event_ids)
-        if result.digests:
-            deliver.delay(result.digests)
+    while True:  # batches until nothing is due; each publishes its events as it commits
+        result = sweep.sweep(engine, now=now)
         fired += len(result.fired)
         if result.steps_checked < sweep.BATCH:
             break

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-from workflow import outbox
+from workflow.store import outbox
 
 
 def publish_event(event_id: int) -> None:

@@ -1,9 +1,14 @@
-"""The application service: one database transaction per command.
+"""The application service: one database transaction per command, and the one path for events.
 
 Each command loads a point's events, runs the pure machine with ``now``, and
 writes the new events, their outbox rows and the point's projection together.
 If anything fails, nothing is written; if another command changed the point
 in the meantime, the optimistic lock turns the loser into a ConflictError.
+
+Every event council writes goes through :class:`EventLog`: the engine's commands,
+the sweep's firings, a delivery that gave up, a report asked for. It writes the
+events with their outbox rows in the caller's transaction and, after the commit,
+hands their ids to the publisher.
 """
 
 from __future__ import annotations
@@ -17,8 +22,15 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from workflow import deadlines, drift, schema, store
-from workflow.calendar import Calendar
+from workflow import store
+from workflow.core import deadlines, drift
+from workflow.core.actions import Action, ReassignStep, StartPoint
+from workflow.core.calendar import Calendar
+from workflow.core.events import Event, EventType, ReportRequested
+from workflow.core.machine import execute
+from workflow.core.plan import AssignmentPlan, Definitions, PointPlan
+from workflow.core.specs import Language
+from workflow.core.state import Category, PointState, StepState, category, replay
 from workflow.errors import (
     ConflictError,
     DefinitionDrift,
@@ -27,11 +39,28 @@ from workflow.errors import (
     TransitionNotAllowed,
     Unreachable,
 )
-from workflow.events import Event
-from workflow.loader import Definitions
-from workflow.machine import Command, ReassignStep, StartPoint, execute
-from workflow.plan import AssignmentPlan, PointPlan
-from workflow.state import Category, PointState, StepState, StepStatus, category, replay
+from workflow.store import migrate
+
+
+class EventLog:
+    """The one path by which events are written, and handed to the workers once committed."""
+
+    def __init__(
+        self, db: sa.Engine, on_commit: Callable[[Sequence[int]], object] | None = None
+    ) -> None:
+        self.db = db
+        #: Called with the new event ids after each commit: hands them to the
+        #: dispatcher. Whatever it fails to publish stays in the outbox for the relay.
+        self.on_commit = on_commit
+
+    def append(self, conn: Connection, events: Sequence[Event], *, now: dt.datetime) -> list[int]:
+        """Write events and their outbox rows in the caller's transaction; return their ids."""
+        return store.append_events(conn, events, now=now)
+
+    def committed(self, event_ids: Sequence[int]) -> None:
+        """The transaction that wrote these events committed: publish them."""
+        if event_ids and self.on_commit is not None:
+            self.on_commit(event_ids)
 
 
 @dataclass(frozen=True)
@@ -78,9 +107,7 @@ class Engine:
         self.definitions = definitions
         self.calendar = calendar
         self.timezone = timezone
-        #: Called with the new event ids after each commit: hands them to the
-        #: dispatcher. Whatever it fails to publish stays in the outbox for the relay.
-        self.on_commit = on_commit
+        self.log = EventLog(db, on_commit)
 
     # --- transactions ------------------------------------------------------------
 
@@ -89,16 +116,18 @@ class Engine:
             raise ValueError("now must be timezone-aware")
         return now.astimezone(self.timezone)
 
+    def today(self, now: dt.datetime) -> dt.date:
+        """The day ``now`` falls on in the configured zone."""
+        return self._local(now).date()
+
     def check_ready(self) -> None:
         """Raise a clear error unless the database is reachable and migrated."""
         try:
-            schema.require_current(self.db)
+            migrate.require_current(self.db)
         except sa.exc.OperationalError as exc:
             raise Unreachable(f"cannot reach the database: {_first_line(exc)}") from None
 
-    def _run(
-        self, conn: Connection, plan: PointPlan, command: Command, now: dt.datetime
-    ) -> Outcome:
+    def _run(self, conn: Connection, plan: PointPlan, action: Action, now: dt.datetime) -> Outcome:
         version = store.point_version(conn, plan.assignment, plan.number)
         history = store.point_events(conn, plan.assignment, plan.number)
         if history and now < history[-1].occurred_at:
@@ -108,8 +137,8 @@ class Engine:
                 "a command cannot happen before them (check --now)"
             )
         state = replay(plan, history)
-        transition = execute(plan, state, command, now=now, calendar=self.calendar)
-        ids = store.append_events(conn, transition.events, now=now)
+        transition = execute(plan, state, action, now=now, calendar=self.calendar)
+        ids = self.log.append(conn, transition.events, now=now)
         saved = store.save_point(
             conn,
             transition.state,
@@ -149,44 +178,55 @@ class Engine:
 
     # --- commands ----------------------------------------------------------------
 
-    def command(self, plan: PointPlan, command: Command, *, now: dt.datetime) -> Outcome:
-        """Run one command on one running point, in one transaction."""
-        return self.commands(plan, [command], now=now)[-1]
+    def act(self, plan: PointPlan, action: Action, *, now: dt.datetime) -> Outcome:
+        """Run one action on one running point, in one transaction."""
+        return self.run(plan, [action], now=now)[-1]
 
-    def commands(
+    def run(
         self,
         plan: PointPlan,
-        commands: Sequence[Command],
+        actions: Sequence[Action],
         *,
         now: dt.datetime,
         also: Callable[[Connection, list[Outcome]], object] | None = None,
     ) -> list[Outcome]:
-        """Run several commands on one point in one transaction: all of them or none.
+        """Run several actions on one point in one transaction: all of them or none.
 
         ``also`` writes what must commit with them (a reply's record, its answer).
         """
         local = self._local(now)
-        for command in commands:
+        for action in actions:
             if (
-                isinstance(command, ReassignStep)
-                and command.to not in self.definitions.directory.people
+                isinstance(action, ReassignStep)
+                and action.to not in self.definitions.directory.people
             ):
-                raise NotFound("person", command.to)
+                raise NotFound("person", action.to)
         assignment = self.definitions.assignment(plan.assignment)
         try:
             with self.db.begin() as conn:
                 self._require_same_definition(conn, assignment)
-                outcomes = [self._run(conn, plan, command, local) for command in commands]
+                outcomes = [self._run(conn, plan, action, local) for action in actions]
                 if also is not None:
                     also(conn, outcomes)
         except sa.exc.IntegrityError:
             raise ConflictError(plan.address) from None
-        self._committed([i for outcome in outcomes for i in outcome.event_ids])
+        self.log.committed([i for outcome in outcomes for i in outcome.event_ids])
         return outcomes
 
-    def _committed(self, event_ids: Sequence[int]) -> None:
-        if event_ids and self.on_commit is not None:
-            self.on_commit(event_ids)
+    def request_report(
+        self, assignment_id: str, *, as_of: dt.date, language: Language, actor: str,
+        now: dt.datetime,
+    ) -> int:  # fmt: skip
+        """Ask the workers to mail the report as of a date to the coordinator (an event)."""
+        plan = self.definitions.assignment(assignment_id)
+        event = Event(
+            type=EventType.REPORT_REQUESTED, assignment=plan.id, point=None, actor=actor,
+            occurred_at=self._local(now), payload=ReportRequested(as_of=as_of, language=language),
+        )  # fmt: skip
+        with self.db.begin() as conn:
+            (event_id,) = self.log.append(conn, [event], now=now)
+        self.log.committed([event_id])
+        return event_id
 
     def start(
         self,
@@ -222,7 +262,7 @@ class Engine:
                         report.event_ids.extend(outcome.event_ids)
         except sa.exc.IntegrityError:
             raise ConflictError(plan.id) from None
-        self._committed(report.event_ids)
+        self.log.committed(report.event_ids)
         return report
 
     def _record_definition(
@@ -298,18 +338,7 @@ class Engine:
             step_rows = store.step_rows(conn, assignment_id)
         by_point: dict[tuple[str, int], list[StepState]] = defaultdict(list)
         for row in step_rows:
-            by_point[(row.assignment, row.number)].append(
-                StepState(
-                    id=row.step,
-                    owner=row.owner,
-                    status=StepStatus(row.status),
-                    due=row.due,
-                    activated_at=store.aware(row.activated_at),
-                    begun_at=store.aware(row.begun_at),
-                    finished_at=store.aware(row.finished_at),
-                    held_since=store.aware(row.held_since),
-                )
-            )
+            by_point[(row.assignment, row.number)].append(store.step_state(row))
         return {
             (row.assignment, row.number): PointState(
                 assignment=row.assignment,

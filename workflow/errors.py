@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 #: Exit code for success.
 EXIT_OK = 0
@@ -149,3 +150,41 @@ class Unreachable(CouncilError):
     """A server (database, broker, SMTP) cannot be reached."""
 
     exit_code = EXIT_UNREACHABLE
+
+
+class RefusalReason(StrEnum):
+    """Why a received reply changed nothing: a stable code, logged and stored with it."""
+
+    # the message itself
+    AUTOMATIC = "automatic"  # sent by a machine: ignored, never answered
+    TOO_LARGE = "too-large"
+    MALFORMED = "malformed"
+    # who sent it, and to which reply address
+    UNKNOWN_SENDER = "unknown-sender"
+    NO_TOKEN = "no-token"  # noqa: S105 - a reason code, not a secret
+    BAD_TOKEN = "bad-token"  # noqa: S105
+    EXPIRED = "expired"
+    NOT_OWNER = "not-owner"
+    # what it says
+    EMPTY = "empty"
+    NOT_UNDERSTOOD = "not-understood"
+    TOO_MANY = "too-many"
+    TOO_LONG = "too-long"
+    DELAY_NEEDS_DAYS = "delay-needs-days"
+    DELEGATE_NEEDS_PERSON = "delegate-needs-person"
+    NOTE_NEEDS_TEXT = "note-needs-text"
+    NOT_DELEGABLE = "not-delegable"
+    UNKNOWN_PERSON = "unknown-person"
+    # what the engine said
+    NOT_ALLOWED = "not-allowed"
+
+
+class ReplyRefused(CouncilError):
+    """Nothing was done with a received reply, for ``reason``; ``detail`` says more."""
+
+    exit_code = EXIT_INVALID
+
+    def __init__(self, reason: RefusalReason, detail: str | None = None) -> None:
+        super().__init__(reason.value)
+        self.reason = reason
+        self.detail = detail

@@ -1,43 +1,88 @@
-"""Event handlers, registered in one visible place: :data:`HANDLERS`.
+"""What the workers do with each event: handlers, registered in one visible place.
 
-A handler reacts to one event inside the dispatcher's transaction: it reads
-what it needs and *records* effects (e-mails to send) by unique key. It never
-performs I/O itself, so it can run twice without doing anything twice. To add
-one: write the function, add it to HANDLERS under its event types.
+A handler reacts to one event inside its own transaction: it reads what it needs
+and *records* effects (e-mails to send) by unique key. It never performs I/O
+itself, so it can run twice without doing anything twice. :func:`dispatch` runs
+each handler subscribed to an event at most once, recording its fixed
+:attr:`Handler.name` in ``processed`` in the same transaction, and returns the
+effects recorded, for delivery right away.
+
+To add one: write the function, add a :class:`Handler` with a new name to
+:data:`HANDLERS` under its event types. Names are stored: never rename one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from structlog.contextvars import bind_contextvars
 
-from workflow import deadlines, effects, notices, store
-from workflow.events import Event, EventType
-from workflow.loader import Definitions
-from workflow.logs import get_logger
-from workflow.prompts import build_prompt, owner_of
-from workflow.report_mail import record_report
+from workflow import store
+from workflow.core.events import DeadlineFired, Event, EventType, ReportRequested
+from workflow.core.plan import AssignmentPlan, Definitions
+from workflow.core.specs import Language
+from workflow.mail import notices
+from workflow.mail.prompts import build_prompt, owner_of
+from workflow.ops.logs import get_logger
+from workflow.report.mail import record_report
+from workflow.settings import Settings
+from workflow.store import effects, firings, outbox
+from workflow.store.effects import EffectKind
 
 log = get_logger(__name__)
+
+#: When a copy for someone back from an absence is delivered, local time.
+BACK_AT = dt.time(7)
 
 
 @dataclass(frozen=True)
 class HandlerContext:
     conn: Connection
     definitions: Definitions
+    settings: Settings
     event_id: int
     now: dt.datetime
     tz: ZoneInfo
-    #: Whether e-mails carry a reply address (a reply secret is set).
-    replies: bool = False
+
+    @property
+    def replies(self) -> bool:
+        """Whether e-mails carry a reply address (a reply secret is set)."""
+        return self.settings.reply_secret is not None
+
+    def day_of(self, event: Event) -> dt.date:
+        return event.occurred_at.astimezone(self.tz).date()
+
+    def back_on(self, person: str, day: dt.date) -> dt.datetime | None:
+        """When a copy for someone away on ``day`` is delivered: the morning they are back."""
+        absence = self.definitions.directory.absence_on(person, day)
+        if absence is None:
+            return None
+        return dt.datetime.combine(absence.to + dt.timedelta(days=1), BACK_AT, self.tz)
+
+    def record(
+        self, *, key: str, kind: EffectKind, payload: dict[str, Any],
+        not_before: dt.datetime | None = None,
+    ) -> int | None:  # fmt: skip
+        """Record an e-mail effect of this event, once by ``key``."""
+        return effects.record(
+            self.conn, key=key, kind=kind, event_id=self.event_id,
+            payload={**payload, "created": self.now.isoformat()}, now=self.now,
+            not_before=not_before,
+        )  # fmt: skip
 
 
-#: A handler returns the ids of the effects it recorded (to deliver right away).
-Handler = Callable[[HandlerContext, Event], list[int]]
+@dataclass(frozen=True)
+class Handler:
+    """A reaction to events, under a fixed name (stored in ``processed``)."""
+
+    name: str
+    react: Callable[[HandlerContext, Event], list[int]]
 
 
 def prompt_owner(ctx: HandlerContext, event: Event) -> list[int]:
@@ -46,46 +91,50 @@ def prompt_owner(ctx: HandlerContext, event: Event) -> list[int]:
     owner = owner_of(event)
     if owner is None:
         return []
-    day = event.occurred_at.astimezone(ctx.tz).date()
-    substitute = deadlines.away_substitute(ctx.definitions.directory, owner, day)
+    day = ctx.day_of(event)
+    substitute = ctx.definitions.directory.substitute_on(owner, day)
+    recipients: list[tuple[str, str, dt.datetime | None]] = [(owner, owner, None)]
+    if substitute is not None:
+        recipients = [
+            (substitute, substitute, None),
+            (owner, f"{owner}:copy", ctx.back_on(owner, day)),
+        ]
     recorded = []
-    for to, key, not_before in _recipients(ctx, owner, substitute, day):
+    for to, suffix, not_before in recipients:
         prompt = build_prompt(ctx.conn, ctx.definitions, ctx.event_id, event, ctx.tz, recipient=to)
         if prompt is None:
             log.warning("prompt.skipped", reason="owner or step no longer defined")
             return []
-        payload = {"prompt": prompt.model_dump(mode="json"), "created": ctx.now.isoformat()}
-        effect_id = effects.record(
-            ctx.conn, key=key, kind="prompt", event_id=ctx.event_id, payload=payload,
-            now=ctx.now, not_before=not_before,
+        effect_id = ctx.record(
+            key=f"prompt:{ctx.event_id}:{suffix}", kind=EffectKind.PROMPT,
+            payload={"prompt": prompt.model_dump(mode="json")}, not_before=not_before,
         )  # fmt: skip
         if effect_id is not None and not_before is None:
             recorded.append(effect_id)
     return recorded
 
 
-def _recipients(
-    ctx: HandlerContext, owner: str, substitute: str | None, day: dt.date
-) -> list[tuple[str, str, dt.datetime | None]]:
-    """(recipient, effect key, not before): the owner, or their substitute and a later copy."""
-    if substitute is None:
-        return [(owner, f"prompt:{ctx.event_id}:{owner}", None)]
-    back = _back_on(ctx, owner, day)
-    assert back is not None
-    return [
-        (substitute, f"prompt:{ctx.event_id}:{substitute}", None),
-        (
-            owner,
-            f"prompt:{ctx.event_id}:{owner}:copy",
-            dt.datetime.combine(back, dt.time(7), ctx.tz),
-        ),
-    ]
+def _report(
+    ctx: HandlerContext, plan: AssignmentPlan, as_of: dt.date, key: str,
+    language: Language | None = None,
+) -> list[int]:  # fmt: skip
+    """Record the report as of ``as_of`` to the coordinator, once by ``key``:COORDINATOR."""
+    effect_id = record_report(
+        ctx.conn, ctx.definitions, assignment=plan.id, as_of=as_of,
+        language=language or plan.language, key=f"{key}:{plan.coordinator}",
+        event_id=ctx.event_id, now=ctx.now, tz=ctx.tz, notes=ctx.settings.report_notes,
+        calendar=ctx.settings.calendar(), at_risk_days=ctx.settings.at_risk_days,
+    )  # fmt: skip
+    if effect_id is None:
+        log.info("report.already_sent", assignment=plan.id, as_of=as_of.isoformat())
+        return []
+    return [effect_id]
 
 
 def mail_report(ctx: HandlerContext, event: Event) -> list[int]:
     """A step that assembles the report started: mail the coordinator the report as of today."""
     plan = ctx.definitions.assignments.get(event.assignment)
-    if plan is None or event.step is None:
+    if plan is None or event.step is None or event.point is None:
         return []
     try:
         step = plan.point(event.point).step(event.step)
@@ -93,50 +142,68 @@ def mail_report(ctx: HandlerContext, event: Event) -> list[int]:
         return []
     if not step.assembles_report:
         return []
-    effect_id = record_report(
-        ctx.conn,
-        ctx.definitions,
-        assignment=plan.id,
-        as_of=event.occurred_at.astimezone(ctx.tz).date(),
-        language=plan.language,
-        key=f"report:{ctx.event_id}:{plan.coordinator}",
-        event_id=ctx.event_id,
-        now=ctx.now,
-        tz=ctx.tz,
-    )
-    return [effect_id] if effect_id is not None else []
+    return _report(ctx, plan, ctx.day_of(event), f"report:{ctx.event_id}")
+
+
+def mail_requested_report(ctx: HandlerContext, event: Event) -> list[int]:
+    """`council report --send`: the report as of a date, to the coordinator, once per
+    assignment, date and language (asking twice sends it once)."""
+    asked = event.payload
+    assert isinstance(asked, ReportRequested)
+    plan = ctx.definitions.assignments.get(event.assignment)
+    if plan is None:
+        log.warning("report.skipped", reason="assignment no longer defined")
+        return []
+    key = f"report:{plan.id}:{asked.as_of}:{asked.language.value}"
+    return _report(ctx, plan, asked.as_of, key, asked.language)
 
 
 def notify_deadline(ctx: HandlerContext, event: Event) -> list[int]:
     """A reminder or the first overdue notice: mail whoever the sweep resolved (owner or
     substitute); a substitute's mail is copied to the owner the day they are back."""
-    item = event.data
-    if item["to"] not in ctx.definitions.directory.people:
+    item = event.payload
+    assert isinstance(item, DeadlineFired)
+    if item.to not in ctx.definitions.directory.people or event.point is None:
         return []
-    assignment, _, number = item["point"].partition("/")
-    reply_event = store.owner_event(ctx.conn, assignment, int(number), item["step"])
-    if not ctx.replies:
-        reply_event = None
+    reply_event = (
+        store.owner_event(ctx.conn, event.assignment, event.point, item.step)
+        if ctx.replies
+        else None
+    )
+    kind = EffectKind(item.kind.value)
     message = notices.notice(ctx.definitions, item, reply_event=reply_event)
-    payload = {"message": message.model_dump(mode="json"), "created": ctx.now.isoformat()}
-    recorded = [
-        effects.record(
-            ctx.conn, key=f"{item['kind']}:{ctx.event_id}:{item['to']}", kind=item["kind"],
-            event_id=ctx.event_id, payload=payload, now=ctx.now,
-        )
-    ]  # fmt: skip
-    back = _back_on(ctx, item["owner"], event.occurred_at.astimezone(ctx.tz).date())
-    if item["to"] != item["owner"] and back is not None:
-        copy = {
-            "message": notices.notice(ctx.definitions, item, copy=True).model_dump(mode="json"),
-            "created": ctx.now.isoformat(),
-        }
-        effects.record(
-            ctx.conn, key=f"{item['kind']}:{ctx.event_id}:{item['owner']}:copy",
-            kind=item["kind"], event_id=ctx.event_id, payload=copy, now=ctx.now,
-            not_before=dt.datetime.combine(back, dt.time(7), ctx.tz),
-        )  # fmt: skip
-    return [i for i in recorded if i is not None]
+    recorded = ctx.record(key=f"{kind}:{ctx.event_id}:{item.to}", kind=kind,
+                          payload={"message": message.model_dump(mode="json")})  # fmt: skip
+    back = ctx.back_on(item.owner, ctx.day_of(event))
+    if item.to != item.owner and back is not None:
+        copy = notices.notice(ctx.definitions, item, copy=True)
+        ctx.record(key=f"{kind}:{ctx.event_id}:{item.owner}:copy", kind=kind,
+                   payload={"message": copy.model_dump(mode="json")}, not_before=back)  # fmt: skip
+    return [recorded] if recorded is not None else []
+
+
+def mail_digest(ctx: HandlerContext, event: Event) -> list[int]:
+    """One e-mail per person with every step escalated to them in one sweep.
+
+    Each escalation event of the sweep reaches this handler; the first to run for a
+    recipient records the digest of all of them, the others find its key.
+    """
+    item = event.payload
+    assert isinstance(item, DeadlineFired)
+    if item.sweep is None:  # fired before release 0.2: the sweep recorded the digest itself
+        return []
+    key = f"digest:{item.sweep}:{item.to}"
+    if item.to not in ctx.definitions.directory.people or effects.exists(ctx.conn, key):
+        return []
+    items = [
+        fired.payload
+        for _, fired in firings.escalations_of_sweep(ctx.conn, item.sweep)
+        if isinstance(fired.payload, DeadlineFired) and fired.payload.to == item.to
+    ]
+    message = notices.digest(ctx.definitions, item.to, items)
+    recorded = ctx.record(key=key, kind=EffectKind.DIGEST,
+                          payload={"message": message.model_dump(mode="json")})  # fmt: skip
+    return [recorded] if recorded is not None else []
 
 
 def ask_coordinator(ctx: HandlerContext, event: Event) -> list[int]:
@@ -144,33 +211,63 @@ def ask_coordinator(ctx: HandlerContext, event: Event) -> list[int]:
     rendered = notices.extension_request(ctx.definitions, event)
     if rendered is None:
         return []
-    effect_id = effects.record(
-        ctx.conn, key=f"extension-request:{ctx.event_id}", kind="extension-request",
-        event_id=ctx.event_id,
-        payload={"message": rendered.model_dump(mode="json"), "created": ctx.now.isoformat()},
-        now=ctx.now,
-    )  # fmt: skip
-    return [effect_id] if effect_id is not None else []
+    recorded = ctx.record(key=f"extension-request:{ctx.event_id}",
+                          kind=EffectKind.EXTENSION_REQUEST,
+                          payload={"message": rendered.model_dump(mode="json")})  # fmt: skip
+    return [recorded] if recorded is not None else []
 
 
-def _back_on(ctx: HandlerContext, person: str, day: dt.date) -> dt.date | None:
-    """The first day after the absence that covers ``day``, if any."""
-    found = ctx.definitions.directory.people.get(person)
-    for absence in found.away if found else ():
-        if absence.from_ <= day <= absence.to:
-            return absence.to + dt.timedelta(days=1)
-    return None
+_PROMPT = Handler("prompt-owner", prompt_owner)
+_DEADLINE = Handler("notify-deadline", notify_deadline)
 
-
+#: Event type -> its handlers, in the order they run.
 HANDLERS: dict[EventType, tuple[Handler, ...]] = {
-    EventType.STEP_ACTIVATED: (prompt_owner, mail_report),
-    EventType.STEP_REASSIGNED: (prompt_owner,),
-    EventType.STEP_REMINDER_DUE: (notify_deadline,),
-    EventType.STEP_OVERDUE: (notify_deadline,),
-    EventType.STEP_EXTENSION_REQUESTED: (ask_coordinator,),
-    # step.escalated needs no handler: the sweep mails one digest per person.
+    EventType.STEP_ACTIVATED: (_PROMPT, Handler("mail-report", mail_report)),
+    EventType.STEP_REASSIGNED: (_PROMPT,),
+    EventType.STEP_REMINDER_DUE: (_DEADLINE,),
+    EventType.STEP_OVERDUE: (_DEADLINE,),
+    EventType.STEP_ESCALATED: (Handler("mail-digest", mail_digest),),
+    EventType.STEP_EXTENSION_REQUESTED: (Handler("ask-coordinator", ask_coordinator),),
+    EventType.REPORT_REQUESTED: (Handler("mail-requested-report", mail_requested_report),),
 }
 
 
-def handler_name(handler: Handler) -> str:
-    return f"{handler.__module__}.{handler.__qualname__}"
+@dataclass
+class Dispatched:
+    """What dispatching one event did."""
+
+    event: Event | None
+    #: Effects the handlers recorded, to deliver right away.
+    recorded: list[int] = field(default_factory=list)
+    #: Handlers that had run before (a redelivered message).
+    skipped: list[str] = field(default_factory=list)
+
+
+def dispatch(
+    db: sa.Engine,
+    definitions: Definitions,
+    settings: Settings,
+    event_id: int,
+    *,
+    now: dt.datetime,
+    tz: ZoneInfo,
+) -> Dispatched:
+    """Run each handler subscribed to the event at most once; mark the event handled."""
+    bind_contextvars(event_id=event_id)
+    with db.connect() as conn:
+        found = store.get_event(conn, event_id)
+    result = Dispatched(found)
+    if found is None:
+        return result
+    bind_contextvars(assignment=found.assignment, point=found.point, step=found.step,
+                     event_type=found.type.value)  # fmt: skip
+    for handler in HANDLERS.get(found.type, ()):
+        with db.begin() as conn:
+            if not outbox.mark_processed(conn, event_id, handler.name, now=now):
+                result.skipped.append(handler.name)  # done before: a redelivered message
+                continue
+            ctx = HandlerContext(conn, definitions, settings, event_id, now, tz)
+            result.recorded.extend(handler.react(ctx, found))
+    with db.begin() as conn:
+        outbox.mark_handled(conn, event_id, now=now)
+    return result

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import (
@@ -19,7 +19,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from workflow.calendar import Calendar, DuePolicy
+from workflow.core.calendar import Calendar, DuePolicy
 
 #: Where council keeps its embedded database, broker and mail by default.
 DEFAULT_VAR = Path("var")
@@ -191,3 +191,21 @@ class Settings(BaseSettings):
             due_policy=self.due_policy,
             timezone=ZoneInfo(self.timezone),
         )
+
+
+# --- where values come from (for `council config show` and error messages) --------
+
+#: Where a value came from.
+DEFAULT, ENVIRONMENT, TOML = "default", "environment", "council.toml"
+
+
+def raw_sources() -> dict[str, dict[str, Any]]:
+    """The values each source gives, by field name: the environment, then council.toml."""
+    from pydantic_settings import EnvSettingsSource, TomlConfigSettingsSource
+
+    sources: dict[str, dict[str, Any]] = {ENVIRONMENT: dict(EnvSettingsSource(Settings)())}
+    try:
+        sources[TOML] = dict(TomlConfigSettingsSource(Settings)())
+    except (OSError, ValueError):  # unreadable or not TOML: Settings() reports it
+        sources[TOML] = {}
+    return sources

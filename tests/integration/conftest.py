@@ -12,11 +12,11 @@ import pytest
 import sqlalchemy as sa
 
 from tests.support import DEFINITIONS, missing_server
-from workflow import schema
-from workflow.calendar import Calendar
+from workflow.core.calendar import Calendar
+from workflow.core.plan import Definitions
+from workflow.definitions.loader import load
 from workflow.engine import Engine
-from workflow.loader import Definitions, load
-from workflow.store import connect
+from workflow.store import connect, migrate
 
 #: The PostgreSQL server tests use; a fresh database is made on it per session.
 POSTGRES_URL = os.environ.get(
@@ -62,7 +62,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 def db(database_url: str) -> Iterator[sa.Engine]:
     """A migrated database."""
     engine = connect(database_url)
-    schema.upgrade(engine)
+    migrate.upgrade(engine)
     yield engine
     engine.dispose()
 
@@ -84,9 +84,9 @@ from collections.abc import Callable  # noqa: E402
 from celery import Celery  # noqa: E402
 
 from tests.integration.servers import RedisServer, SmtpCatcher, WorkerProcess  # noqa: E402
-from workflow.embedded import find_redis_server  # noqa: E402
 from workflow.errors import Unreachable  # noqa: E402
-from workflow.transport import close_idle_connections  # noqa: E402
+from workflow.mail.transport import close_idle_connections  # noqa: E402
+from workflow.ops.embedded import find_redis_server  # noqa: E402
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 
 from tests.support import ROOT
-from workflow.embedded import ping
+from workflow.ops.embedded import ping
 
 
 def wait_for(

@@ -23,7 +23,7 @@ from click.testing import CliRunner, Result
 
 from cli import main
 from tests.support import DEFINITIONS, ROOT
-from workflow import store
+from workflow.store import tables
 
 A = "kf-2022-hedersvald"
 T0 = "2022-12-01T09:00"  # points 1 and 2 are planned to start on 2022-12-01
@@ -82,7 +82,7 @@ class Council:
         engine = sa.create_engine(self.database_url)
         try:
             with engine.connect() as conn:
-                query = sa.select(sa.func.count()).select_from(store.events)
+                query = sa.select(sa.func.count()).select_from(tables.events)
                 return int(conn.execute(query).scalar_one())
         finally:
             engine.dispose()

@@ -36,10 +36,9 @@ from click.testing import CliRunner, Result
 from cli import main
 from tests.integration.servers import RedisServer, SmtpCatcher, WorkerProcess, wait_for
 from tests.support import DEFINITIONS, ROOT, missing_server
-from workflow import schema
-from workflow.embedded import EmbeddedRedis, find_redis_server
 from workflow.errors import Unreachable
-from workflow.store import connect
+from workflow.ops.embedded import EmbeddedRedis, find_redis_server
+from workflow.store import connect, migrate
 
 #: Made-up credentials that must never be printed.
 SMTP_PASSWORD = "Sm7p-Pa55word-Never-Shown"
@@ -98,7 +97,7 @@ def sqlite_url(tmp_path: Path) -> str:
     """A migrated SQLite database."""
     url = f"sqlite:///{tmp_path / 'installed.db'}"
     engine = connect(url)
-    schema.upgrade(engine)
+    migrate.upgrade(engine)
     engine.dispose()
     return url
 
@@ -166,7 +165,7 @@ def test_healthy_installation_is_ok_on_every_line(
         }, checks
         assert code == 0
         assert "11 people, 7 workflows, 2 assignments, 11 points" in checks["definitions"]["detail"]
-        assert f"schema at {schema.head()} (current)" in checks["database"]["detail"]
+        assert f"schema at {migrate.head()} (current)" in checks["database"]["detail"]
         assert "1 answered: celery@" in checks["worker"]["detail"]
         assert all(line["fix"] == "" for line in checks.values())
         table = doctor()
@@ -261,17 +260,17 @@ def test_database_behind_this_release_fails_with_the_upgrade_fix(
 ) -> None:
     """A schema at an older revision names both revisions; after upgrade it is ok."""
     config = Config()
-    config.set_main_option("script_location", str(schema.MIGRATIONS))
+    config.set_main_option("script_location", str(migrate.MIGRATIONS))
     engine = connect(database_url)
     with engine.begin() as conn:
         config.attributes["connection"] = conn
         alembic.upgrade(config, "0001")
     code, checks = doctor.json("--check", "database", COUNCIL_DATABASE_URL=database_url)
     assert checks["database"]["status"] == "fail"
-    assert f"schema at 0001, this release needs {schema.head()}" in checks["database"]["detail"]
+    assert f"schema at 0001, this release needs {migrate.head()}" in checks["database"]["detail"]
     assert checks["database"]["fix"] == "run `council db upgrade`"
     assert code == 5
-    schema.upgrade(engine)
+    migrate.upgrade(engine)
     with engine.begin() as conn:  # a revision from a newer council
         conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
     code, checks = doctor.json("--check", "database", COUNCIL_DATABASE_URL=database_url)

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from workflow import effects, store
-from workflow.effects import BACKOFF_BASE, BACKOFF_MAX, EffectState
-from workflow.events import Event, EventType
+from workflow import store
+from workflow.core.events import Event, EventType
+from workflow.store import effects, tables
+from workflow.store.effects import BACKOFF_BASE, BACKOFF_MAX, EffectState
 
 T0 = dt.datetime(2024, 2, 1, 9, 0, tzinfo=dt.UTC)
 LEASE = dt.timedelta(seconds=120)
@@ -57,7 +58,7 @@ def claim(
 
 def row(db: sa.Engine, effect_id: int) -> Any:
     with db.connect() as conn:
-        return conn.execute(sa.select(store.effects).where(store.effects.c.id == effect_id)).one()
+        return conn.execute(sa.select(tables.effects).where(tables.effects.c.id == effect_id)).one()
 
 
 def test_record_is_idempotent_by_key(db: sa.Engine) -> None:
@@ -70,7 +71,7 @@ def test_record_is_idempotent_by_key(db: sa.Engine) -> None:
     assert other is not None
     assert other != first
     with db.connect() as conn:
-        keys = conn.execute(sa.select(store.effects.c.key).order_by(store.effects.c.id)).scalars()
+        keys = conn.execute(sa.select(tables.effects.c.key).order_by(tables.effects.c.id)).scalars()
         assert list(keys) == ["prompt:1:amir.hassan", "prompt:1:maria.lind"]
     stored = row(db, first)
     assert stored.state == EffectState.PENDING.value
@@ -192,45 +193,29 @@ def test_backoff_is_jittered_within_half_to_whole() -> None:
     assert effects.backoff(100, base=base, rng=Fixed("high")) == BACKOFF_MAX
 
 
-def test_fail_marks_failed_and_logs_an_effect_failed_event(db: sa.Engine) -> None:
-    """fail() sets failed with the reason and appends effect.failed for the source's point."""
+def test_fail_marks_failed_and_names_the_source_event(db: sa.Engine) -> None:
+    """fail() sets failed with the reason and says which event the effect stems from; the
+    store writes no event itself (delivery records effect.failed through the engine)."""
     event_id = source_event(db)
     effect_id = new(db, "prompt:1:amir.hassan", event_id=event_id)
     assert claim(db, effect_id, T0) is not None
-    later = T0 + dt.timedelta(minutes=1)
     with db.begin() as conn:
-        effects.fail(conn, effect_id, error="recipient refused ([550])", now=later)
-    failed = row(db, effect_id)
-    assert failed.state == EffectState.FAILED.value
-    assert failed.claimed_until is None
-    assert failed.detail == "recipient refused ([550])"
-
-    with db.connect() as conn:
-        logged = store.list_events(conn, since=event_id)
-        outbox_rows = conn.execute(sa.select(store.outbox.c.event_id)).scalars().all()
-    assert len(logged) == 1
-    new_id, event = logged[0]
-    assert event.type is EventType.EFFECT_FAILED
-    assert (event.assignment, event.point, event.step) == ("kf-2022-hedersvald", 4, "map")
-    assert event.actor == "council"
-    assert event.occurred_at == later
-    assert event.data == {
-        "effect": effect_id,
-        "key": "prompt:1:amir.hassan",
-        "kind": "prompt",
-        "error": "recipient refused ([550])",
-    }
-    assert new_id in outbox_rows  # published like any other event
+        failed = effects.fail(conn, effect_id, error="recipient refused ([550])")
+        assert store.list_events(conn, since=event_id) == []
+    assert failed == effects.Failed(effect_id, "prompt:1:amir.hassan", "prompt", event_id)
+    stored = row(db, effect_id)
+    assert stored.state == EffectState.FAILED.value
+    assert stored.claimed_until is None
+    assert stored.detail == "recipient refused ([550])"
     # a failed effect is not claimed again by itself
-    assert claim(db, effect_id, later + dt.timedelta(days=1)) is None
+    assert claim(db, effect_id, T0 + dt.timedelta(days=1)) is None
 
 
-def test_fail_without_a_source_event_appends_nothing(db: sa.Engine) -> None:
-    """An effect recorded without an event fails quietly: no event to attach the failure to."""
+def test_fail_without_a_source_event_names_none(db: sa.Engine) -> None:
+    """An effect recorded without an event (an answer mail) fails with no event to name."""
     effect_id = new(db, "k")
     with db.begin() as conn:
-        effects.fail(conn, effect_id, error="x" * 1000, now=T0)
-        assert store.list_events(conn) == []
+        assert effects.fail(conn, effect_id, error="x" * 1000).event_id is None
     assert row(db, effect_id).state == EffectState.FAILED.value
     assert len(row(db, effect_id).detail) == 500
 
@@ -262,7 +247,7 @@ def test_due_finds_retries_forgotten_and_expired_but_not_fresh(db: sa.Engine) ->
         effects.finish(conn, done, now=T0)
     failed = new(db, "failed")
     with db.begin() as conn:
-        effects.fail(conn, failed, error="x", now=T0)
+        effects.fail(conn, failed, error="x")
 
     with db.connect() as conn:
         found = effects.due(conn, now=now, stale_before=stale_before, limit=100)
@@ -283,7 +268,7 @@ def test_reset_only_touches_failed_effects(db: sa.Engine) -> None:
         effects.retry_later(conn, failed, attempts=1, error="x", now=T0)
     assert claim(db, failed, T0 + dt.timedelta(hours=1)) is not None
     with db.begin() as conn:
-        effects.fail(conn, failed, error="gave up", now=T0)
+        effects.fail(conn, failed, error="gave up")
     done = new(db, "done")
     assert claim(db, done, T0) is not None
     with db.begin() as conn:
@@ -311,7 +296,7 @@ def test_listing_filters_by_state(db: sa.Engine) -> None:
     first = new(db, "a")
     second = new(db, "b")
     with db.begin() as conn:
-        effects.fail(conn, second, error="nope", now=T0)
+        effects.fail(conn, second, error="nope")
         everything = effects.listing(conn)
         only_failed = effects.listing(conn, state=EffectState.FAILED)
     assert [e["id"] for e in everything] == [first, second]

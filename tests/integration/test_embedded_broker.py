@@ -20,8 +20,8 @@ import redis
 
 from tests.integration.servers import wait_for
 from tests.support import missing_server
-from workflow.embedded import EmbeddedRedis, find_redis_server
 from workflow.errors import Unreachable
+from workflow.ops.embedded import EmbeddedRedis, find_redis_server
 
 Make = Callable[..., EmbeddedRedis]
 

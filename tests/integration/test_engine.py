@@ -11,9 +11,10 @@ import sqlalchemy as sa
 
 from tests.integration.conftest import STOCKHOLM
 from workflow import store
+from workflow.core.actions import AddNote, BeginStep, CompleteStep
 from workflow.engine import Engine
 from workflow.errors import ConflictError, PersonalDataRefused, TransitionNotAllowed
-from workflow.machine import AddNote, BeginStep, CompleteStep
+from workflow.store import tables
 
 A = "kf-2022-hedersvald"
 T0 = dt.datetime(2022, 12, 1, 9, 0, tzinfo=STOCKHOLM)
@@ -27,34 +28,34 @@ def _count(db: sa.Engine, table: sa.Table) -> int:
 def test_start_is_idempotent(engine: Engine) -> None:
     """Starting an assignment twice starts each point once and then changes nothing."""
     first = engine.start(A, actor="sara.nilsson", now=T0)
-    events_after_first = _count(engine.db, store.events)
+    events_after_first = _count(engine.db, tables.events)
     second = engine.start(A, actor="sara.nilsson", now=T0 + dt.timedelta(hours=1))
     assert first.started == [1, 2]  # 3 to 7 are planned to start later
     assert sorted(first.scheduled) == [3, 4, 5, 6, 7]
     assert second.started == []
     assert second.already == [1, 2]
-    assert _count(engine.db, store.events) == events_after_first
+    assert _count(engine.db, tables.events) == events_after_first
 
 
 def test_state_events_and_outbox_commit_together(engine: Engine) -> None:
     """Every event of a command gets exactly one outbox row in the same commit."""
     engine.start(A, actor="sara.nilsson", now=T0)
     plan = engine.definitions.assignment(A).point(1)
-    outcome = engine.command(
+    outcome = engine.act(
         plan, CompleteStep(actor="anders.berg", step="analyse"), now=T0 + dt.timedelta(days=3)
     )
     with engine.db.connect() as conn:
-        rows = conn.execute(sa.select(store.outbox.c.event_id).order_by(store.outbox.c.id)).all()
+        rows = conn.execute(sa.select(tables.outbox.c.event_id).order_by(tables.outbox.c.id)).all()
         version = store.point_version(conn, A, 1)
     assert [r.event_id for r in rows][-len(outcome.event_ids) :] == list(outcome.event_ids)
-    assert _count(engine.db, store.outbox) == _count(engine.db, store.events)
+    assert _count(engine.db, tables.outbox) == _count(engine.db, tables.events)
     assert version == 2
 
 
 def test_crash_mid_command_writes_nothing(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     """A failure after the events are inserted rolls back events, outbox and state alike."""
     engine.start(A, actor="sara.nilsson", now=T0)
-    before = (_count(engine.db, store.events), _count(engine.db, store.outbox))
+    before = (_count(engine.db, tables.events), _count(engine.db, tables.outbox))
 
     def crash(*args: Any, **kwargs: Any) -> bool:
         raise RuntimeError("power cut")
@@ -62,9 +63,9 @@ def test_crash_mid_command_writes_nothing(engine: Engine, monkeypatch: pytest.Mo
     monkeypatch.setattr(store, "save_point", crash)
     plan = engine.definitions.assignment(A).point(1)
     with pytest.raises(RuntimeError, match="power cut"):
-        engine.command(plan, CompleteStep(actor="anders.berg", step="analyse"), now=T0)
+        engine.act(plan, CompleteStep(actor="anders.berg", step="analyse"), now=T0)
     monkeypatch.undo()
-    assert (_count(engine.db, store.events), _count(engine.db, store.outbox)) == before
+    assert (_count(engine.db, tables.events), _count(engine.db, tables.outbox)) == before
     state, _ = engine.point_state(plan)
     assert state.step("analyse").status.value == "active"
 
@@ -72,13 +73,13 @@ def test_crash_mid_command_writes_nothing(engine: Engine, monkeypatch: pytest.Mo
 def test_refused_command_writes_nothing(engine: Engine) -> None:
     """A transition the state forbids, or a note with a personal number, leaves no trace."""
     engine.start(A, actor="sara.nilsson", now=T0)
-    before = _count(engine.db, store.events)
+    before = _count(engine.db, tables.events)
     plan = engine.definitions.assignment(A).point(1)
     with pytest.raises(TransitionNotAllowed):
-        engine.command(plan, BeginStep(actor="anders.berg", step="draft"), now=T0)
+        engine.act(plan, BeginStep(actor="anders.berg", step="draft"), now=T0)
     with pytest.raises(PersonalDataRefused):
-        engine.command(plan, AddNote(actor="anders.berg", text="gäller 19121212-1212"), now=T0)
-    assert _count(engine.db, store.events) == before
+        engine.act(plan, AddNote(actor="anders.berg", text="gäller 19121212-1212"), now=T0)
+    assert _count(engine.db, tables.events) == before
 
 
 def test_racing_commands_give_one_success_and_one_conflict(
@@ -101,7 +102,7 @@ def test_racing_commands_give_one_success_and_one_conflict(
 
     def racer(name: str, text: str) -> None:
         try:
-            engine.command(plan, AddNote(actor="anders.berg", text=text), now=T0)
+            engine.act(plan, AddNote(actor="anders.berg", text=text), now=T0)
             results[name] = "ok"
         except ConflictError as exc:
             results[name] = exc
@@ -125,7 +126,7 @@ def test_event_log_is_ordered(engine: Engine) -> None:
     engine.start(A, actor="sara.nilsson", now=T0)
     plan = engine.definitions.assignment(A).point(1)
     for day, step in enumerate(["analyse", "draft"], start=1):
-        engine.command(
+        engine.act(
             plan, CompleteStep(actor="anders.berg", step=step), now=T0 + dt.timedelta(days=day)
         )
     listed = engine.events(assignment=A, point=1)

@@ -23,7 +23,9 @@ from pydantic import SecretStr
 
 from tests.integration.servers import wait_for
 from tests.support import DEFINITIONS, missing_server
-from workflow import replies, store
+from workflow import store
+from workflow.replies import tokens as replies
+from workflow.store import tables
 
 A = "kf-2022-hedersvald"
 SECRET = "imap-test-secret-0123456789abcdef"
@@ -219,12 +221,12 @@ def test_inbox_reads_unseen_imap_messages_once_and_flags_them_seen(
     assert dovecot.unseen() == 0
     with db.connect() as conn:
         kinds = conn.execute(
-            sa.select(store.events.c.type, store.events.c.actor)
-            .where(store.events.c.id > owner_event)
-            .order_by(store.events.c.id)
+            sa.select(tables.events.c.type, tables.events.c.actor)
+            .where(tables.events.c.id > owner_event)
+            .order_by(tables.events.c.id)
         ).all()
         answers = conn.execute(
-            sa.select(sa.func.count()).where(store.effects.c.kind == "answer")
+            sa.select(sa.func.count()).where(tables.effects.c.kind == "answer")
         ).scalar_one()
     assert [tuple(k) for k in kinds] == [
         ("step.begun", "amir.hassan"),

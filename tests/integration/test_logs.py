@@ -24,7 +24,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from tests.integration.servers import SmtpCatcher, WorkerProcess, council, wait_for
 from tests.support import ROOT
-from workflow import store
+from workflow.store import tables
 
 A = "kf-2022-hedersvald"
 USER = "council-relay"
@@ -97,7 +97,7 @@ class SplitWorker(WorkerProcess):
 def _all_handled(db: sa.Engine) -> bool:
     with db.connect() as conn:
         waiting = conn.execute(
-            sa.select(sa.func.count()).where(store.outbox.c.handled_at.is_(None))
+            sa.select(sa.func.count()).where(tables.outbox.c.handled_at.is_(None))
         ).scalar_one()
     return waiting == 0
 
@@ -166,7 +166,7 @@ def test_worker_logs_are_json_with_context_and_nothing_secret(
         assert line["point"] == 4
     delivered = [x for x in handling if x["event"] == "effect.done"]
     assert sorted(x["step"] for x in delivered) == ["indicators", "map", "survey"]
-    assert {x["logger"] for x in delivered} == {"workflow.delivery"}
+    assert {x["logger"] for x in delivered} == {"workflow.mail.delivery"}
     assert all(x["event_type"] == "step.activated" for x in delivered)
     assert len({x["task_id"] for x in delivered}) == 3  # one dispatch each
     done = [x for x in handling if x["event"] == "dispatch.done"]

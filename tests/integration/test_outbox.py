@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from workflow import effects, outbox, store
-from workflow.events import Event, EventType
-from workflow.outbox import RelayResult
+from workflow import store
+from workflow.core.events import Event, EventType
+from workflow.store import effects, outbox, tables
+from workflow.store.outbox import RelayResult
 
 T0 = dt.datetime(2024, 2, 1, 9, 0, tzinfo=dt.UTC)
 
@@ -36,7 +37,7 @@ def append(db: sa.Engine, count: int, *, now: dt.datetime = T0) -> list[int]:
 def rows(db: sa.Engine) -> dict[int, Any]:
     """Outbox rows by event id."""
     with db.connect() as conn:
-        return {r.event_id: r for r in conn.execute(sa.select(store.outbox))}
+        return {r.event_id: r for r in conn.execute(sa.select(tables.outbox))}
 
 
 class Recorder:
@@ -70,7 +71,12 @@ def test_appended_events_get_outbox_rows(db: sa.Engine) -> None:
 def test_rolled_back_events_leave_no_outbox_rows(db: sa.Engine) -> None:
     """Events and outbox rows commit together: a rollback leaves neither."""
     event = Event(
-        type=EventType.NOTE_ADDED, assignment="a", point=1, actor="x", occurred_at=T0, data={}
+        type=EventType.NOTE_ADDED,
+        assignment="a",
+        point=1,
+        actor="x",
+        occurred_at=T0,
+        data={"text": "x"},
     )
 
     def failing_command() -> None:
@@ -82,7 +88,7 @@ def test_rolled_back_events_leave_no_outbox_rows(db: sa.Engine) -> None:
         failing_command()
     assert rows(db) == {}
     with db.connect() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(store.events)).scalar_one() == 0
+        assert conn.execute(sa.select(sa.func.count()).select_from(tables.events)).scalar_one() == 0
 
 
 def test_relay_publishes_in_id_order_and_marks_published(db: sa.Engine) -> None:
@@ -207,7 +213,7 @@ def test_mark_processed_is_true_once_then_false(db: sa.Engine) -> None:
         assert not outbox.mark_processed(conn, event_id, "tasks.handlers.other", now=T0)
     with db.connect() as conn:
         recorded = conn.execute(
-            sa.select(store.processed.c.handler).order_by(store.processed.c.handler)
+            sa.select(tables.processed.c.handler).order_by(tables.processed.c.handler)
         ).scalars()
         assert list(recorded) == ["tasks.handlers.other", "tasks.handlers.prompt_owner"]
 
@@ -231,8 +237,10 @@ def test_mark_processed_rolls_back_with_the_handler(db: sa.Engine) -> None:
     with pytest.raises(RuntimeError):
         failing_dispatch()
     with db.connect() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(store.effects)).scalar_one() == 0
-        processed = conn.execute(sa.select(sa.func.count()).select_from(store.processed))
+        assert (
+            conn.execute(sa.select(sa.func.count()).select_from(tables.effects)).scalar_one() == 0
+        )
+        processed = conn.execute(sa.select(sa.func.count()).select_from(tables.processed))
         assert processed.scalar_one() == 0
     with db.begin() as conn:
         assert outbox.mark_processed(conn, event_id, "h", now=T0)

@@ -22,10 +22,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from commands.console import PROGRESS_THRESHOLD
 from tests.support import DEFINITIONS, ROOT
-from workflow import store
-from workflow.console import PROGRESS_THRESHOLD
-from workflow.store import connect
+from workflow.store import connect, tables
 
 COPIES = 20
 POINTS = 7 + 4 * (COPIES + 1)  # the seed's 7, then 4 per premises assignment
@@ -116,7 +115,7 @@ def _due_steps(database_url: str) -> int:
     try:
         with engine.connect() as conn:
             query = sa.select(sa.func.count()).where(
-                store.steps.c.next_check_at <= dt.date.fromisoformat(LATER)
+                tables.steps.c.next_check_at <= dt.date.fromisoformat(LATER)
             )
             return int(conn.execute(query).scalar_one())
     finally:

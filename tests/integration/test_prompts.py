@@ -14,8 +14,8 @@ import sqlalchemy as sa
 
 from tests.integration.servers import SmtpCatcher, WorkerProcess, council, wait_for
 from tests.support import ROOT
-from workflow import store
-from workflow.mail import message_id
+from workflow.mail.compose import message_id
+from workflow.store import tables
 
 A = "kf-2022-hedersvald"
 
@@ -28,8 +28,8 @@ def _event_id(db: sa.Engine, step: str, kind: str) -> int:
     with db.connect() as conn:
         return int(
             conn.execute(
-                sa.select(store.events.c.id).where(
-                    store.events.c.step == step, store.events.c.type == kind
+                sa.select(tables.events.c.id).where(
+                    tables.events.c.step == step, tables.events.c.type == kind
                 )
             ).scalar_one()
         )

@@ -18,12 +18,12 @@ import sqlalchemy as sa
 
 from tests.integration.servers import RedisServer, SmtpCatcher, WorkerProcess, council, wait_for
 from tests.support import DEFINITIONS
-from workflow import store
-from workflow.calendar import Calendar
-from workflow.effects import EffectState
+from workflow.core.calendar import Calendar
+from workflow.definitions.loader import load
 from workflow.engine import Engine
-from workflow.loader import load
-from workflow.mail import message_id
+from workflow.mail.compose import message_id
+from workflow.store import tables
+from workflow.store.effects import EffectState
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 NOW = dt.datetime(2024, 2, 1, 9, 0, tzinfo=STOCKHOLM)
@@ -62,7 +62,7 @@ def start_load(db: sa.Engine, definitions: Path) -> None:
 
 def expected_message_ids(db: sa.Engine) -> set[str]:
     with db.connect() as conn:
-        keys = conn.execute(sa.select(store.effects.c.key)).scalars().all()
+        keys = conn.execute(sa.select(tables.effects.c.key)).scalars().all()
     return {message_id(key, DOMAIN) for key in keys}
 
 
@@ -75,11 +75,11 @@ def assert_all_handled_once(db: sa.Engine, smtp: SmtpCatcher, prompts: int, *, s
     repeats = sum(count - 1 for count in Counter(received).values())
     assert repeats <= slack, f"{repeats} messages were sent twice"
     with db.connect() as conn:
-        states = Counter(conn.execute(sa.select(store.effects.c.state)).scalars().all())
+        states = Counter(conn.execute(sa.select(tables.effects.c.state)).scalars().all())
         unhandled = conn.execute(
-            sa.select(sa.func.count()).where(store.outbox.c.handled_at.is_(None))
+            sa.select(sa.func.count()).where(tables.outbox.c.handled_at.is_(None))
         ).scalar_one()
-        per_handler = Counter(conn.execute(sa.select(store.processed.c.handler)).scalars().all())
+        per_handler = Counter(conn.execute(sa.select(tables.processed.c.handler)).scalars().all())
     assert states == {EffectState.DONE.value: prompts}
     assert unhandled == 0
     # Every activation went through each subscribed handler exactly once.
@@ -120,10 +120,10 @@ def test_sigkill_mid_run_loses_nothing_and_doubles_nothing(
 def _all_done(db: sa.Engine) -> bool:
     with db.connect() as conn:
         open_effects = conn.execute(
-            sa.select(sa.func.count()).where(store.effects.c.state != EffectState.DONE.value)
+            sa.select(sa.func.count()).where(tables.effects.c.state != EffectState.DONE.value)
         ).scalar_one()
         unhandled = conn.execute(
-            sa.select(sa.func.count()).where(store.outbox.c.handled_at.is_(None))
+            sa.select(sa.func.count()).where(tables.outbox.c.handled_at.is_(None))
         ).scalar_one()
     return open_effects == 0 and unhandled == 0
 
@@ -167,7 +167,7 @@ def test_smtp_down_for_a_while_then_up(
     wait_for(lambda: _all_done(db), timeout=60, what="every effect marked done")
     assert_all_handled_once(db, smtp, 25, slack=0)
     with db.connect() as conn:
-        attempts = conn.execute(sa.select(store.effects.c.attempts)).scalars().all()
+        attempts = conn.execute(sa.select(tables.effects.c.attempts)).scalars().all()
     assert min(attempts) >= 2  # each was tried while SMTP was down, then again
 
 
@@ -176,8 +176,8 @@ def _retrying(db: sa.Engine) -> int:
         return int(
             conn.execute(
                 sa.select(sa.func.count()).where(
-                    store.effects.c.state == EffectState.PENDING.value,
-                    store.effects.c.next_attempt_at.is_not(None),
+                    tables.effects.c.state == EffectState.PENDING.value,
+                    tables.effects.c.next_attempt_at.is_not(None),
                 )
             ).scalar_one()
         )
@@ -217,6 +217,6 @@ def _count_failed(db: sa.Engine) -> int:
     with db.connect() as conn:
         return int(
             conn.execute(
-                sa.select(sa.func.count()).where(store.effects.c.state == EffectState.FAILED.value)
+                sa.select(sa.func.count()).where(tables.effects.c.state == EffectState.FAILED.value)
             ).scalar_one()
         )

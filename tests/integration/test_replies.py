@@ -35,8 +35,9 @@ from pydantic import SecretStr
 
 from tests.integration.servers import SmtpCatcher, WorkerProcess, council, wait_for
 from tests.support import ROOT
-from workflow import replies, store
-from workflow.mail import message_id
+from workflow.mail.compose import message_id
+from workflow.replies import tokens as replies
+from workflow.store import tables
 
 A = "kf-2022-hedersvald"
 POINT = f"{A}/4"
@@ -83,16 +84,16 @@ class Ev:
 
 def _last_event(db: sa.Engine) -> int:
     with db.connect() as conn:
-        return int(conn.execute(sa.select(sa.func.max(store.events.c.id))).scalar_one() or 0)
+        return int(conn.execute(sa.select(sa.func.max(tables.events.c.id))).scalar_one() or 0)
 
 
 def _events_after(db: sa.Engine, after: int) -> list[Ev]:
     with db.connect() as conn:
         rows = conn.execute(
             sa.select(
-                store.events.c.type, store.events.c.step, store.events.c.actor,
-                store.events.c.payload,
-            ).where(store.events.c.id > after).order_by(store.events.c.id)
+                tables.events.c.type, tables.events.c.step, tables.events.c.actor,
+                tables.events.c.payload,
+            ).where(tables.events.c.id > after).order_by(tables.events.c.id)
         ).all()  # fmt: skip
     return [Ev(r.type, r.step, r.actor, dict(r.payload)) for r in rows]
 
@@ -101,8 +102,8 @@ def _event_id(db: sa.Engine, step: str, kind: str) -> int:
     with db.connect() as conn:
         return int(
             conn.execute(
-                sa.select(sa.func.max(store.events.c.id)).where(
-                    store.events.c.step == step, store.events.c.type == kind
+                sa.select(sa.func.max(tables.events.c.id)).where(
+                    tables.events.c.step == step, tables.events.c.type == kind
                 )
             ).scalar_one()
         )
@@ -111,7 +112,7 @@ def _event_id(db: sa.Engine, step: str, kind: str) -> int:
 def _reply_row(db: sa.Engine, key: str) -> Any:
     with db.connect() as conn:
         return conn.execute(
-            sa.select(store.replies).where(store.replies.c.message_key == key)
+            sa.select(tables.replies).where(tables.replies.c.message_key == key)
         ).one()
 
 
@@ -124,7 +125,7 @@ def _answers_recorded(db: sa.Engine) -> int:
     with db.connect() as conn:
         return int(
             conn.execute(
-                sa.select(sa.func.count()).where(store.effects.c.kind == "answer")
+                sa.select(sa.func.count()).where(tables.effects.c.kind == "answer")
             ).scalar_one()
         )
 
@@ -133,8 +134,8 @@ def _unsent(db: sa.Engine) -> list[Any]:
     with db.connect() as conn:
         return list(
             conn.execute(
-                sa.select(store.effects.c.id, store.effects.c.kind, store.effects.c.state).where(
-                    store.effects.c.state != "done"
+                sa.select(tables.effects.c.id, tables.effects.c.kind, tables.effects.c.state).where(
+                    tables.effects.c.state != "done"
                 )
             ).all()
         )
@@ -661,10 +662,10 @@ def _scenario(
     assert answer["Reply-To"] is None
 
     # 12. The KLAR message again, byte for byte, through each route: nothing, no answer.
-    state = (_last_event(db), _count(db, store.effects), _count(db, store.replies))
+    state = (_last_event(db), _count(db, tables.effects), _count(db, tables.replies))
     for again in replay:
         again.send(done_reply)
-        assert (_last_event(db), _count(db, store.effects), _count(db, store.replies)) == state
+        assert (_last_event(db), _count(db, tables.effects), _count(db, tables.replies)) == state
     assert _reply_row(db, str(done_reply["Message-ID"])).outcome == "done"
 
     # Every mail went out; each reply got exactly one answer.
@@ -728,7 +729,7 @@ def test_replies_through_the_smtp_listener(
     ):
         client.send_message(probe, to_addrs=[MAILBOX])
     assert refused.value.recipients[MAILBOX][0] == 550
-    assert _count(db, store.replies) == 0
+    assert _count(db, tables.replies) == 0
 
     _scenario(route, db, smtp, reply_env,
               replay=[route, MaildirRoute(reply_env, tmp_path / "inbox")])  # fmt: skip

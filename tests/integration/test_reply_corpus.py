@@ -29,16 +29,19 @@ import structlog
 from pydantic import SecretStr
 from structlog.testing import capture_logs
 
-import workflow.inbox as inbox_module
+import workflow.replies.inbox as inbox_module
 from tests.integration.conftest import STOCKHOLM
 from tests.support import DEFINITIONS, FIXTURES
-from workflow import mail, replies, store
+from workflow import store
+from workflow.core.actions import CompleteStep, ReassignStep, ReopenStep
+from workflow.core.events import EventType
 from workflow.engine import Engine
-from workflow.events import EventType
-from workflow.inbox import Inbox, Receipt
-from workflow.machine import CompleteStep, ReassignStep, ReopenStep
-from workflow.prompts import build_prompt
+from workflow.mail import compose as mail
+from workflow.mail.prompts import build_prompt
+from workflow.replies import tokens as replies
+from workflow.replies.inbox import Inbox, Receipt
 from workflow.settings import Settings
+from workflow.store import tables
 
 CORPUS = FIXTURES / "replies" / "hostile"
 A = "kf-2022-hedersvald"
@@ -114,20 +117,18 @@ def test_readme_describes_every_message_of_the_corpus() -> None:
 
 def _complete(engine: Engine) -> None:
     plan = engine.definitions.assignment(A).point(4)
-    engine.command(plan, CompleteStep(actor="amir.hassan", step="map"), now=T_SETUP)
+    engine.act(plan, CompleteStep(actor="amir.hassan", step="map"), now=T_SETUP)
 
 
 def _reassign(engine: Engine) -> None:
     plan = engine.definitions.assignment(A).point(4)
-    engine.command(
-        plan, ReassignStep(actor="sara.nilsson", step="map", to="anders.berg"), now=T_SETUP
-    )
+    engine.act(plan, ReassignStep(actor="sara.nilsson", step="map", to="anders.berg"), now=T_SETUP)
 
 
 def _complete_reopen(engine: Engine) -> None:
     _complete(engine)
     plan = engine.definitions.assignment(A).point(4)
-    engine.command(
+    engine.act(
         plan,
         ReopenStep(actor="sara.nilsson", step="map", reason="the routes need another look"),
         now=T_SETUP + dt.timedelta(minutes=5),
@@ -240,28 +241,28 @@ def _rows(db: sa.Engine, table: sa.Table) -> list[tuple[Any, ...]]:
 
 
 def _state(db: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
-    return {t.name: _rows(db, t) for t in (store.events, store.steps, store.points)}
+    return {t.name: _rows(db, t) for t in (tables.events, tables.steps, tables.points)}
 
 
 def _effects(db: sa.Engine) -> list[sa.Row[Any]]:
     with db.connect() as conn:
-        return list(conn.execute(sa.select(store.effects).order_by(store.effects.c.id)))
+        return list(conn.execute(sa.select(tables.effects).order_by(tables.effects.c.id)))
 
 
 def _replies(db: sa.Engine) -> list[sa.Row[Any]]:
     with db.connect() as conn:
-        return list(conn.execute(sa.select(store.replies)))
+        return list(conn.execute(sa.select(tables.replies)))
 
 
 def _new_event_types(db: sa.Engine, since: int) -> list[str]:
     with db.connect() as conn:
-        query = sa.select(store.events.c.type).where(store.events.c.id > since)
-        return [row.type for row in conn.execute(query.order_by(store.events.c.id))]
+        query = sa.select(tables.events.c.type).where(tables.events.c.id > since)
+        return [row.type for row in conn.execute(query.order_by(tables.events.c.id))]
 
 
 def _last_event_id(db: sa.Engine) -> int:
     with db.connect() as conn:
-        return int(conn.execute(sa.select(sa.func.max(store.events.c.id))).scalar_one())
+        return int(conn.execute(sa.select(sa.func.max(tables.events.c.id))).scalar_one())
 
 
 # --- what must never be in an answer or a log ----------------------------------------
@@ -491,7 +492,7 @@ def test_a_personal_identity_number_is_never_kept(scene: Scene) -> None:
     receipt = _receive_file(scene, "note-personnummer.eml")
     assert (receipt.outcome, receipt.reason) == ("refused", "not-allowed")
     db = scene.engine.db
-    stored = repr(_rows(db, store.events)) + repr(_replies(db)) + repr(_effects(db))
+    stored = repr(_rows(db, tables.events)) + repr(_replies(db)) + repr(_effects(db))
     assert "19121212-1212" not in stored
     assert "19121212" not in stored
 

@@ -14,11 +14,11 @@ from click.testing import CliRunner
 from cli import main
 from scripts.seed_history import AS_OF, TZ, A, play
 from tests.support import DEFINITIONS, FIXTURES
-from workflow.definitions import Language
+from workflow.core.specs import Language
+from workflow.core.state import Category
 from workflow.engine import Engine
-from workflow.report import Report, build_report
-from workflow.report_render import to_docx, to_html, to_json, to_markdown
-from workflow.state import Category
+from workflow.report.model import Report, build_report
+from workflow.report.render import to_docx, to_html, to_json, to_markdown
 
 GOLDEN = FIXTURES / "golden"
 
@@ -87,7 +87,7 @@ def play_later(engine: Engine) -> None:
     from scripts.seed_history import LATER, at
 
     for when, number, command in LATER:
-        engine.command(engine.definitions.assignment(A).point(number), command, now=at(when))
+        engine.act(engine.definitions.assignment(A).point(number), command, now=at(when))
 
 
 def test_all_notes_in_order_when_asked(seeded: Engine) -> None:
@@ -100,11 +100,11 @@ def test_all_notes_in_order_when_asked(seeded: Engine) -> None:
 
 def test_written_off_and_rejected_points_are_listed_apart(engine: Engine) -> None:
     """A written-off point leaves the groups and shows with its reason."""
-    from workflow.machine import WriteOff
+    from workflow.core.actions import WriteOff
 
     play(engine)
     point6 = engine.definitions.assignment(A).point(6)
-    engine.command(
+    engine.act(
         point6,
         WriteOff(actor="sara.nilsson", reason="KF 2023-06-12 § 99"),
         now=dt.datetime(2023, 6, 12, 20, tzinfo=TZ),

@@ -19,10 +19,10 @@ import pytest
 
 from scripts.seed_history import AS_OF, TZ, A, play
 from tests.support import ROOT, missing_server
-from workflow.definitions import Language
+from workflow.core.specs import Language
 from workflow.engine import Engine
-from workflow.report import build_report
-from workflow.report_render import to_html
+from workflow.report.model import build_report
+from workflow.report.render import to_html
 
 AXE = ROOT / "tests" / "a11y" / "node_modules" / "axe-core" / "axe.min.js"
 #: Flags that keep headless Chromium off the network (this machine has none) and quiet.

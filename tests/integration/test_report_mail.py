@@ -11,11 +11,11 @@ import sqlalchemy as sa
 from scripts.seed_history import TZ, A
 from tests.integration.servers import SmtpCatcher, WorkerProcess, council, wait_for
 from tests.support import DEFINITIONS
-from workflow import store
-from workflow.calendar import Calendar
+from workflow.core.actions import CompleteStep
+from workflow.core.calendar import Calendar
+from workflow.definitions.loader import load
 from workflow.engine import Engine
-from workflow.loader import load
-from workflow.machine import CompleteStep
+from workflow.store import tables
 
 COORDINATOR = "sara.nilsson@kommun.example"
 
@@ -38,7 +38,7 @@ def test_report_send_mails_html_and_docx_once(
     council(worker_env, "report", A, "--send", "--as-of", "2023-06-12")
     wait_for(lambda: len(_reports(smtp)) == 1, timeout=60, what="the report mail")
     council(worker_env, "report", A, "--send", "--as-of", "2023-06-12")
-    wait_for(lambda: _report_effects(db) == 1 and _task_ran_twice(worker_env), timeout=30,
+    wait_for(lambda: _report_effects(db) == 1 and _requests_handled(db) == 2, timeout=30,
              what="the second send to be handled")  # fmt: skip
 
     (mail,) = _reports(smtp)
@@ -62,16 +62,24 @@ def _report_effects(db: sa.Engine) -> int:
     with db.connect() as conn:
         return int(
             conn.execute(
-                sa.select(sa.func.count()).where(store.effects.c.kind == "report")
+                sa.select(sa.func.count()).where(tables.effects.c.kind == "report")
             ).scalar_one()
         )
 
 
-def _task_ran_twice(env: dict[str, str]) -> bool:
-    from pathlib import Path
-
-    log = Path(env["COUNCIL_VAR_DIR"]).parent / "worker.log"
-    return "report.already_sent" in log.read_text()
+def _requests_handled(db: sa.Engine) -> int:
+    """How many `report.requested` events a worker has handled (each asked once)."""
+    with db.connect() as conn:
+        return int(
+            conn.execute(
+                sa.select(sa.func.count())
+                .select_from(tables.events.join(tables.outbox))
+                .where(
+                    tables.events.c.type == "report.requested",
+                    tables.outbox.c.handled_at.is_not(None),
+                )
+            ).scalar_one()
+        )
 
 
 def test_assemble_step_mails_the_report_when_it_starts(
@@ -85,7 +93,7 @@ def test_assemble_step_mails_the_report_when_it_starts(
     engine = Engine(db=db, definitions=load([DEFINITIONS]), calendar=Calendar(), timezone=TZ)
     report_back = engine.definitions.assignment(A).point(7)
     engine.start(A, actor="sara.nilsson", now=dt.datetime(2023, 4, 17, 8, tzinfo=TZ), only=7)
-    engine.command(
+    engine.act(
         report_back,
         CompleteStep(actor="sara.nilsson", step="collect"),
         now=dt.datetime(2023, 5, 2, 16, tzinfo=TZ),

@@ -11,6 +11,7 @@ one digest per person per sweep; and the CLI's ``check-deadlines``,
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import shutil
 import subprocess
@@ -18,6 +19,7 @@ import sys
 import threading
 import traceback
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +28,19 @@ import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
 from cli import main
-from tasks.handlers import HandlerContext, notify_deadline
 from tests.integration.conftest import STOCKHOLM
 from tests.support import DEFINITIONS, ROOT
-from workflow import simulate, store, sweep
-from workflow.calendar import Calendar
+from workflow import handlers, store, sweep
+from workflow.core import simulate
+from workflow.core.actions import ExtendStep, HoldStep, ReassignStep, ResumeStep
+from workflow.core.calendar import Calendar
+from workflow.core.events import EventType
+from workflow.core.plan import Definitions
+from workflow.definitions.loader import load
 from workflow.engine import Engine
-from workflow.events import EventType
-from workflow.loader import Definitions, load
-from workflow.machine import ExtendStep, HoldStep, ReassignStep, ResumeStep
+from workflow.handlers import HandlerContext, notify_deadline
+from workflow.settings import Settings
+from workflow.store import firings, tables
 
 HEDER = "kf-2022-hedersvald"  # points 1 (analyse) and 2 (needs) start on 2022-12-01
 LOKAL = "kf-2024-lokalforsorjning"  # point 1 (forecast, inventory) starts on 2024-04-02
@@ -55,13 +61,46 @@ def days(first: str, last: str) -> list[dt.date]:
     return [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
 
 
-def run_sweep(engine: Engine, now: dt.datetime, **kwargs: Any) -> sweep.SweepResult:
-    return sweep.sweep(
-        engine.db, engine.definitions, engine.calendar, now=now, tz=STOCKHOLM, **kwargs
-    )
+@dataclass
+class Swept:
+    """A sweep's result, and what the workers' handlers recorded for its events."""
+
+    result: sweep.SweepResult
+    digests: list[int]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.result, name)
 
 
-def fired(result: sweep.SweepResult) -> list[tuple[str, str, int, str, str | None]]:
+def run_sweep(engine: Engine, now: dt.datetime, **kwargs: Any) -> Swept:
+    """Sweep, then run each event's handlers as a worker would (effects recorded, none sent)."""
+    result = sweep.sweep(engine, now=now, **kwargs)
+    recorded = handle(engine, result.event_ids, now)
+    return Swept(result, [i for i in recorded if i in digest_ids(engine.db)])
+
+
+def handle(engine: Engine, event_ids: list[int], now: dt.datetime) -> list[int]:
+    """What a worker does with events: run their handlers once; the effects they record."""
+    return [
+        effect_id
+        for event_id in event_ids
+        for effect_id in handlers.dispatch(
+            engine.db, engine.definitions, settings(), event_id, now=now, tz=STOCKHOLM
+        ).recorded
+    ]
+
+
+@functools.cache
+def settings() -> Settings:
+    """An installation without replies by e-mail: what the handlers read."""
+    return Settings(reply_secret=None)
+
+
+def digest_ids(db: sa.Engine) -> set[int]:
+    return {row.id for row in effect_rows(db, "digest")}
+
+
+def fired(result: Swept | sweep.SweepResult) -> list[tuple[str, str, int, str, str | None]]:
     """What a sweep fired, as (step, kind, level, to, via), in a stable order."""
     return sorted(
         (f.firing.step, f.firing.kind.value, f.firing.level, f.to, f.via) for f in result.fired
@@ -77,7 +116,7 @@ def start_lokal(engine: Engine) -> None:
 
 
 def command(engine: Engine, assignment: str, number: int, cmd: Any, now: dt.datetime) -> None:
-    engine.command(engine.definitions.assignment(assignment).point(number), cmd, now=now)
+    engine.act(engine.definitions.assignment(assignment).point(number), cmd, now=now)
 
 
 def count(db: sa.Engine, table: sa.Table, *where: Any) -> int:
@@ -88,7 +127,7 @@ def count(db: sa.Engine, table: sa.Table, *where: Any) -> int:
 
 def next_checks(db: sa.Engine) -> dict[tuple[str, int, str], dt.date | None]:
     with db.connect() as conn:
-        rows = conn.execute(sa.select(store.steps)).all()
+        rows = conn.execute(sa.select(tables.steps)).all()
     return {(r.assignment, r.number, r.step): r.next_check_at for r in rows}
 
 
@@ -96,30 +135,30 @@ def deadline_events(db: sa.Engine) -> list[dict[str, Any]]:
     """The sweep's events, oldest first, as their payload plus type and id."""
     with db.connect() as conn:
         rows = conn.execute(
-            sa.select(store.events)
-            .where(store.events.c.type.in_(DEADLINE_EVENTS))
-            .order_by(store.events.c.id)
+            sa.select(tables.events)
+            .where(tables.events.c.type.in_(DEADLINE_EVENTS))
+            .order_by(tables.events.c.id)
         ).all()
     return [{"id": r.id, "type": r.type, **r.payload} for r in rows]
 
 
 def effect_rows(db: sa.Engine, kind: str) -> list[Any]:
     with db.connect() as conn:
-        return list(conn.execute(sa.select(store.effects).where(store.effects.c.kind == kind)))
+        return list(conn.execute(sa.select(tables.effects).where(tables.effects.c.kind == kind)))
 
 
 def firing_rows(db: sa.Engine) -> list[Any]:
     with db.connect() as conn:
-        return list(conn.execute(sa.select(store.firings).order_by(store.firings.c.key)))
+        return list(conn.execute(sa.select(tables.firings).order_by(tables.firings.c.key)))
 
 
 def written(db: sa.Engine) -> dict[str, Any]:
     """Everything a sweep may write, to compare before and after."""
     return {
-        "events": count(db, store.events),
-        "outbox": count(db, store.outbox),
-        "firings": count(db, store.firings),
-        "effects": count(db, store.effects),
+        "events": count(db, tables.events),
+        "outbox": count(db, tables.outbox),
+        "firings": count(db, tables.firings),
+        "effects": count(db, tables.effects),
         "next_checks": next_checks(db),
     }
 
@@ -132,7 +171,7 @@ def assert_each_escalation_in_one_digest(db: sa.Engine) -> None:
     """
     with db.connect() as conn:
         payloads = conn.execute(
-            sa.select(store.effects.c.payload).where(store.effects.c.kind == "digest")
+            sa.select(tables.effects.c.payload).where(tables.effects.c.kind == "digest")
         ).scalars()
         listed = Counter(
             (payload["message"]["to_email"], line[2:].split(":")[0])
@@ -219,7 +258,7 @@ def test_simulation_matches_what_daily_sweeps_fire(engine: Engine) -> None:
     start_lokal(engine)
     plan = engine.definitions.assignment(LOKAL)
     rows = simulate.timeline(
-        engine.definitions, plan, engine.snapshot(LOKAL), start=dt.date(2024, 4, 2),
+        engine.definitions.directory, plan, engine.snapshot(LOKAL), start=dt.date(2024, 4, 2),
         until=dt.date(2024, 6, 14), calendar=engine.calendar, fired=set(),
     )  # fmt: skip
     predicted = [(r["fires_on"], r["step"], r["kind"], r["level"], r["to"]) for r in rows]
@@ -328,7 +367,7 @@ def test_sweeping_again_fires_nothing_twice(engine: Engine) -> None:
     ]
     assert run_sweep(engine, at("2024-06-07")).fired == []
     assert_each_firing_once(engine.db)
-    assert count(engine.db, store.effects, store.effects.c.kind == "digest") == 2
+    assert count(engine.db, tables.effects, tables.effects.c.kind == "digest") == 2
 
 
 def test_two_sweeps_at_once_in_threads_fire_each_firing_once(engine: Engine) -> None:
@@ -340,7 +379,7 @@ def test_two_sweeps_at_once_in_threads_fire_each_firing_once(engine: Engine) -> 
     expected = sorted(f.firing.key for f in run_sweep(engine, now, dry_run=True).fired)
     assert len(expected) == 9
     barrier = threading.Barrier(2)
-    results: list[sweep.SweepResult] = []
+    results: list[Swept] = []
     errors: list[BaseException] = []
 
     def race() -> None:
@@ -366,22 +405,25 @@ RACER = """
 import datetime as dt, json, sys, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
-from workflow import store, sweep
-from workflow.calendar import Calendar
-from workflow.loader import load
+from workflow import store
+from workflow.store import tables
+from workflow import sweep
+from workflow.core.calendar import Calendar
+from workflow.definitions.loader import load
+from workflow.engine import Engine
 
 url, definitions, go, ready, now = sys.argv[1:]
 db = store.connect(url)
-defs = load([Path(definitions)])
+tz = ZoneInfo("Europe/Stockholm")
+engine = Engine(db=db, definitions=load([Path(definitions)]), calendar=Calendar(), timezone=tz)
 with db.connect() as conn:  # connected and warm before the start signal
     conn.exec_driver_sql("SELECT 1")
 Path(ready).touch()
 while not Path(go).exists():
     time.sleep(0.002)
-result = sweep.sweep(db, defs, Calendar(), now=dt.datetime.fromisoformat(now),
-                     tz=ZoneInfo("Europe/Stockholm"))
+result = sweep.sweep(engine, now=dt.datetime.fromisoformat(now))
 db.dispose()
-print(json.dumps({"fired": [f.firing.key for f in result.fired], "digests": result.digests}))
+print(json.dumps({"fired": [f.firing.key for f in result.fired], "events": result.event_ids}))
 """
 
 
@@ -433,10 +475,8 @@ def test_two_sweeps_racing_in_two_processes_fire_each_firing_once(
     assert sorted(keys) == expected
     assert len(set(keys)) == len(keys)
     assert_each_firing_once(engine.db)
+    handle(engine, [i for r in results for i in r["events"]], now)  # the workers' part
     assert_each_escalation_in_one_digest(engine.db)
-    assert sorted(i for r in results for i in r["digests"]) == sorted(
-        e.id for e in effect_rows(engine.db, "digest")
-    )
 
 
 def test_an_extension_committed_while_a_sweep_runs_is_not_lost(
@@ -451,7 +491,7 @@ def test_an_extension_committed_while_a_sweep_runs_is_not_lost(
     """
     start_lokal(engine)
     run_sweep(engine, at("2024-05-29"))  # reminders, overdue and escalation 1 have fired
-    read_due_steps = sweep._due_steps
+    read_due_steps = firings.due_steps
     extension: list[BaseException | None] = []
 
     def extend() -> None:
@@ -471,10 +511,10 @@ def test_an_extension_committed_while_a_sweep_runs_is_not_lost(
         worker.join(timeout=2)  # SQLite: commits now; PostgreSQL: waits for the row lock
         return rows
 
-    monkeypatch.setattr(sweep, "_due_steps", read_then_extend)
+    monkeypatch.setattr(firings, "due_steps", read_then_extend)
     run_sweep(engine, at("2024-05-30"))
     worker.join(timeout=30)
-    monkeypatch.setattr(sweep, "_due_steps", read_due_steps)
+    monkeypatch.setattr(firings, "due_steps", read_due_steps)
     assert extension == [None]
     assert engine.snapshot(LOKAL)[(LOKAL, 1)].step("forecast").due == dt.date(2024, 6, 20)
     assert next_checks(engine.db)[(LOKAL, 1, "forecast")] == dt.date(2024, 6, 5)
@@ -489,7 +529,7 @@ def test_a_hold_committed_while_a_sweep_runs_stops_its_firings(
     sweep wrote anything; if the hold had to wait for the sweep (PostgreSQL's row lock), the
     reminder the sweep fired came first. Either way the held step is left unchecked."""
     start_lokal(engine)
-    read_due_steps = sweep._due_steps
+    read_due_steps = firings.due_steps
     outcome: list[BaseException | None] = []
 
     def hold() -> None:
@@ -510,10 +550,10 @@ def test_a_hold_committed_while_a_sweep_runs_stops_its_firings(
         hold_first.append(not worker.is_alive())
         return rows
 
-    monkeypatch.setattr(sweep, "_due_steps", read_then_hold)
+    monkeypatch.setattr(firings, "due_steps", read_then_hold)
     result = run_sweep(engine, at("2024-04-30"))
     worker.join(timeout=30)
-    monkeypatch.setattr(sweep, "_due_steps", read_due_steps)
+    monkeypatch.setattr(firings, "due_steps", read_due_steps)
     assert outcome == [None]
     if hold_first == [True]:  # the hold committed before the sweep wrote anything
         assert fired(result) == []
@@ -633,10 +673,12 @@ def test_an_absent_owners_firing_goes_to_the_substitute(
     with engine.db.begin() as conn:
         stored = store.get_event(conn, event["id"])
         assert stored is not None
-        ctx = HandlerContext(conn, definitions, event["id"], at("2024-07-01"), STOCKHOLM)
+        ctx = HandlerContext(
+            conn, definitions, settings(), event["id"], at("2024-07-01"), STOCKHOLM
+        )
         notify_deadline(ctx, stored)
         rows = conn.execute(
-            sa.select(store.effects).where(store.effects.c.event_id == event["id"])
+            sa.select(tables.effects).where(tables.effects.c.event_id == event["id"])
         ).all()
     by_key = {r.key: r for r in rows}
     assert set(by_key) == {
@@ -666,13 +708,13 @@ def test_one_digest_per_person_per_sweep(engine: Engine) -> None:
     ]  # fmt: skip
     with engine.db.connect() as conn:
         digests = conn.execute(
-            sa.select(store.effects).where(store.effects.c.kind == "digest")
+            sa.select(tables.effects).where(tables.effects.c.kind == "digest")
         ).all()
     assert sorted(r.id for r in digests) == sorted(result.digests)
     by_person = {r.key.rsplit(":", 1)[1]: r for r in digests}
     assert sorted(by_person) == ["karin.holm", "per.lund"]
-    first_event = result.event_ids[0]
-    assert by_person["karin.holm"].key == f"digest:{first_event}:karin.holm"
+    (sweep_id,) = {e["sweep"] for e in deadline_events(engine.db) if e["kind"] == "escalation"}
+    assert by_person["karin.holm"].key == f"digest:{sweep_id}:karin.holm"
     karin = by_person["karin.holm"].payload["message"]
     assert karin["to_email"] == "karin.holm@kommun.example"
     assert karin["subject"] == "Eskalering: 2 försenade moment"
@@ -688,7 +730,7 @@ def test_one_digest_per_person_per_sweep(engine: Engine) -> None:
 
     assert run_sweep(engine, at("2024-06-07")).digests == []
     assert run_sweep(engine, at("2024-06-10")).digests == []
-    assert count(engine.db, store.effects, store.effects.c.kind == "digest") == 2
+    assert count(engine.db, tables.effects, tables.effects.c.kind == "digest") == 2
 
 
 # --- the CLI -------------------------------------------------------------------------

@@ -21,12 +21,12 @@ import sqlalchemy as sa
 from tests.integration.conftest import STOCKHOLM
 from tests.integration.servers import Received, SmtpCatcher, WorkerProcess, council, wait_for
 from tests.support import DEFINITIONS
-from workflow import store
-from workflow.calendar import Calendar
-from workflow.effects import EffectState
+from workflow.core.calendar import Calendar
+from workflow.definitions.loader import load
 from workflow.engine import Engine
-from workflow.loader import load
-from workflow.mail import message_id
+from workflow.mail.compose import message_id
+from workflow.store import tables
+from workflow.store.effects import EffectState
 
 HEDER = "kf-2022-hedersvald"
 LOKAL = "kf-2024-lokalforsorjning"
@@ -55,10 +55,10 @@ def settled(db: sa.Engine) -> bool:
     """Every event handled and every effect sent."""
     with db.connect() as conn:
         unhandled = conn.execute(
-            sa.select(sa.func.count()).where(store.outbox.c.handled_at.is_(None))
+            sa.select(sa.func.count()).where(tables.outbox.c.handled_at.is_(None))
         ).scalar_one()
         unsent = conn.execute(
-            sa.select(sa.func.count()).where(store.effects.c.state != EffectState.DONE.value)
+            sa.select(sa.func.count()).where(tables.effects.c.state != EffectState.DONE.value)
         ).scalar_one()
     return unhandled == 0 and unsent == 0
 
@@ -66,19 +66,19 @@ def settled(db: sa.Engine) -> bool:
 def deadline_rows(db: sa.Engine) -> tuple[int, int, Counter[str]]:
     """(firings, deadline events, effects by kind)."""
     with db.connect() as conn:
-        firings = conn.execute(sa.select(sa.func.count()).select_from(store.firings)).scalar_one()
+        firings = conn.execute(sa.select(sa.func.count()).select_from(tables.firings)).scalar_one()
         events = conn.execute(
             sa.select(sa.func.count()).where(
-                store.events.c.type.in_(["step.reminder_due", "step.overdue", "step.escalated"])
+                tables.events.c.type.in_(["step.reminder_due", "step.overdue", "step.escalated"])
             )
         ).scalar_one()
-        kinds = Counter(conn.execute(sa.select(store.effects.c.kind)).scalars().all())
+        kinds = Counter(conn.execute(sa.select(tables.effects.c.kind)).scalars().all())
     return int(firings), int(events), kinds
 
 
 def effect_keys(db: sa.Engine, kind: str) -> list[str]:
     with db.connect() as conn:
-        query = sa.select(store.effects.c.key).where(store.effects.c.kind == kind)
+        query = sa.select(tables.effects.c.key).where(tables.effects.c.kind == kind)
         return sorted(conn.execute(query).scalars().all())
 
 

@@ -28,16 +28,18 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
 from tests.integration.servers import SmtpCatcher, _Handler
-from workflow import effects, store
-from workflow import transport as transport_module
-from workflow.definitions import Language
-from workflow.delivery import deliver
-from workflow.effects import EffectState
+from workflow import store
+from workflow.core.events import EffectFailed, Event, EventType
+from workflow.core.specs import Language
+from workflow.engine import EventLog
 from workflow.errors import DeliveryError
-from workflow.events import Event, EventType
-from workflow.mail import Prompt, compose, message_id
+from workflow.mail import transport as transport_module
+from workflow.mail.compose import Prompt, compose, message_id
+from workflow.mail.delivery import deliver
+from workflow.mail.transport import MaildirTransport, SmtpTransport, transport_for
 from workflow.settings import Settings
-from workflow.transport import MaildirTransport, SmtpTransport, transport_for
+from workflow.store import effects, tables
+from workflow.store.effects import EffectState
 
 T0 = dt.datetime(2024, 2, 1, 9, 0, tzinfo=dt.UTC)
 DOMAIN = "kommun.example"
@@ -132,7 +134,7 @@ def record_prompt(db: sa.Engine, to_email: str = AMIR) -> tuple[int, int, str]:
 
 def effect(db: sa.Engine, effect_id: int) -> Any:
     with db.connect() as conn:
-        return conn.execute(sa.select(store.effects).where(store.effects.c.id == effect_id)).one()
+        return conn.execute(sa.select(tables.effects).where(tables.effects.c.id == effect_id)).one()
 
 
 def next_attempt(db: sa.Engine, effect_id: int) -> dt.datetime:
@@ -262,6 +264,32 @@ def test_no_retries_configured_fails_at_the_first_transient_error(
     assert deliver(db, settings, [effect_id], now=T0).failed == [effect_id]
     assert effect(db, effect_id).state == EffectState.FAILED.value
     assert len(failure_events(db)) == 1
+
+
+def test_a_delivery_that_gives_up_records_effect_failed_through_the_event_log(
+    db: sa.Engine, smtp: SmtpCatcher, make_settings: MakeSettings
+) -> None:
+    """The effect.failed event is written with its outbox row for the source's point, and
+    handed to the event log's publisher once committed."""
+    settings = make_settings(smtp_host="127.0.0.1", smtp_port=smtp.port, max_retries=0)
+    event_id, effect_id, key = record_prompt(db)
+    smtp.stop()
+    published: list[int] = []
+    later = T0 + dt.timedelta(minutes=1)
+    report = deliver(db, settings, [effect_id], now=later, events=EventLog(db, published.extend))
+    assert report.failed == [effect_id]
+    with db.connect() as conn:
+        logged = store.list_events(conn, since=event_id)
+        outbox_rows = conn.execute(sa.select(tables.outbox.c.event_id)).scalars().all()
+    ((new_id, event),) = logged
+    assert published == [new_id]
+    assert new_id in outbox_rows
+    assert event.type is EventType.EFFECT_FAILED
+    assert (event.assignment, event.point, event.step) == ("kf-2022-hedersvald", 4, "map")
+    assert (event.actor, event.occurred_at) == ("council", later)
+    assert event.payload == EffectFailed(
+        effect=effect_id, key=key, kind="prompt", error=effect(db, effect_id).detail[:200]
+    )
 
 
 def test_refused_recipient_fails_at_once_and_the_rest_of_the_batch_goes_out(

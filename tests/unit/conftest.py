@@ -14,13 +14,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from workflow.calendar import Calendar
-from workflow.definitions import DayKind, DueAnchor, DueRule, Duration, Language, Person
-from workflow.loader import Definitions
-from workflow.machine import (
+from workflow.core.actions import (
+    Action,
     AddNote,
     BeginStep,
-    Command,
     CompleteStep,
     ExtendStep,
     HoldStep,
@@ -30,13 +27,22 @@ from workflow.machine import (
     ResumeStep,
     SkipStep,
     StartPoint,
-    Transition,
     WriteOff,
-    allowed_commands,
-    execute,
 )
-from workflow.plan import MANAGER, AssignmentPlan, Directory, Localized, PointPlan, Rung, StepPlan
-from workflow.state import Category, PointState, category, initial, replay
+from workflow.core.calendar import Calendar
+from workflow.core.machine import Transition, allowed_actions, execute
+from workflow.core.plan import (
+    MANAGER,
+    AssignmentPlan,
+    Definitions,
+    Directory,
+    Localized,
+    PointPlan,
+    Rung,
+    StepPlan,
+)
+from workflow.core.specs import DayKind, DueAnchor, DueRule, Duration, Language, Person
+from workflow.core.state import Category, PointState, category, initial, replay
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 
@@ -198,7 +204,7 @@ def run(calendar: Calendar) -> Run:
 
     def _run(
         plan: PointPlan,
-        *commands: Command,
+        *commands: Action,
         state: PointState | None = None,
         at: dt.datetime = NOW,
     ) -> Transition:
@@ -225,7 +231,7 @@ def replay_all() -> Callable[[PointPlan, Iterable[Transition]], PointState]:
 PEOPLE = ("anna", "bo", "cilla", "dan")
 
 
-def _step_command(verb: str, step: str, owner: str) -> Command:
+def _step_command(verb: str, step: str, owner: str) -> Action:
     """A valid-looking command for one CLI verb on one step."""
     if verb == "begin":
         return BeginStep(actor=owner, step=step)
@@ -249,17 +255,17 @@ def _step_command(verb: str, step: str, owner: str) -> Command:
 
 def candidate_commands(
     plan: PointPlan, state: PointState, *, reopen: bool = True, write_off: bool = True
-) -> list[Command]:
+) -> list[Action]:
     """Commands worth trying on ``state``: one valid-looking command per allowed verb."""
     cat = category(plan, state)
-    commands: list[Command] = []
+    commands: list[Action] = []
     if state.started_at is None and cat is Category.TO_START:
         commands.append(StartPoint(actor="coord"))
     for step in plan.steps:
         owner = state.step(step.id).owner
         commands.extend(
             _step_command(verb, step.id, owner)
-            for verb in allowed_commands(plan, state, step.id)
+            for verb in allowed_actions(plan, state, step.id)
             if reopen or verb != "reopen"
         )
     if not plan.rejected:
@@ -302,7 +308,7 @@ def walk(calendar: Calendar) -> Walk:
 
 
 @pytest.fixture(scope="session")
-def step_command() -> Callable[[str, str, str], Command]:
+def step_command() -> Callable[[str, str, str], Action]:
     """Build a valid-looking command for a CLI verb: ``step_command(verb, step, owner)``."""
     return _step_command
 

@@ -39,7 +39,7 @@ def test_council_services_run_existing_cli_commands() -> None:
         argv = list(service["command"])
         if argv == ["--help"]:
             continue
-        command: click.Command = main
+        command: click.Action = main
         args = argv
         while isinstance(command, click.Group):
             assert args, f"{name}: {argv} names no command"

@@ -36,8 +36,12 @@ def make_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> MakeSettin
     return make
 
 
-def test_late_acks_and_redelivery_of_lost_tasks(make_settings: MakeSettings) -> None:
-    """Tasks are acknowledged after they ran, and a killed child puts its message back."""
+def test_config_asks_for_late_acks_and_requeue_when_a_worker_is_lost(
+    make_settings: MakeSettings,
+) -> None:
+    """The configuration asks Celery to acknowledge a task after it ran and to put a killed
+    child's message back. That this redelivers lost work is proven with a real worker killed
+    mid-run: tests/integration/test_reliability.py, test_sigkill_mid_run_*."""
     config = celery_config(make_settings())
     assert config["broker_url"] == BROKER
     assert config["task_acks_late"] is True

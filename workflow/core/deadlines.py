@@ -11,22 +11,17 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from enum import StrEnum
+from typing import Any
 
-from workflow.calendar import Calendar
-from workflow.definitions import DayKind, Duration
-from workflow.plan import MANAGER, Directory, PointPlan, StepPlan
-from workflow.state import PointState, StepState
+from workflow.core.calendar import Calendar
+from workflow.core.events import DeadlineFired, FiringKind
+from workflow.core.plan import MANAGER, Directory, PointPlan, StepPlan
+from workflow.core.specs import DayKind, Duration
+from workflow.core.state import PointState, StepState
 
 #: Default reminders for a step that declares none, by its length in working days.
 LONG_STEP = 20  # longer than this: reminders 10 and 2 working days ahead
 SHORT_STEP = 5  # longer than this: a reminder a week (5 working days) ahead
-
-
-class FiringKind(StrEnum):
-    REMINDER = "reminder"  # before the due date, to the owner
-    OVERDUE = "overdue"  # the first working day after it, to the owner
-    ESCALATION = "escalation"  # a rung of the ladder, to a manager, person or role
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,15 +121,9 @@ class Recipient:
     via: str | None = None
 
 
-def away_substitute(directory: Directory, person: str, day: dt.date) -> str | None:
-    """The substitute of ``person`` if they are away on ``day``."""
-    found = directory.people.get(person)
-    if found is None:
-        return None
-    for absence in found.away:
-        if absence.from_ <= day <= absence.to and absence.substitute:
-            return absence.substitute
-    return None
+def manager_rungs(plan: StepPlan, level: int) -> int:
+    """How many `to: manager` rungs up to and including ``level`` (each climbs the chain)."""
+    return sum(1 for rung in plan.escalate if rung.to == MANAGER and rung.level <= level)
 
 
 def recipient(
@@ -158,3 +147,47 @@ def recipient(
     if current is None:
         return Recipient(coordinator, via=f"{owner} has no manager at that level")
     return Recipient(current)
+
+
+@dataclass(frozen=True)
+class Fired:
+    """One firing as it is resolved on the day it fires: to whom, on whose behalf."""
+
+    firing: Firing
+    owner: str
+    to: str
+    via: str | None
+    days_overdue: int
+
+    def payload(self, sweep: str | None = None) -> DeadlineFired:
+        """The event's payload; ``sweep`` names the sweep transaction (for digests)."""
+        f = self.firing
+        return DeadlineFired(
+            point=f"{f.assignment}/{f.point}", step=f.step, kind=f.kind, level=f.level,
+            fires_on=f.fires_on, due=f.step_due, owner=self.owner, to=self.to, via=self.via,
+            days_overdue=self.days_overdue, sweep=sweep,
+        )  # fmt: skip
+
+    def as_dict(self) -> dict[str, Any]:
+        """What `check-deadlines --json` and `simulate --json` print for it."""
+        return self.payload().model_dump(mode="json", exclude={"sweep"})
+
+
+def resolve(
+    firing: Firing,
+    plan: StepPlan,
+    state: StepState,
+    directory: Directory,
+    coordinator: str,
+    today: dt.date,
+    calendar: Calendar,
+) -> Fired:
+    """Who gets the firing today: owner, manager chain, target; a substitute if away."""
+    who = recipient(firing, state.owner, directory, coordinator, manager_rungs(plan, firing.level))
+    to, via = who.person, who.via
+    substitute = directory.substitute_on(to, today)
+    if substitute:
+        via = f"substitute for {to}, who is away"
+        to = substitute
+    overdue = max(calendar.business_days_between(firing.step_due, today), 0)
+    return Fired(firing, state.owner, to, via, overdue)

@@ -12,7 +12,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from workflow.plan import AssignmentPlan
+from workflow.core.plan import AssignmentPlan
 
 Structure = dict[str, dict[str, list[str]]]
 

@@ -1,4 +1,11 @@
-"""Events: immutable facts that transitions produce. Workers react only to these."""
+"""Events: immutable facts that transitions produce. Workers react only to these.
+
+An event says who did what to which point (and step), when, and its
+:class:`Payload`: one frozen model per event type, so a reader gets typed fields
+(``event.payload.due``), never a dictionary read with string keys. The payload
+is stored as JSON (``Event.data``); unknown keys from a newer release are
+ignored when it is read back.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,15 @@ import datetime as dt
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    model_validator,
+)
+
+from workflow.core.specs import Language
 
 #: Bumped when the payload of an event type changes shape; stored with each event.
 SCHEMA_VERSION = 1
@@ -36,27 +51,219 @@ class EventType(StrEnum):
     STEP_OVERDUE = "step.overdue"
     STEP_ESCALATED = "step.escalated"
     EFFECT_FAILED = "effect.failed"  # a side effect (an e-mail) gave up; changes no state
+    # A coordinator asked for the report to be mailed (`council report --send`); an
+    # event of the whole assignment (no point). Changes no state.
+    REPORT_REQUESTED = "report.requested"
+
+
+class FiringKind(StrEnum):
+    """What a deadline firing is (:mod:`workflow.core.deadlines` says when each fires)."""
+
+    REMINDER = "reminder"  # before the due date, to the owner
+    OVERDUE = "overdue"  # the first working day after it, to the owner
+    ESCALATION = "escalation"  # a rung of the ladder, to a manager, person or role
+
+
+# --- payloads --------------------------------------------------------------------
+
+
+class Payload(BaseModel):
+    """What an event says beyond who, when and where."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    def stored(self) -> dict[str, Any]:
+        """The payload as JSON is stored: defaults left out, so old and new rows read alike."""
+        return self.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+
+
+class PointStarted(Payload):
+    #: The day the point's clock starts (its planned start, or the day it was started).
+    start_date: dt.date
+
+
+class PointCompleted(Payload):
+    pass
+
+
+class PointWrittenOff(Payload):
+    reason: str
+    #: The steps that were not finished when the point was written off.
+    open_steps: tuple[str, ...] = ()
+
+
+class StepActivated(Payload):
+    owner: str | None = None
+    due: dt.date | None = None
+    #: The due date as the definition gave it, when a day off moved it.
+    due_declared: dt.date | None = None
+
+
+class StepBegun(Payload):
+    pass
+
+
+class StepCompleted(Payload):
+    note: str | None = None
+
+
+class StepSkipped(Payload):
+    reason: str
+
+
+class StepReopened(Payload):
+    reason: str | None = None
+    #: The step waits on unfinished steps (pending), instead of being active again.
+    waiting: bool = False
+    #: Active steps that go back to pending because they wait on the reopened one.
+    deactivated: tuple[str, ...] = ()
+    due: dt.date | None = None
+    due_declared: dt.date | None = None
+
+
+class StepReassigned(Payload):
+    from_: str = Field(alias="from")
+    to: str
+
+
+class NoteAdded(Payload):
+    text: str
+
+
+class StepHeld(Payload):
+    reason: str
+
+
+class StepResumed(Payload):
+    #: Working days the step was held; its due date moved out by as many.
+    held_days: int
+    due: dt.date | None = None
+
+
+class StepExtended(Payload):
+    reason: str
+    due: dt.date
+    previous: dt.date | None = None
+    due_declared: dt.date | None = None
+
+
+class StepExtensionRequested(Payload):
+    days: int
+    proposed: dt.date
+    due: dt.date | None = None
+    reason: str | None = None
+
+
+class DeadlineFired(Payload):
+    """A reminder, overdue notice or escalation, as the sweep resolved it."""
+
+    point: str
+    step: str
+    kind: FiringKind
+    level: int
+    fires_on: dt.date
+    due: dt.date
+    owner: str
+    #: Who the firing goes to: the owner, a manager, a named person, or a substitute.
+    to: str
+    #: Why it goes to ``to`` when that is not the obvious person (stored even when None).
+    via: str | None
+    days_overdue: int
+    #: The sweep transaction that fired it: one digest per recipient and sweep.
+    sweep: str | None = None
+
+
+class EffectFailed(Payload):
+    effect: int
+    key: str
+    kind: str
+    error: str
+
+
+class ReportRequested(Payload):
+    as_of: dt.date
+    language: Language
+
+
+#: The payload model of each event type.
+PAYLOADS: dict[EventType, type[Payload]] = {
+    EventType.POINT_STARTED: PointStarted,
+    EventType.POINT_COMPLETED: PointCompleted,
+    EventType.POINT_WRITTEN_OFF: PointWrittenOff,
+    EventType.STEP_ACTIVATED: StepActivated,
+    EventType.STEP_BEGUN: StepBegun,
+    EventType.STEP_COMPLETED: StepCompleted,
+    EventType.STEP_SKIPPED: StepSkipped,
+    EventType.STEP_REOPENED: StepReopened,
+    EventType.STEP_REASSIGNED: StepReassigned,
+    EventType.NOTE_ADDED: NoteAdded,
+    EventType.STEP_HELD: StepHeld,
+    EventType.STEP_RESUMED: StepResumed,
+    EventType.STEP_EXTENDED: StepExtended,
+    EventType.STEP_EXTENSION_REQUESTED: StepExtensionRequested,
+    EventType.STEP_REMINDER_DUE: DeadlineFired,
+    EventType.STEP_OVERDUE: DeadlineFired,
+    EventType.STEP_ESCALATED: DeadlineFired,
+    EventType.EFFECT_FAILED: EffectFailed,
+    EventType.REPORT_REQUESTED: ReportRequested,
+}
+
+
+def payload_of(type_: EventType, data: dict[str, Any]) -> Payload:
+    """Read a stored payload as its type's model."""
+    return PAYLOADS[type_].model_validate(data)
 
 
 class Event(BaseModel):
     """One fact: what happened to which point (and step), who did it and when.
 
-    ``data`` carries the facts particular to the type (a due date, a note, the
-    new owner); together the events of a point rebuild its state exactly.
+    Build it with ``payload=`` (the typed model) or, from storage, ``data=``
+    (the stored JSON, read as the type's model). Together the events of a point
+    rebuild its state exactly.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     type: EventType
     assignment: str
-    point: int
+    #: The point's number; None for an event of the whole assignment.
+    point: int | None
     step: str | None = None
     actor: str
     occurred_at: dt.datetime
-    data: dict[str, Any] = Field(default_factory=dict)
+    payload: SerializeAsAny[Payload]
     schema_version: int = SCHEMA_VERSION
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_data(cls, values: Any) -> Any:
+        """``data=`` (stored JSON), or a payload given as a dict (JSON): the type's model."""
+        if not isinstance(values, dict) or "type" not in values:
+            return values
+        values = dict(values)
+        raw = values.pop("data", None) if "data" in values else values.get("payload")
+        if not isinstance(raw, Payload):
+            values["payload"] = payload_of(EventType(values["type"]), raw or {})
+        return values
+
+    @model_validator(mode="after")
+    def _payload_fits_type(self) -> Event:
+        expected = PAYLOADS[self.type]
+        if type(self.payload) is not expected:
+            raise ValueError(
+                f"a {self.type.value} event carries a {expected.__name__}, "
+                f"not a {type(self.payload).__name__}"
+            )
+        return self
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The payload as stored (JSON types)."""
+        return self.payload.stored()
 
     @property
     def address(self) -> str:
+        if self.point is None:
+            return self.assignment
         base = f"{self.assignment}/{self.point}"
         return f"{base}/{self.step}" if self.step else base

@@ -14,7 +14,8 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 
-from workflow.definitions import (
+from workflow.core.specs import (
+    Absence,
     DueRule,
     Duration,
     Language,
@@ -165,6 +166,36 @@ class Directory:
     def language_of(self, person_id: str) -> Language:
         person = self.people.get(person_id)
         return person.language if person else Language.SV
+
+    def absence_on(self, person_id: str, day: dt.date) -> Absence | None:
+        """The absence that covers ``day`` for the person, if any (one with a substitute first).
+
+        The one place that says whether someone is away: deadlines and prompts go to
+        the substitute it names, and a copy waits for the day after it ends.
+        """
+        person = self.people.get(person_id)
+        covering = [a for a in (person.away if person else ()) if a.from_ <= day <= a.to]
+        covering.sort(key=lambda a: a.substitute is None)
+        return covering[0] if covering else None
+
+    def substitute_on(self, person_id: str, day: dt.date) -> str | None:
+        """Who acts for the person on ``day``: their substitute while they are away."""
+        absence = self.absence_on(person_id, day)
+        return absence.substitute if absence else None
+
+
+@dataclass(frozen=True)
+class Definitions:
+    """A valid, resolved set of definitions: the directory, workflows and assignment plans."""
+
+    directory: Directory
+    workflows: dict[str, WorkflowSpec]
+    assignments: dict[str, AssignmentPlan]
+    #: Each assignment's definition file, as the user would type its path.
+    sources: dict[str, str]
+
+    def assignment(self, assignment_id: str) -> AssignmentPlan:
+        return self.assignments[assignment_id]
 
 
 def _merge(step: StepSpec, point: PointSpec) -> StepSpec:

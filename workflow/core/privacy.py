@@ -8,6 +8,7 @@ identity number (personnummer, or samordningsnummer with day + 60) are refused.
 from __future__ import annotations
 
 import re
+from typing import Literal, overload
 
 from workflow.errors import InvalidInput, PersonalDataRefused
 
@@ -39,6 +40,14 @@ def find_personal_number(text: str) -> str | None:
         if luhn_ok(digits) and tail:
             return match.group(0)
     return None
+
+
+@overload
+def clean_text(field: str, text: str | None, *, required: Literal[True]) -> str: ...
+
+
+@overload
+def clean_text(field: str, text: str | None, *, required: bool = False) -> str | None: ...
 
 
 def clean_text(field: str, text: str | None, *, required: bool = False) -> str | None:

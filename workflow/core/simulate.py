@@ -5,16 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from workflow import deadlines
-from workflow.calendar import Calendar
-from workflow.loader import Definitions
-from workflow.plan import AssignmentPlan
-from workflow.state import PointState
-from workflow.sweep import resolve
+from workflow.core import deadlines
+from workflow.core.calendar import Calendar
+from workflow.core.plan import AssignmentPlan, Directory
+from workflow.core.state import PointState
 
 
 def timeline(
-    definitions: Definitions,
+    directory: Directory,
     plan: AssignmentPlan,
     snapshot: dict[tuple[str, int], PointState],
     *,
@@ -43,8 +41,8 @@ def timeline(
                     if firing.key in seen:
                         continue
                     seen.add(firing.key)
-                    item = resolve(firing, step, step_state, definitions, plan.coordinator,
-                                   day, calendar).as_dict()  # fmt: skip
+                    item = deadlines.resolve(firing, step, step_state, directory, plan.coordinator,
+                                             day, calendar).as_dict()  # fmt: skip
                     rows.append({**item, "fires_on": day.isoformat()})
                 # what due_now passed over (superseded reminders) never fires later
                 seen.update(f.key for f in schedule if f.fires_on <= day)

@@ -11,9 +11,28 @@ import datetime as dt
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from workflow.calendar import Calendar
-from workflow.events import Event, EventType
-from workflow.plan import PointPlan
+from workflow.core.calendar import Calendar
+from workflow.core.events import (
+    DeadlineFired,
+    EffectFailed,
+    Event,
+    NoteAdded,
+    PointCompleted,
+    PointStarted,
+    PointWrittenOff,
+    ReportRequested,
+    StepActivated,
+    StepBegun,
+    StepCompleted,
+    StepExtended,
+    StepExtensionRequested,
+    StepHeld,
+    StepReassigned,
+    StepReopened,
+    StepResumed,
+    StepSkipped,
+)
+from workflow.core.plan import PointPlan
 
 
 class StepStatus(StrEnum):
@@ -163,84 +182,69 @@ def _on_step(state: PointState, event: Event, **changes: object) -> PointState:
     return state.with_step(replace(state.step(event.step), **changes))  # type: ignore[arg-type]
 
 
-def _due(event: Event) -> dt.date | None:
-    value = event.data.get("due")
-    return dt.date.fromisoformat(value) if value else None
-
-
-def evolve(state: PointState, event: Event) -> PointState:  # noqa: C901 - one arm per event type
+def evolve(state: PointState, event: Event) -> PointState:  # noqa: C901 - one arm per payload
     """Fold one event into the state; the only place state changes."""
     at = event.occurred_at
-    match event.type:
-        case EventType.POINT_STARTED:
-            start = dt.date.fromisoformat(event.data["start_date"])
+    match event.payload:
+        case PointStarted(start_date=start):
             return replace(state, started_at=at, start_date=start)
-        case EventType.POINT_COMPLETED:
+        case PointCompleted():
             return replace(state, completed_at=at)
-        case EventType.POINT_WRITTEN_OFF:
-            reason = event.data["reason"]
+        case PointWrittenOff(reason=reason):
             return _noted(
                 replace(state, written_off_at=at, written_off_reason=reason), event, reason
             )
-        case EventType.STEP_ACTIVATED:
+        case StepActivated(owner=owner, due=due):
             return _on_step(
-                state,
-                event,
-                status=StepStatus.ACTIVE,
-                due=_due(event),
-                activated_at=at,
-                owner=event.data.get("owner", state.step(event.step or "").owner),
-                begun_at=None,
+                state, event, status=StepStatus.ACTIVE, due=due, activated_at=at,
+                owner=owner or state.step(event.step or "").owner, begun_at=None,
                 finished_at=None,
-            )
-        case EventType.STEP_BEGUN:
+            )  # fmt: skip
+        case StepBegun():
             return _on_step(state, event, status=StepStatus.IN_PROGRESS, begun_at=at)
-        case EventType.STEP_COMPLETED | EventType.STEP_SKIPPED:
-            status = (
-                StepStatus.DONE if event.type is EventType.STEP_COMPLETED else StepStatus.SKIPPED
-            )
-            text = event.data.get("note") or event.data.get("reason")
-            new = _on_step(state, event, status=status, finished_at=at, held_since=None)
-            return _noted(new, event, text) if text else new
-        case EventType.STEP_REOPENED:
-            waiting = bool(event.data.get("waiting"))
-            new = _on_step(
-                state,
-                event,
-                status=StepStatus.PENDING if waiting else StepStatus.ACTIVE,
-                due=None if waiting else _due(event),
-                activated_at=None if waiting else at,
-                begun_at=None,
-                finished_at=None,
-            )
-            for step_id in event.data.get("deactivated", []):
-                new = new.with_step(
-                    replace(
-                        new.step(step_id), status=StepStatus.PENDING, due=None, activated_at=None
-                    )
-                )
-            new = replace(new, completed_at=None)
-            reason = event.data.get("reason")
-            return _noted(new, event, reason) if reason else new
-        case EventType.STEP_REASSIGNED:
-            return _on_step(state, event, owner=event.data["to"])
-        case EventType.NOTE_ADDED:
-            return _noted(state, event, event.data["text"])
-        case EventType.STEP_HELD:
-            return _noted(_on_step(state, event, held_since=at), event, event.data["reason"])
-        case EventType.STEP_RESUMED:
-            return _on_step(state, event, held_since=None, due=_due(event))
-        case EventType.STEP_EXTENDED:
-            return _noted(_on_step(state, event, due=_due(event)), event, event.data["reason"])
+        case StepCompleted(note=note):
+            new = _on_step(state, event, status=StepStatus.DONE, finished_at=at, held_since=None)
+            return _noted(new, event, note) if note else new
+        case StepSkipped(reason=reason):
+            new = _on_step(state, event, status=StepStatus.SKIPPED, finished_at=at, held_since=None)
+            return _noted(new, event, reason)
+        case StepReopened() as reopened:
+            return _reopened(state, event, reopened)
+        case StepReassigned(to=to):
+            return _on_step(state, event, owner=to)
+        case NoteAdded(text=text):
+            return _noted(state, event, text)
+        case StepHeld(reason=reason):
+            return _noted(_on_step(state, event, held_since=at), event, reason)
+        case StepResumed(due=due):
+            return _on_step(state, event, held_since=None, due=due)
+        case StepExtended(due=due, reason=reason):
+            return _noted(_on_step(state, event, due=due), event, reason)
         case (
-            EventType.EFFECT_FAILED
-            | EventType.STEP_REMINDER_DUE
-            | EventType.STEP_OVERDUE
-            | EventType.STEP_ESCALATED
-            | EventType.STEP_EXTENSION_REQUESTED
-        ):
+            EffectFailed() | DeadlineFired() | StepExtensionRequested() | ReportRequested()
+        ):  # facts beside the state: they change nothing
             return state
     raise ValueError(f"unknown event type {event.type!r}")  # pragma: no cover
+
+
+def _reopened(state: PointState, event: Event, reopened: StepReopened) -> PointState:
+    """A finished step is active again, or pending when what it waits on is unfinished."""
+    at, waiting = event.occurred_at, reopened.waiting
+    new = _on_step(
+        state,
+        event,
+        status=StepStatus.PENDING if waiting else StepStatus.ACTIVE,
+        due=None if waiting else reopened.due,
+        activated_at=None if waiting else at,
+        begun_at=None,
+        finished_at=None,
+    )
+    for step_id in reopened.deactivated:
+        new = new.with_step(
+            replace(new.step(step_id), status=StepStatus.PENDING, due=None, activated_at=None)
+        )
+    new = replace(new, completed_at=None)
+    return _noted(new, event, reopened.reason) if reopened.reason else new
 
 
 def _noted(state: PointState, event: Event, text: str) -> PointState:

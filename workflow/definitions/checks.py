@@ -1,6 +1,6 @@
 """Cross-file checks of definitions: one small function per rule.
 
-Each check reads the :class:`~workflow.loader.Corpus` of files that passed
+Each check reads the :class:`~workflow.definitions.loader.Corpus` of files that passed
 their own validation and yields :class:`Problem` entries naming the offending
 ids. :func:`run_checks` runs them all, so every problem is reported at once.
 """
@@ -11,11 +11,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from workflow.definitions import PointSpec, StepFields, StepSpec
+from workflow.core.plan import MANAGER, Directory, effective_steps
+from workflow.core.specs import PointSpec, StepFields, StepSpec
+from workflow.definitions.corpus import Corpus, Parsed, directory_of, workflows_of
+from workflow.definitions.dag import Where, dag_problems, under
+from workflow.definitions.yamlsource import Document, Path
 from workflow.errors import Problem
-from workflow.loader import Corpus, Parsed, directory_of, workflows_of
-from workflow.plan import MANAGER, Directory, effective_steps
-from workflow.yamlsource import Document, Path
 
 Check = Callable[[Corpus], Iterator[Problem]]
 CHECKS: list[Check] = []
@@ -243,93 +244,11 @@ def _check_duplicate_workflows(corpus: Corpus) -> Iterator[Problem]:
     yield from _duplicate_ids("workflow", corpus.workflows)
 
 
-#: Where a step's field is written: (index of the step, path below the step) -> path.
-Where = Callable[[int, Path], Path]
-
-
-def _under(base: Path) -> Where:
-    return lambda i, rest: (*base, i, *rest)
-
-
-def _dag_problems(
-    steps: Sequence[StepSpec], doc: Document, where: Where, label: str
-) -> Iterator[Problem]:
-    """Duplicate step ids, unknown ``after:`` steps, cycles and unreachable steps."""
-    index: dict[str, int] = {}
-    for i, step in enumerate(steps):
-        if step.id in index:
-            yield doc.problem(where(i, ("id",)), f"{label}: duplicate step id {step.id!r}")
-        index.setdefault(step.id, i)
-    for i, step in enumerate(steps):
-        for k, dep in enumerate(step.after or ()):
-            if dep not in index:
-                yield doc.problem(
-                    where(i, ("after", k)),
-                    f"{label}: step {step.id!r} is after unknown step {dep!r}",
-                )
-            elif dep == step.id:
-                yield doc.problem(
-                    where(i, ("after", k)), f"{label}: step {step.id!r} is after itself"
-                )
-    yield from _reachability(steps, index, doc, where, label)
-
-
-def _reachability(
-    steps: Sequence[StepSpec], index: dict[str, int], doc: Document, where: Where, label: str
-) -> Iterator[Problem]:
-    """Kahn's algorithm: what never becomes ready is in a cycle or waits on one."""
-    waiting = {s.id: {d for d in (s.after or ()) if d in index and d != s.id} for s in steps}
-    ready = [sid for sid, deps in waiting.items() if not deps]
-    reached: set[str] = set()
-    while ready:
-        sid = ready.pop()
-        reached.add(sid)
-        for other, deps in waiting.items():
-            if sid in deps:
-                deps.discard(sid)
-                if not deps and other not in reached:
-                    ready.append(other)
-    stuck = [s.id for s in steps if s.id not in reached]
-    in_cycle = {sid for sid in stuck if _on_cycle(sid, steps, index)}
-    for sid in dict.fromkeys(stuck):
-        i = index[sid]
-        if sid in in_cycle:
-            cycle = " -> ".join(_cycle_from(sid, steps, index))
-            yield doc.problem(where(i, ("after",)), f"{label}: cycle in after: {cycle}")
-        else:
-            yield doc.problem(
-                where(i, ("id",)), f"{label}: step {sid!r} can never start (no path reaches it)"
-            )
-
-
-def _deps(sid: str, steps: Sequence[StepSpec], index: dict[str, int]) -> list[str]:
-    return [d for d in (steps[index[sid]].after or ()) if d in index]
-
-
-def _on_cycle(start: str, steps: Sequence[StepSpec], index: dict[str, int]) -> bool:
-    return bool(_cycle_from(start, steps, index))
-
-
-def _cycle_from(start: str, steps: Sequence[StepSpec], index: dict[str, int]) -> list[str]:
-    """A path start -> ... -> start through ``after:`` edges, or [] when none exists."""
-    stack: list[tuple[str, list[str]]] = [(start, [start])]
-    visited: set[str] = set()
-    while stack:
-        node, path = stack.pop()
-        for dep in _deps(node, steps, index):
-            if dep == start:
-                return [*path, start]
-            if dep not in visited:
-                visited.add(dep)
-                stack.append((dep, [*path, dep]))
-    return []
-
-
 @check
 def _check_workflow_dags(corpus: Corpus) -> Iterator[Problem]:
     for parsed in corpus.workflows:
         wf = parsed.model
-        yield from _dag_problems(wf.steps, parsed.doc, _under(("steps",)), f"workflow {wf.id!r}")
+        yield from dag_problems(wf.steps, parsed.doc, under(("steps",)), f"workflow {wf.id!r}")
 
 
 @check
@@ -339,11 +258,11 @@ def _check_point_dags(corpus: Corpus) -> Iterator[Problem]:
         for i, point in enumerate(parsed.model.points):
             label = f"point {point.number}"
             if point.steps is not None:
-                where = _under(("points", i, "steps"))
-                yield from _dag_problems(point.steps, parsed.doc, where, label)
+                where = under(("points", i, "steps"))
+                yield from dag_problems(point.steps, parsed.doc, where, label)
             elif any(o.after is not None for o in point.override.values()):
                 steps = effective_steps(point, workflows)
-                yield from _dag_problems(steps, parsed.doc, _in_override(i, steps), label)
+                yield from dag_problems(steps, parsed.doc, _in_override(i, steps), label)
 
 
 def _in_override(point_index: int, steps: Sequence[StepSpec]) -> Where:

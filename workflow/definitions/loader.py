@@ -8,79 +8,28 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from workflow.definitions import (
+from workflow.core.plan import AssignmentPlan, Definitions, Localized, build_point
+from workflow.core.specs import (
     MODELS,
     AssignmentSpec,
     FileKind,
     PeopleFile,
     WorkflowSpec,
 )
+from workflow.definitions.checks import run_checks
+from workflow.definitions.corpus import Corpus, Parsed, directory_of, workflows_of
+from workflow.definitions.yamlsource import Document, read_yaml
 from workflow.errors import DefinitionError, Problem
-from workflow.plan import AssignmentPlan, Directory, Localized, build_point
-from workflow.yamlsource import Document, read_yaml
 
 #: Default location of the definitions, relative to the working directory.
 DEFAULT_ROOT = Path("definitions")
 #: Definition files larger than this are refused unread.
 MAX_FILE_BYTES = 1_000_000
-
-M = TypeVar("M", bound=BaseModel)
-
-
-@dataclass
-class Parsed(Generic[M]):
-    """One valid file: its model and the document it came from (for positions)."""
-
-    model: M
-    doc: Document
-
-
-@dataclass
-class Corpus:
-    """Everything read from the given paths, before cross-checks."""
-
-    people: list[Parsed[PeopleFile]] = field(default_factory=list)
-    workflows: list[Parsed[WorkflowSpec]] = field(default_factory=list)
-    assignments: list[Parsed[AssignmentSpec]] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
-    #: Ids declared by files that failed validation: references to them are not
-    #: reported again as "unknown", which would only be noise.
-    broken_ids: set[str] = field(default_factory=set)
-
-
-@dataclass(frozen=True)
-class Definitions:
-    """A valid, resolved set of definitions."""
-
-    directory: Directory
-    workflows: dict[str, WorkflowSpec]
-    assignments: dict[str, AssignmentPlan]
-    sources: dict[str, str]
-
-    def assignment(self, assignment_id: str) -> AssignmentPlan:
-        return self.assignments[assignment_id]
-
-
-def first_by_id(items: Iterable[M]) -> dict[str, M]:
-    """Models by their ``id``; with duplicates (reported elsewhere) the first one wins."""
-    found: dict[str, M] = {}
-    for item in items:
-        found.setdefault(item.id, item)  # type: ignore[attr-defined]
-    return found
-
-
-def directory_of(corpus: Corpus) -> Directory:
-    return Directory(first_by_id(p for parsed in corpus.people for p in parsed.model.people))
-
-
-def workflows_of(corpus: Corpus) -> dict[str, WorkflowSpec]:
-    return first_by_id(w.model for w in corpus.workflows)
 
 
 def _display(path: Path) -> str:
@@ -309,8 +258,6 @@ def build(corpus: Corpus) -> Definitions:
 
 def check(paths: Iterable[Path]) -> tuple[Definitions | None, list[Problem]]:
     """Load ``paths``; return the definitions (when valid) and every problem."""
-    from workflow.checks import run_checks
-
     corpus = read(paths)
     problems = [*corpus.problems, *run_checks(corpus)]
     problems.sort(key=lambda p: (p.path, p.line, p.column))

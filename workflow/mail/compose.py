@@ -17,8 +17,8 @@ from email.utils import format_datetime, formataddr
 
 from pydantic import BaseModel, ConfigDict
 
-from workflow.definitions import Language
-from workflow.templating import environment
+from workflow.core.specs import Language
+from workflow.mail.templating import environment
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 #: A Message-ID safe to copy into a header: <local@domain>, printable, no spaces.

@@ -3,7 +3,8 @@
 Called by the worker right after a handler records effects, and by the
 reconciler for retries and forgotten ones. One transport session serves a
 batch. Each effect ends ``done``, back to ``pending`` with a backoff
-(transient failure, attempts left), or ``failed`` (permanent, or out of tries).
+(transient failure, attempts left), or ``failed`` (permanent, or out of tries)
+with an ``effect.failed`` event in the log.
 """
 
 from __future__ import annotations
@@ -16,12 +17,16 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from workflow import effects, replies
+from workflow.core.events import EffectFailed, Event, EventType
+from workflow.engine import EventLog
 from workflow.errors import DeliveryError
-from workflow.logs import get_logger
-from workflow.mail import Prompt, Rendered, compose, compose_rendered
+from workflow.mail.compose import Prompt, Rendered, compose, compose_rendered
+from workflow.mail.transport import Transport, transport_for
+from workflow.ops.logs import get_logger
+from workflow.replies import tokens
 from workflow.settings import Settings
-from workflow.transport import Transport, transport_for
+from workflow.store import effects, get_event
+from workflow.store.effects import EffectKind
 
 log = get_logger(__name__)
 
@@ -34,16 +39,6 @@ class DeliveryReport:
     skipped: list[int] = field(default_factory=list)
 
 
-def _claim_all(db: Engine, ids: Sequence[int], now: dt.datetime, lease: dt.timedelta) -> list[Any]:
-    claimed = []
-    for effect_id in ids:
-        with db.begin() as conn:
-            row = effects.claim(conn, effect_id, now=now, lease=lease)
-        if row is not None:
-            claimed.append(row)
-    return claimed
-
-
 def deliver(
     db: Engine,
     settings: Settings,
@@ -51,52 +46,92 @@ def deliver(
     *,
     now: dt.datetime,
     transport: Transport | None = None,
+    events: EventLog | None = None,
 ) -> DeliveryReport:
-    """Deliver the given effects (those still pending, or whose claim expired)."""
-    report = DeliveryReport()
-    claimed = _claim_all(db, effect_ids, now, settings.lease)
-    report.skipped = [i for i in effect_ids if i not in {row.id for row in claimed}]
+    """Deliver the given effects (those still pending, or whose claim expired).
+
+    An effect that gives up leaves an ``effect.failed`` event, written through
+    ``events`` (the worker's, which publishes it; by default one on ``db``).
+    """
+    run = _Delivery(db, settings, events or EventLog(db), now)
+    claimed = run.claim_all(effect_ids)
+    run.report.skipped = [i for i in effect_ids if i not in {row.id for row in claimed}]
     if not claimed:
-        return report
+        return run.report
     try:
         with transport or transport_for(settings) as session:
             for row in claimed:
-                _deliver_one(db, settings, session, row, now, report)
+                run.deliver_one(session, row)
     except DeliveryError as exc:  # the transport could not even open
         for row in claimed:
-            if row.id not in report.done and row.id not in report.failed:
-                _after_failure(db, settings, row, exc, now, report)
-    return report
+            if row.id not in run.report.done and row.id not in run.report.failed:
+                run.after_failure(row, exc)
+    return run.report
 
 
-def _deliver_one(
-    db: Engine,
-    settings: Settings,
-    session: Transport,
-    row: Any,
-    now: dt.datetime,
-    report: DeliveryReport,
-) -> None:
-    try:
-        message = build_message(row, settings)
-    except Exception as exc:  # a payload no composer can read: retrying cannot help
-        log.exception("effect.unreadable", effect=row.id, kind=row.kind)
-        _after_failure(
-            db, settings, row, DeliveryError(f"cannot compose: {exc!r}", transient=False), now,
-            report,
-        )  # fmt: skip
-        return
-    try:
-        session.send(message)
-    except DeliveryError as exc:
-        if not exc.transient:
-            _after_failure(db, settings, row, exc, now, report)
+@dataclass
+class _Delivery:
+    db: Engine
+    settings: Settings
+    events: EventLog
+    now: dt.datetime
+    report: DeliveryReport = field(default_factory=DeliveryReport)
+
+    def claim_all(self, ids: Sequence[int]) -> list[Any]:
+        claimed = []
+        for effect_id in ids:
+            with self.db.begin() as conn:
+                row = effects.claim(conn, effect_id, now=self.now, lease=self.settings.lease)
+            if row is not None:
+                claimed.append(row)
+        return claimed
+
+    def deliver_one(self, session: Transport, row: Any) -> None:
+        try:
+            message = build_message(row, self.settings)
+        except Exception as exc:  # a payload no composer can read: retrying cannot help
+            log.exception("effect.unreadable", effect=row.id, kind=row.kind)
+            self.after_failure(row, DeliveryError(f"cannot compose: {exc!r}", transient=False))
             return
-        raise
-    with db.begin() as conn:
-        effects.finish(conn, row.id, now=now)
-    report.done.append(row.id)
-    log.info("effect.done", effect=row.id, kind=row.kind, message_id=message["Message-ID"])
+        try:
+            session.send(message)
+        except DeliveryError as exc:
+            if not exc.transient:
+                self.after_failure(row, exc)
+                return
+            raise
+        with self.db.begin() as conn:
+            effects.finish(conn, row.id, now=self.now)
+        self.report.done.append(row.id)
+        log.info("effect.done", effect=row.id, kind=row.kind, message_id=message["Message-ID"])
+
+    def after_failure(self, row: Any, exc: DeliveryError) -> None:
+        attempts = int(row.attempts)
+        if exc.transient and attempts <= self.settings.max_retries:
+            with self.db.begin() as conn:
+                when = effects.retry_later(
+                    conn, row.id, attempts=attempts, error=str(exc), now=self.now,
+                    base=dt.timedelta(seconds=self.settings.retry_backoff),
+                )  # fmt: skip
+            self.report.retrying.append(row.id)
+            log.warning("effect.retry", effect=row.id, attempts=attempts, at=when.isoformat(),
+                        error=str(exc))  # fmt: skip
+            return
+        ids: list[int] = []
+        with self.db.begin() as conn:
+            failed = effects.fail(conn, row.id, error=str(exc))
+            source = get_event(conn, failed.event_id) if failed.event_id is not None else None
+            if source is not None:
+                event = Event(
+                    type=EventType.EFFECT_FAILED, assignment=source.assignment,
+                    point=source.point, step=source.step, actor="council", occurred_at=self.now,
+                    payload=EffectFailed(effect=row.id, key=failed.key, kind=failed.kind,
+                                         error=str(exc)[:200]),
+                )  # fmt: skip
+                ids = self.events.append(conn, [event], now=self.now)
+        self.events.committed(ids)
+        self.report.failed.append(row.id)
+        log.error("effect.failed", effect=row.id, attempts=attempts, error=str(exc))
 
 
 def build_message(row: Any, settings: Settings) -> EmailMessage:
@@ -104,7 +139,7 @@ def build_message(row: Any, settings: Settings) -> EmailMessage:
     created = dt.datetime.fromisoformat(row.payload["created"])
     common = {"key": row.key, "sender": settings.mail_from, "domain": settings.message_id_domain,
               "created": created}  # fmt: skip
-    if row.kind == "prompt":
+    if row.kind == EffectKind.PROMPT:
         prompt = Prompt.model_validate(row.payload["prompt"])
         return compose(prompt, reply_to=_reply_to(settings, prompt.reply_event), **common)
     rendered = Rendered.model_validate(row.payload["message"])
@@ -115,37 +150,4 @@ def _reply_to(settings: Settings, event_id: int | None) -> str | None:
     """The signed reply address for a step's owner; none while replies are off."""
     if event_id is None or settings.reply_secret is None:
         return None
-    return replies.address(settings.effective_reply_address, settings.reply_secret, event_id)
-
-
-def _after_failure(
-    db: Engine,
-    settings: Settings,
-    row: Any,
-    exc: DeliveryError,
-    now: dt.datetime,
-    report: DeliveryReport,
-) -> None:
-    attempts = int(row.attempts)
-    with db.begin() as conn:
-        if exc.transient and attempts <= settings.max_retries:
-            when = effects.retry_later(
-                conn,
-                row.id,
-                attempts=attempts,
-                error=str(exc),
-                now=now,
-                base=dt.timedelta(seconds=settings.retry_backoff),
-            )
-            report.retrying.append(row.id)
-            log.warning(
-                "effect.retry",
-                effect=row.id,
-                attempts=attempts,
-                at=when.isoformat(),
-                error=str(exc),
-            )
-        else:
-            effects.fail(conn, row.id, error=str(exc), now=now)
-            report.failed.append(row.id)
-            log.error("effect.failed", effect=row.id, attempts=attempts, error=str(exc))
+    return tokens.address(settings.effective_reply_address, settings.reply_secret, event_id)

@@ -6,17 +6,13 @@ recipient's language) and stored with it, so a resend is the same message.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
-from sqlalchemy.engine import Connection
-
-from workflow import effects
-from workflow.definitions import Language
-from workflow.events import Event
-from workflow.loader import Definitions
-from workflow.mail import Rendered
-from workflow.templating import environment, format_date
+from workflow.core.events import DeadlineFired, Event, FiringKind, StepExtensionRequested
+from workflow.core.plan import Definitions
+from workflow.core.specs import Language
+from workflow.mail.compose import Rendered
+from workflow.mail.templating import environment, format_date
 
 LABELS: dict[Language, dict[str, str]] = {
     Language.SV: {
@@ -68,44 +64,52 @@ def _render(name: str, context: dict[str, Any]) -> tuple[str, str]:
     )
 
 
-def _row(definitions: Definitions, item: dict[str, Any], lang: Language) -> dict[str, Any]:
-    assignment_id, _, number = item["point"].partition("/")
+def _row(
+    definitions: Definitions, point_address: str, step_id: str, owner_id: str, lang: Language
+) -> dict[str, Any]:
+    """Titles and names for a step's line in a notice, in the recipient's language."""
+    assignment_id, _, number = point_address.partition("/")
     plan = definitions.assignments.get(assignment_id)
     point = plan.point(int(number)) if plan else None
-    step = point.step(item["step"]) if point else None
-    owner = definitions.directory.people.get(item["owner"])
+    step = point.step(step_id) if point else None
+    owner = definitions.directory.people.get(owner_id)
     return {
-        **item,
-        "due": dt.date.fromisoformat(item["due"]),
+        "point": point_address,
+        "step": step_id,
+        "owner": owner_id,
         "point_title": point.title.get(lang) if point else "",
-        "step_title": step.title.get(lang) if step else item["step"],
-        "owner_name": owner.name if owner else item["owner"],
+        "step_title": step.title.get(lang) if step else step_id,
+        "owner_name": owner.name if owner else owner_id,
     }
+
+
+def _fired_row(definitions: Definitions, item: DeadlineFired, lang: Language) -> dict[str, Any]:
+    return {**item.model_dump(), **_row(definitions, item.point, item.step, item.owner, lang)}
 
 
 def notice(
     definitions: Definitions,
-    item: dict[str, Any],
+    item: DeadlineFired,
     *,
     copy: bool = False,
     reply_event: int | None = None,
 ) -> Rendered:
-    """A reminder or overdue notice for one firing (``item`` is the event's data).
+    """A reminder or overdue notice for one firing (the event's payload).
 
     With ``reply_event``, it explains how to answer by e-mail and is sent with
     a signed Reply-To (the owner's copy after an absence is not: it is a record).
     """
-    person = definitions.directory.people[item["to"] if not copy else item["owner"]]
+    person = definitions.directory.people[item.to if not copy else item.owner]
     lang = person.language
     labels = LABELS[lang]
-    row = _row(definitions, item, lang)
-    kind = labels["reminder" if item["kind"] == "reminder" else "overdue"]
-    address = f"{item['point']}/{item['step']}"
+    row = _fired_row(definitions, item, lang)
+    kind = labels["reminder" if item.kind is FiringKind.REMINDER else "overdue"]
+    address = f"{item.point}/{item.step}"
     context = {"l": labels, "lang": lang, "name": person.name, "r": row, "kind": kind,
                "copy": copy, "address": address, "person": person.id,
                "replies": reply_event is not None}  # fmt: skip
     text, html = _render("notice", context)
-    subject = f"{kind}: {row['step_title']} ({format_date(row['due'], lang)})"
+    subject = f"{kind}: {row['step_title']} ({format_date(item.due, lang)})"
     return Rendered(language=lang, to_name=person.name, to_email=person.email,
                     subject=subject, text=text, html=html, reply_event=reply_event)  # fmt: skip
 
@@ -137,61 +141,39 @@ EXTENSION: dict[Language, dict[str, str]] = {
 def extension_request(definitions: Definitions, event: Event) -> Rendered | None:
     """To the coordinator: an owner asks for more time (``step.extension_requested``)."""
     plan = definitions.assignments.get(event.assignment)
-    if plan is None or event.step is None or plan.coordinator not in definitions.directory.people:
+    asked = event.payload
+    if (
+        plan is None or event.step is None or not isinstance(asked, StepExtensionRequested)
+        or plan.coordinator not in definitions.directory.people
+    ):  # fmt: skip
         return None
     coordinator = definitions.directory.people[plan.coordinator]
     asker = definitions.directory.people.get(event.actor)
     lang = coordinator.language
     labels = {**LABELS[lang], **EXTENSION[lang]}
-    item = {"point": f"{plan.id}/{event.point}", "step": event.step, "owner": event.actor,
-            "due": event.data.get("due") or event.data["proposed"]}  # fmt: skip
-    row = _row(definitions, item, lang)
-    proposed = dt.date.fromisoformat(event.data["proposed"])
+    point_address = f"{plan.id}/{event.point}"
+    row = {**_row(definitions, point_address, event.step, event.actor, lang),
+           "due": asked.due or asked.proposed}  # fmt: skip
     context = {
         "l": labels, "lang": lang, "name": coordinator.name, "r": row,
-        "asker": asker.name if asker else event.actor,
-        "days": event.data["days"], "current": dt.date.fromisoformat(event.data["due"])
-        if event.data.get("due") else None,
-        "proposed": proposed, "reason": event.data.get("reason"),
-        "address": f"{plan.id}/{event.point}/{event.step}",
+        "asker": asker.name if asker else event.actor, "days": asked.days,
+        "current": asked.due, "proposed": asked.proposed, "reason": asked.reason,
+        "address": f"{point_address}/{event.step}",
     }  # fmt: skip
     text, html = _render("extension", context)
-    subject = f"{labels['subject']}: {row['step_title']} ({item['point']})"
+    subject = f"{labels['subject']}: {row['step_title']} ({point_address})"
     return Rendered(language=lang, to_name=coordinator.name, to_email=coordinator.email,
                     subject=subject, text=text, html=html)  # fmt: skip
 
 
-def digest(definitions: Definitions, to: str, items: list[dict[str, Any]]) -> Rendered:
+def digest(definitions: Definitions, to: str, items: list[DeadlineFired]) -> Rendered:
     """One e-mail to one person with every step escalated to them in one sweep."""
     person = definitions.directory.people[to]
     lang = person.language
     labels = LABELS[lang]
-    rows = [_row(definitions, item, lang) for item in items]
+    rows = [_fired_row(definitions, item, lang) for item in items]
     context = {"l": labels, "lang": lang, "name": person.name, "rows": rows}
     text, html = _render("digest", context)
     subject = f"{labels['escalation']}: {len(rows)} {labels['steps']}"
     return Rendered(language=lang, to_name=person.name, to_email=person.email,
                     subject=subject, text=text, html=html)  # fmt: skip
-
-
-def record_digests(
-    conn: Connection, definitions: Definitions, fired: list[Any], today: dt.date,
-    first_event: int, now: dt.datetime,
-) -> list[int]:  # fmt: skip
-    """One digest effect per recipient of this sweep's escalations."""
-    grouped: dict[str, list[dict[str, Any]]] = {}
-    for item in fired:
-        grouped.setdefault(item.to, []).append(item.as_dict())
-    ids = []
-    for to, items in sorted(grouped.items()):
-        if to not in definitions.directory.people:
-            continue
-        rendered = digest(definitions, to, items)
-        effect_id = effects.record(
-            conn, key=f"digest:{first_event}:{to}", kind="digest", event_id=first_event,
-            payload={"message": rendered.model_dump(mode="json"), "created": now.isoformat()},
-            now=now,
-        )  # fmt: skip
-        if effect_id is not None:
-            ids.append(effect_id)
-    return ids

@@ -7,10 +7,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Connection
 
 from workflow import store
-from workflow.events import Event, EventType
-from workflow.loader import Definitions
-from workflow.mail import NoteView, Prompt
-from workflow.state import replay
+from workflow.core.events import Event, EventType, StepActivated, StepReassigned
+from workflow.core.plan import Definitions
+from workflow.core.state import replay
+from workflow.mail.compose import NoteView, Prompt
 
 
 def _commands(address: str, person: str) -> tuple[str, ...]:
@@ -24,10 +24,11 @@ def _commands(address: str, person: str) -> tuple[str, ...]:
 
 def owner_of(event: Event) -> str | None:
     """Who a prompt for this event goes to: the new owner."""
-    if event.type is EventType.STEP_REASSIGNED:
-        return str(event.data["to"])
-    if event.type is EventType.STEP_ACTIVATED:
-        return str(event.data["owner"])
+    match event.payload:
+        case StepReassigned(to=to):
+            return to
+        case StepActivated(owner=owner):
+            return owner
     return None
 
 
@@ -47,7 +48,7 @@ def build_prompt(
     """
     owner_id = owner_of(event)
     plan = definitions.assignments.get(event.assignment)
-    if owner_id is None or plan is None or event.step is None:
+    if owner_id is None or plan is None or event.step is None or event.point is None:
         return None
     person = definitions.directory.people.get(recipient or owner_id)
     try:

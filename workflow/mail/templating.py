@@ -15,8 +15,9 @@ from pathlib import Path
 from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
-from workflow.definitions import Language
+from workflow.core.specs import Language
 
+#: The e-mail templates (the report keeps its own, under workflow/report/templates/).
 TEMPLATES = Path(__file__).parent / "templates"
 _MONTHS = {
     Language.SV: [
@@ -66,10 +67,10 @@ def md_escape(text: str) -> str:
 
 
 @cache
-def environment(*, markdown: bool = False) -> SandboxedEnvironment:
-    """Templates under workflow/templates/; ``markdown`` for the .md ones."""
+def environment(templates: Path = TEMPLATES, *, markdown: bool = False) -> SandboxedEnvironment:
+    """The templates under ``templates`` (the e-mails' by default); ``markdown`` for .md ones."""
     env = SandboxedEnvironment(
-        loader=FileSystemLoader(TEMPLATES),
+        loader=FileSystemLoader(templates),
         autoescape=lambda name: not markdown and bool(name) and str(name).endswith(".html"),
         undefined=StrictUndefined,
         trim_blocks=True,

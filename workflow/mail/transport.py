@@ -19,7 +19,10 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from email.message import EmailMessage
+from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol
@@ -94,6 +97,82 @@ def forget_idle_connections() -> None:
         _idle.clear()
 
 
+class Stage(StrEnum):
+    """Where an SMTP handshake stopped."""
+
+    CONNECT = "connect"  # TCP, and TLS from the start (port 465)
+    GREETING = "greeting"  # EHLO
+    STARTTLS = "starttls"
+    LOGIN = "login"
+
+
+class HandshakeFailed(Exception):
+    """The SMTP handshake stopped at ``stage``; ``cause`` is smtplib's or ssl's own error."""
+
+    def __init__(self, stage: Stage, cause: BaseException) -> None:
+        super().__init__(f"{stage.value}: {cause!r}")
+        self.stage = stage
+        self.cause = cause
+
+
+@dataclass(frozen=True)
+class Handshake:
+    """An SMTP connection ready to send, and what it took to get there (for `council doctor`)."""
+
+    client: smtplib.SMTP
+    #: In order: "TLS" (from the start), "STARTTLS", "logged in as NAME".
+    done: tuple[str, ...]
+
+
+@contextlib.contextmanager
+def _stage(stage: Stage) -> Iterator[None]:
+    try:
+        yield
+    except (OSError, smtplib.SMTPException) as exc:  # ssl.SSLError is an OSError
+        raise HandshakeFailed(stage, exc) from None
+
+
+def handshake(
+    settings: Settings, *, timeout: float | None = None, context: ssl.SSLContext | None = None
+) -> Handshake:
+    """Connect, greet, STARTTLS and log in as configured: delivery and the doctor alike.
+
+    ``context`` verifies the server (default: the process's, built once); raises
+    :class:`HandshakeFailed` naming the stage, the socket closed.
+    """
+    s = settings
+    assert s.smtp_host is not None
+    wait = s.smtp_timeout if timeout is None else timeout
+    tls = context or _tls_context()
+    with _stage(Stage.CONNECT):
+        if s.smtp_security is SmtpSecurity.TLS:
+            client: smtplib.SMTP = smtplib.SMTP_SSL(
+                s.smtp_host, s.smtp_port, timeout=wait, context=tls
+            )
+        else:
+            client = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=wait)
+    done = ["TLS"] if s.smtp_security is SmtpSecurity.TLS else []
+    try:
+        with _stage(Stage.GREETING):
+            client.ehlo()
+        if s.smtp_security is SmtpSecurity.STARTTLS:
+            with _stage(Stage.STARTTLS):
+                if not client.has_extn("starttls"):
+                    raise smtplib.SMTPNotSupportedError("the server does not offer STARTTLS")
+                client.starttls(context=tls)
+                client.ehlo()
+            done.append("STARTTLS")
+        if s.smtp_username:
+            password = s.smtp_password.get_secret_value() if s.smtp_password else ""
+            with _stage(Stage.LOGIN):
+                client.login(s.smtp_username, password)
+            done.append(f"logged in as {s.smtp_username}")
+    except BaseException:
+        client.close()  # a refused STARTTLS or login must not leak the socket
+        raise
+    return Handshake(client, tuple(done))
+
+
 class SmtpTransport:
     """Sends through an SMTP server with STARTTLS or TLS, authenticating if configured."""
 
@@ -120,38 +199,20 @@ class SmtpTransport:
             client.close()
         return None
 
-    def _connect(self) -> smtplib.SMTP:
-        s = self.settings
-        assert s.smtp_host is not None
-        if s.smtp_security is SmtpSecurity.TLS:
-            client: smtplib.SMTP = smtplib.SMTP_SSL(
-                s.smtp_host, s.smtp_port, timeout=s.smtp_timeout, context=_tls_context()
-            )
-        else:
-            client = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout)
-        try:
-            if s.smtp_security is SmtpSecurity.STARTTLS:
-                client.starttls(context=_tls_context())
-            if s.smtp_username:
-                password = s.smtp_password.get_secret_value() if s.smtp_password else ""
-                client.login(s.smtp_username, password)
-        except BaseException:
-            client.close()  # a refused STARTTLS or login must not leak the socket
-            raise
-        return client
-
     def __enter__(self) -> SmtpTransport:
         self._client = self._kept()
         if self._client is not None:
             return self
         try:
-            self._client = self._connect()
-        except smtplib.SMTPAuthenticationError as exc:
-            raise DeliveryError(f"SMTP login refused ({exc.smtp_code})", transient=False) from None
-        except (OSError, smtplib.SMTPException) as exc:
-            raise _delivery_error(
-                exc, f"{self.settings.smtp_host}:{self.settings.smtp_port}"
-            ) from None
+            self._client = handshake(self.settings).client
+        except HandshakeFailed as failed:
+            cause = failed.cause
+            if isinstance(cause, smtplib.SMTPAuthenticationError):
+                raise DeliveryError(
+                    f"SMTP login refused ({cause.smtp_code})", transient=False
+                ) from None
+            where = f"{self.settings.smtp_host}:{self.settings.smtp_port}"
+            raise _delivery_error(cause, where) from None
         return self
 
     def __exit__(

@@ -6,11 +6,22 @@ every other e-mail (templates/answer.*), and stored with its effect.
 
 from __future__ import annotations
 
-from workflow.definitions import Language, Person
-from workflow.mail import Rendered
-from workflow.plan import StepPlan
-from workflow.reply_text import KEYWORDS, Verb
-from workflow.templating import environment
+import datetime as dt
+import hashlib
+from email.message import EmailMessage
+
+from sqlalchemy.engine import Connection
+
+from workflow.core.plan import StepPlan
+from workflow.core.specs import Language, Person
+from workflow.errors import RefusalReason
+from workflow.mail.compose import Rendered, header_text
+from workflow.mail.templating import environment
+from workflow.replies.mime import header_str
+from workflow.replies.text import KEYWORDS, Verb
+from workflow.store import effects
+from workflow.store.effects import EffectKind
+from workflow.store.replies import ReplyOutcome
 
 LABELS: dict[Language, dict[str, str]] = {
     Language.SV: {
@@ -126,9 +137,9 @@ def _keyword_for(verb: Verb, lang: Language) -> str:
 def answer(
     *,
     person: Person,
-    outcome: str,
+    outcome: ReplyOutcome,
     done: list[str],
-    reason: str | None,
+    reason: RefusalReason | None,
     detail: str | None,
     step: StepPlan | None,
     address: str | None,
@@ -145,7 +156,7 @@ def answer(
     lang = person.language
     labels = LABELS[lang]
     # Someone else's step: say no more about it than that it is not theirs.
-    shown = step is not None and reason != "not-owner"
+    shown = step is not None and reason is not RefusalReason.NOT_OWNER
     context = {
         "l": labels,
         "lang": lang,
@@ -162,7 +173,29 @@ def answer(
     env = environment()
     text = env.get_template("answer.txt").render(context)
     html = env.get_template("answer.html").render(context)
-    verdict = labels["subject_done" if outcome == "done" else "subject_refused"]
+    verdict = labels["subject_done" if outcome is ReplyOutcome.DONE else "subject_refused"]
     return Rendered(language=lang, to_name=person.name, to_email=str(person.email),
                     subject=f"{verdict}: {subject}" if subject else verdict, text=text, html=html,
                     reply_event=reply_event, in_reply_to=in_reply_to)  # fmt: skip
+
+
+def subject_of(message: EmailMessage | None) -> str:
+    """The reply's subject as the answer repeats it: one line, sanitised, at most 150 characters."""
+    if message is None:
+        return ""
+    try:
+        return header_text(header_str(str(message.get("Subject", ""))))[:150]
+    except Exception:  # an unreadable Subject: answer without it
+        return ""
+
+
+def record_answer(
+    conn: Connection, *, message_key: str, rendered: Rendered, now: dt.datetime
+) -> int | None:
+    """Record the answer as an e-mail effect, once per received message."""
+    return effects.record(
+        conn, key=f"answer:{hashlib.sha256(message_key.encode()).hexdigest()}",
+        kind=EffectKind.ANSWER, event_id=None,
+        payload={"message": rendered.model_dump(mode="json"), "created": now.isoformat()},
+        now=now,
+    )  # fmt: skip

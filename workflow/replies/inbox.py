@@ -22,7 +22,6 @@ in their language, saying what was done or why nothing was.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email import policy
@@ -32,28 +31,27 @@ from email.parser import BytesParser
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from workflow import effects, replies, store
-from workflow import reply_mime as mime
-from workflow.deadlines import away_substitute
-from workflow.definitions import Person
+from workflow import store
+from workflow.core.plan import PointPlan, StepPlan
+from workflow.core.specs import Person
+from workflow.core.state import PointState, StepStatus, replay
 from workflow.engine import Engine, Outcome
-from workflow.errors import CouncilError, InvalidInput, NotFound, TransitionNotAllowed
-from workflow.logs import get_logger
-from workflow.machine import (
-    AddNote,
-    BeginStep,
-    Command,
-    CompleteStep,
-    ReassignStep,
-    RequestExtension,
+from workflow.errors import (
+    CouncilError,
+    InvalidInput,
+    NotFound,
+    RefusalReason,
+    ReplyRefused,
+    TransitionNotAllowed,
 )
-from workflow.mail import header_text
-from workflow.plan import PointPlan, StepPlan
-from workflow.reply_answer import answer
-from workflow.reply_mime import Refused
-from workflow.reply_text import ReplyCommand, Verb, body_text, fresh_lines, read_commands
+from workflow.ops.logs import get_logger
+from workflow.replies import mime, tokens
+from workflow.replies.actions import actions_for
+from workflow.replies.answer import answer, record_answer, subject_of
+from workflow.replies.text import ReplyCommand, body_text, fresh_lines, read_commands
 from workflow.settings import Settings
-from workflow.state import PointState, StepStatus, replay
+from workflow.store import replies as received
+from workflow.store.replies import ReplyOutcome
 
 log = get_logger(__name__)
 
@@ -66,9 +64,8 @@ class Receipt:
     """What became of one message."""
 
     message_key: str
-    #: done, refused, ignored or duplicate.
-    outcome: str
-    reason: str | None = None
+    outcome: ReplyOutcome
+    reason: RefusalReason | None = None
     person: str | None = None
     step: str | None = None
     event_ids: tuple[int, ...] = ()
@@ -90,7 +87,7 @@ class _Reply:
     #: The step's status when the sender was checked (read once, not again per command).
     status: StepStatus | None = None
     commands: list[ReplyCommand] = field(default_factory=list)
-    reason: str | None = None
+    reason: RefusalReason | None = None
     detail: str | None = None
     #: What each command did, for the answer mail.
     done: list[str] = field(default_factory=list)
@@ -119,11 +116,11 @@ class Inbox:
         try:
             self._read(reply, raw)
             if self._seen(reply.key):
-                return Receipt(reply.key, "duplicate")
+                return Receipt(reply.key, ReplyOutcome.DUPLICATE)
             self._judge(reply, recipients, now)
-        except Refused as refused:
+        except ReplyRefused as refused:
             if self._seen(reply.key):  # refused before: say nothing twice
-                return Receipt(reply.key, "duplicate")
+                return Receipt(reply.key, ReplyOutcome.DUPLICATE)
             reply.reason, reply.detail = refused.reason, refused.detail
             return self._record_refusal(reply, now)
         return self._run(reply, now)
@@ -133,15 +130,15 @@ class Inbox:
             reply.message = mime.headers_only(raw)
             reply.key = mime.key_of(raw, reply.message)
             if reply.message is not None and mime.automatic(reply.message, self.settings):
-                raise Refused("automatic")
+                raise ReplyRefused(RefusalReason.AUTOMATIC)
             self._identify(reply, quiet=True)
-            raise Refused("too-large")
+            raise ReplyRefused(RefusalReason.TOO_LARGE)
         try:
             message = BytesParser(policy=policy.default).parsebytes(raw)
             assert isinstance(message, EmailMessage)
             str(message.get("From", ""))  # decoding errors surface here, not later
         except Exception:  # any parse failure: the message is unreadable
-            raise Refused("malformed") from None
+            raise ReplyRefused(RefusalReason.MALFORMED) from None
         reply.message = message
         reply.key = mime.key_of(raw, message)
 
@@ -149,19 +146,21 @@ class Inbox:
         message = reply.message
         assert message is not None
         if mime.automatic(message, self.settings):
-            raise Refused("automatic")
+            raise ReplyRefused(RefusalReason.AUTOMATIC)
         self._identify(reply)
         self._find_step(reply, recipients)
         self._check_sender(reply, now)
         try:
             text = body_text(message)
         except Exception:  # a body no codec can read
-            raise Refused("malformed") from None
+            raise ReplyRefused(RefusalReason.MALFORMED) from None
         if mime.decoded_badly(message):
-            raise Refused("malformed")  # broken base64: what it decodes to is a guess
+            raise ReplyRefused(
+                RefusalReason.MALFORMED
+            )  # broken base64: what it decodes to is a guess
         reading = read_commands(fresh_lines(text or ""))
         if reading.problem:
-            raise Refused(reading.problem, reading.detail)
+            raise ReplyRefused(reading.problem, reading.detail)
         reply.commands = reading.commands
 
     # --- the checks ----------------------------------------------------------------
@@ -170,37 +169,39 @@ class Inbox:
         """The one sender of the message, as a person of the directory."""
         try:
             addresses = mime.addresses(reply.message, ("From",)) if reply.message else []
-        except Refused:
+        except ReplyRefused:
             addresses = []
         if len(addresses) != 1:
             if quiet:
                 return
-            raise Refused("unknown-sender")
+            raise ReplyRefused(RefusalReason.UNKNOWN_SENDER)
         reply.sender = addresses[0].lower()
         ids = self._emails.get(reply.sender, [])
         if len(ids) == 1:
             reply.person = self.engine.definitions.directory.people[ids[0]]
         elif not quiet:
-            raise Refused("unknown-sender")
+            raise ReplyRefused(RefusalReason.UNKNOWN_SENDER)
 
     def _find_step(self, reply: _Reply, recipients: Sequence[str]) -> None:
         """The step the signed reply address names."""
         message = reply.message
         assert message is not None
         candidates = [*recipients, *mime.addresses(message, _RECIPIENT_HEADERS)]
-        tokens = replies.tokens_in(self.settings.effective_reply_address, candidates)
-        if not tokens:
-            raise Refused("no-token")
-        event_ids = {replies.verify(self.secret, t) for t in tokens}
+        found = tokens.tokens_in(self.settings.effective_reply_address, candidates)
+        if not found:
+            raise ReplyRefused(RefusalReason.NO_TOKEN)
+        event_ids = {tokens.verify(self.secret, t) for t in found}
         event_ids.discard(None)
         if len(event_ids) != 1:
-            raise Refused("bad-token")
+            raise ReplyRefused(RefusalReason.BAD_TOKEN)
         (event_id,) = event_ids
         assert event_id is not None
         with self.engine.db.connect() as conn:
             event = store.get_event(conn, event_id)
             if event is None or event.type.value not in store.OWNER_EVENTS:
-                raise Refused("bad-token")
+                raise ReplyRefused(RefusalReason.BAD_TOKEN)
+            if event.point is None:
+                raise ReplyRefused(RefusalReason.BAD_TOKEN)
             current = store.owner_event(conn, event.assignment, event.point, event.step or "")
         plan = self.engine.definitions.assignments.get(event.assignment)
         try:
@@ -209,10 +210,10 @@ class Inbox:
             reply.point = plan.point(event.point)
             reply.step = reply.point.step(event.step)
         except KeyError:  # the definition no longer has the step
-            raise Refused("expired") from None
+            raise ReplyRefused(RefusalReason.EXPIRED) from None
         reply.owner_event = event_id
         if current != event_id:
-            raise Refused("expired", "reassigned")
+            raise ReplyRefused(RefusalReason.EXPIRED, "reassigned")
 
     def _state(self, reply: _Reply) -> PointState:
         assert reply.point is not None
@@ -227,66 +228,24 @@ class Inbox:
         step = self._state(reply).step(reply.step.id)
         reply.status = step.status
         if step.status in (StepStatus.DONE, StepStatus.SKIPPED):
-            raise Refused("expired", step.status.value)
+            raise ReplyRefused(RefusalReason.EXPIRED, step.status.value)
         day = now.astimezone(self.engine.timezone).date()
-        substitute = away_substitute(self.engine.definitions.directory, step.owner, day)
+        substitute = self.engine.definitions.directory.substitute_on(step.owner, day)
         if reply.person.id not in (step.owner, substitute):
-            raise Refused("not-owner")
+            raise ReplyRefused(RefusalReason.NOT_OWNER)
 
     # --- acting --------------------------------------------------------------------
 
-    def _commands(self, reply: _Reply) -> list[Command]:
-        """The engine's commands for what the reply asks, checked against the definition."""
-        assert reply.step is not None
-        assert reply.person is not None
-        actor, step = reply.person.id, reply.step.id
-        status = reply.status
-        made: list[Command] = []
-        for command in reply.commands:
-            match command.verb:
-                case Verb.DONE:
-                    made.append(CompleteStep(actor=actor, step=step, note=command.text))
-                case Verb.STARTED:
-                    if status is StepStatus.ACTIVE:
-                        made.append(BeginStep(actor=actor, step=step))
-                        status = StepStatus.IN_PROGRESS
-                    if command.text:
-                        made.append(AddNote(actor=actor, step=step, text=command.text))
-                case Verb.NOTE:
-                    if not command.text:
-                        raise Refused("note-needs-text", command.line)
-                    made.append(AddNote(actor=actor, step=step, text=command.text))
-                case Verb.DELAY:
-                    assert command.days is not None
-                    made.append(RequestExtension(actor=actor, step=step, days=command.days,
-                                                 reason=command.text))  # fmt: skip
-                case Verb.DELEGATE:
-                    made.append(self._delegation(reply, command))
-        return made
-
-    def _delegation(self, reply: _Reply, command: ReplyCommand) -> Command:
-        assert reply.step is not None
-        assert reply.person is not None
-        assert command.person
-        if not reply.step.delegable:
-            raise Refused("not-delegable", command.line)
-        directory = self.engine.definitions.directory
-        name = command.person.lower()
-        by_email = self._emails.get(name, [])
-        try:
-            to = by_email[0] if len(by_email) == 1 else directory.resolve(command.person)
-        except KeyError:
-            try:
-                to = directory.resolve(name)  # ids are lower case; people type them as they like
-            except KeyError:
-                raise Refused("unknown-person", command.line) from None
-        return ReassignStep(actor=reply.person.id, step=reply.step.id, to=to)
-
     def _run(self, reply: _Reply, now: dt.datetime) -> Receipt:
         assert reply.point is not None
+        assert reply.step is not None
+        assert reply.person is not None
         try:
-            commands = self._commands(reply)
-        except Refused as refused:
+            commands = actions_for(
+                reply.commands, person=reply.person.id, step=reply.step, status=reply.status,
+                directory=self.engine.definitions.directory, emails=self._emails,
+            )  # fmt: skip
+        except ReplyRefused as refused:
             reply.reason, reply.detail = refused.reason, refused.detail
             return self._record_refusal(reply, now)
         answer: list[int] = []
@@ -294,81 +253,71 @@ class Inbox:
         def record(conn: Connection, outcomes: list[Outcome]) -> None:
             reply.done = [_describe(o) for o in outcomes]
             ids = [i for o in outcomes for i in o.event_ids]
-            _insert(conn, reply, "done", ids, now)
-            answer.extend(self._answer(conn, reply, "done", now))
+            _record(conn, reply, ReplyOutcome.DONE, ids, now)
+            answer.extend(self._answer(conn, reply, ReplyOutcome.DONE, now))
 
         try:
-            outcomes = self.engine.commands(reply.point, commands, now=now, also=record)
+            outcomes = self.engine.run(reply.point, commands, now=now, also=record)
         except (TransitionNotAllowed, InvalidInput, NotFound) as exc:
-            reply.reason, reply.detail = "not-allowed", str(exc)
+            reply.reason, reply.detail = RefusalReason.NOT_ALLOWED, str(exc)
             return self._record_refusal(reply, now)
         except CouncilError as exc:  # a conflict, or the definition changed: try again later
             if self._seen(reply.key):
-                return Receipt(reply.key, "duplicate")
+                return Receipt(reply.key, ReplyOutcome.DUPLICATE)
             raise exc
         ids = tuple(i for o in outcomes for i in o.event_ids)
-        log.info("reply.done", message=reply.key, person=reply.person.id if reply.person else None,
-                 step=_address(reply), events=list(ids))  # fmt: skip
-        return Receipt(reply.key, "done", None, reply.person.id if reply.person else None,
-                       _address(reply), ids, tuple(answer))  # fmt: skip
+        person = reply.person.id if reply.person else None
+        log.info("reply.done", message=reply.key, person=person, step=_address(reply),
+                 events=list(ids))  # fmt: skip
+        return Receipt(reply.key, ReplyOutcome.DONE, None, person, _address(reply), ids,
+                       tuple(answer))  # fmt: skip
 
     def _record_refusal(self, reply: _Reply, now: dt.datetime) -> Receipt:
-        outcome = "ignored" if reply.reason == "automatic" else "refused"
-        log.warning("reply.refused" if outcome == "refused" else "reply.ignored",
-                    message=reply.key, reason=reply.reason, sender_known=reply.person is not None,
-                    step=_address(reply))  # fmt: skip
+        ignored = reply.reason is RefusalReason.AUTOMATIC
+        outcome = ReplyOutcome.IGNORED if ignored else ReplyOutcome.REFUSED
+        log.warning(f"reply.{outcome.value}", message=reply.key, reason=reply.reason,
+                    sender_known=reply.person is not None, step=_address(reply))  # fmt: skip
         answer: list[int] = []
         try:
             with self.engine.db.begin() as conn:
-                _insert(conn, reply, outcome, [], now)
-                if outcome == "refused":
+                _record(conn, reply, outcome, [], now)
+                if not ignored:
                     answer = self._answer(conn, reply, outcome, now)
         except sa.exc.IntegrityError:
-            return Receipt(reply.key, "duplicate")
+            return Receipt(reply.key, ReplyOutcome.DUPLICATE)
         return Receipt(reply.key, outcome, reply.reason,
                        reply.person.id if reply.person else None, _address(reply),
                        (), tuple(answer))  # fmt: skip
 
     def _seen(self, key: str) -> bool:
         with self.engine.db.connect() as conn:
-            return (
-                conn.execute(
-                    sa.select(store.replies.c.message_key).where(store.replies.c.message_key == key)
-                ).first()
-                is not None
-            )
+            return received.seen(conn, key)
 
     # --- the answer ----------------------------------------------------------------
 
-    def _answer(self, conn: Connection, reply: _Reply, outcome: str, now: dt.datetime) -> list[int]:
+    def _answer(
+        self, conn: Connection, reply: _Reply, outcome: ReplyOutcome, now: dt.datetime
+    ) -> list[int]:
         """Record the answer mail, to a known sender only."""
         if reply.person is None:
             return []
-        subject = ""
-        if reply.message is not None:
-            try:
-                subject = header_text(mime.header_str(str(reply.message.get("Subject", ""))))[:150]
-            except Exception:  # an unreadable Subject: answer without it
-                subject = ""
         rendered = answer(
             person=reply.person, outcome=outcome, done=reply.done, reason=reply.reason,
-            detail=reply.detail, step=reply.step, address=_address(reply), subject=subject,
+            detail=reply.detail, step=reply.step, address=_address(reply),
+            subject=subject_of(reply.message),
             in_reply_to=reply.key if reply.key.startswith("<") else None,
             reply_event=self._open_owner_event(conn, reply, outcome),
         )  # fmt: skip
-        effect_id = effects.record(
-            conn, key=f"answer:{hashlib.sha256(reply.key.encode()).hexdigest()}", kind="answer",
-            event_id=None,
-            payload={"message": rendered.model_dump(mode="json"), "created": now.isoformat()},
-            now=now,
-        )  # fmt: skip
+        effect_id = record_answer(conn, message_key=reply.key, rendered=rendered, now=now)
         return [effect_id] if effect_id is not None else []
 
-    def _open_owner_event(self, conn: Connection, reply: _Reply, outcome: str) -> int | None:
+    def _open_owner_event(
+        self, conn: Connection, reply: _Reply, outcome: ReplyOutcome
+    ) -> int | None:
         """The answer can be answered too, while the step is open and still theirs."""
         if reply.point is None or reply.step is None or reply.owner_event is None:
             return None
-        if outcome == "refused" and reply.reason in ("expired", "not-owner", "bad-token"):
+        if outcome is ReplyOutcome.REFUSED and reply.reason in _NO_REPLY_ADDRESS:
             return None
         current = store.owner_event(conn, reply.point.assignment, reply.point.number,
                                     reply.step.id)  # fmt: skip
@@ -377,6 +326,10 @@ class Inbox:
         if current != reply.owner_event or status in (StepStatus.DONE, StepStatus.SKIPPED):
             return None
         return current
+
+
+#: Refusals whose answer carries no reply address: the step is not (or no longer) theirs.
+_NO_REPLY_ADDRESS = (RefusalReason.EXPIRED, RefusalReason.NOT_OWNER, RefusalReason.BAD_TOKEN)
 
 
 # --- helpers -----------------------------------------------------------------------
@@ -388,20 +341,14 @@ def _address(reply: _Reply) -> str | None:
     return f"{reply.point.address}/{reply.step.id}"
 
 
-def _insert(conn: Connection, reply: _Reply, outcome: str, ids: list[int],
-            now: dt.datetime) -> None:  # fmt: skip
-    conn.execute(
-        store.replies.insert().values(
-            message_key=reply.key,
-            received_at=store.utc(now),
-            sender=reply.sender[:320] if reply.sender else None,
-            person=reply.person.id if reply.person else None,
-            step=_address(reply),
-            outcome=outcome,
-            reason=reply.reason,
-            event_ids=ids or None,
-        )
-    )
+def _record(
+    conn: Connection, reply: _Reply, outcome: ReplyOutcome, ids: list[int], now: dt.datetime
+) -> None:
+    received.record(
+        conn, message_key=reply.key, outcome=outcome, now=now, sender=reply.sender,
+        person=reply.person.id if reply.person else None, step=_address(reply),
+        reason=reply.reason, event_ids=ids,
+    )  # fmt: skip
 
 
 def _describe(outcome: Outcome) -> str:

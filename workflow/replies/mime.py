@@ -1,7 +1,8 @@
 """Reading a received message safely: its key, its addresses, whether a machine sent it.
 
 Whatever a header holds (encoded words, raw 8-bit bytes, CR/LF), these functions
-return plain values or raise :class:`Refused`; they never let a parser error out.
+return plain values or raise :class:`~workflow.errors.ReplyRefused`; they never let a
+parser error out.
 """
 
 from __future__ import annotations
@@ -14,17 +15,9 @@ from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from email.utils import getaddresses
 
-from workflow.mail import MESSAGE_ID
+from workflow.errors import RefusalReason, ReplyRefused
+from workflow.mail.compose import MESSAGE_ID
 from workflow.settings import Settings
-
-
-class Refused(Exception):
-    """Nothing was done with a message, for ``reason`` (a stable code)."""
-
-    def __init__(self, reason: str, detail: str | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.detail = detail
 
 
 def key_of(raw: bytes, message: EmailMessage | None = None) -> str:
@@ -85,7 +78,7 @@ def addresses(message: EmailMessage, names: Sequence[str]) -> list[str]:
                     continue
                 found.extend(a.addr_spec for a in parsed if a.username and a.domain)
     except Exception:  # a header the parser refuses (CR/LF in an address, say)
-        raise Refused("malformed") from None
+        raise ReplyRefused(RefusalReason.MALFORMED) from None
     return [header_str(a).lower() for a in found]
 
 

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from workflow.errors import InvalidInput, Unreachable
-from workflow.inbox import Receipt
-from workflow.logs import get_logger
-from workflow.replies import tokens_in
+from workflow.ops.logs import get_logger
+from workflow.replies.inbox import Receipt
+from workflow.replies.tokens import tokens_in
 
 log = get_logger(__name__)
 

@@ -25,6 +25,8 @@ from email.message import EmailMessage
 from enum import StrEnum
 from html.parser import HTMLParser
 
+from workflow.errors import RefusalReason
+
 
 class Verb(StrEnum):
     DONE = "done"
@@ -94,8 +96,8 @@ class Reading:
     """What a reply says: its commands, or why it could not be read."""
 
     commands: list[ReplyCommand] = field(default_factory=list)
-    #: A stable code: empty, not-understood, too-many; None when read.
-    problem: str | None = None
+    #: Why it could not be read (empty, not understood, too many...); None when read.
+    problem: RefusalReason | None = None
     #: The line that could not be understood, for the answer mail.
     detail: str | None = None
 
@@ -218,18 +220,18 @@ def _keyword(line: str) -> tuple[Verb | None, str]:
     return _VERB_OF.get(word), match[2].strip()
 
 
-def _command(verb: Verb, line: str, rest: str) -> ReplyCommand | str:
+def _command(verb: Verb, line: str, rest: str) -> ReplyCommand | RefusalReason:
     """A command from its verb and the rest of its line, or what is wrong with it."""
     if verb is Verb.DELAY:
         found = _DELAY.match(rest)
         if found is None:
-            return "delay-needs-days"
+            return RefusalReason.DELAY_NEEDS_DAYS
         days = int(found[1]) * (7 if (found[2] or "").casefold() in _WEEKS else 1)
         return ReplyCommand(verb, line, text=found[3].strip() or None, days=days)
     if verb is Verb.DELEGATE:
         person = rest.strip().strip("<>.,;")
         if not person or len(person.split()) != 1:
-            return "delegate-needs-person"
+            return RefusalReason.DELEGATE_NEEDS_PERSON
         return ReplyCommand(verb, line, person=person)
     return ReplyCommand(verb, line, text=rest or None)
 
@@ -244,7 +246,7 @@ def _continue(reading: Reading, line: str, continuing: bool) -> bool:
     """A line that is no command: more text for the command above, or the end of them."""
     last = reading.commands[-1] if reading.commands else None
     if last is None or (continuing and last.verb not in _TAKES_TEXT):
-        reading.problem, reading.detail = "not-understood", line
+        reading.problem, reading.detail = RefusalReason.NOT_UNDERSTOOD, line
         return True
     if continuing:
         reading.commands[-1] = _extend(last, line)
@@ -256,7 +258,7 @@ def read_commands(lines: list[str]) -> Reading:
     """The commands in the fresh lines of a reply, all or nothing."""
     reading = Reading()
     if not lines:
-        reading.problem = "empty"
+        reading.problem = RefusalReason.EMPTY
         return reading
     continuing = True
     for line in lines:
@@ -269,16 +271,16 @@ def read_commands(lines: list[str]) -> Reading:
                 break  # text after a blank line: a signature without a marker
         else:
             made = _command(verb, line, rest)
-            if isinstance(made, str):
+            if isinstance(made, RefusalReason):
                 reading.problem, reading.detail = made, line
             else:
                 reading.commands.append(made)
                 continuing = True
                 if len(reading.commands) > MAX_COMMANDS:
-                    reading.problem = "too-many"
+                    reading.problem = RefusalReason.TOO_MANY
         if reading.problem:
             return reading
     too_long = [c for c in reading.commands if c.text is not None and len(c.text) > MAX_TEXT]
     if too_long:
-        reading.problem, reading.detail = "too-long", too_long[0].line
+        reading.problem, reading.detail = RefusalReason.TOO_LONG, too_long[0].line
     return reading

@@ -16,11 +16,11 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
-from workflow.calendar import Calendar
-from workflow.events import Event
-from workflow.loader import Definitions
-from workflow.report import end_of_day
-from workflow.state import Category, category, is_at_risk, is_overdue, replay
+from workflow.core.calendar import Calendar
+from workflow.core.events import Event
+from workflow.core.plan import Definitions
+from workflow.core.state import Category, category, is_at_risk, is_overdue, replay
+from workflow.report.model import end_of_day
 
 OPEN = (Category.TO_START, Category.ONGOING)
 
@@ -69,7 +69,7 @@ def build_backlog(
     cutoff = end_of_day(as_of, tz)
     by_point: dict[tuple[str, int], list[Event]] = defaultdict(list)
     for event in events:
-        if event.occurred_at < cutoff:
+        if event.point is not None and event.occurred_at < cutoff:
             by_point[(event.assignment, event.point)].append(event)
     items = []
     for plan in definitions.assignments.values():

@@ -8,14 +8,16 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Connection
 
-from workflow import effects, store
-from workflow.calendar import Calendar
-from workflow.definitions import Language
-from workflow.loader import Definitions
-from workflow.mail import Rendered
-from workflow.report import NotesMode, build_report
-from workflow.report_render import LABELS, to_docx, to_html, to_markdown
-from workflow.templating import format_date
+from workflow import store
+from workflow.core.calendar import Calendar
+from workflow.core.plan import Definitions
+from workflow.core.specs import Language
+from workflow.mail.compose import Rendered
+from workflow.mail.templating import format_date
+from workflow.report.model import NotesMode, build_report
+from workflow.report.render import LABELS, to_docx, to_html, to_markdown
+from workflow.store import effects
+from workflow.store.effects import EffectKind
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
@@ -61,4 +63,6 @@ def record_report(
         attachment_type=DOCX,
     )
     payload = {"message": rendered.model_dump(mode="json"), "created": now.isoformat()}
-    return effects.record(conn, key=key, kind="report", event_id=event_id, payload=payload, now=now)
+    return effects.record(
+        conn, key=key, kind=EffectKind.REPORT, event_id=event_id, payload=payload, now=now
+    )

@@ -18,12 +18,11 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
-from workflow.calendar import Calendar
-from workflow.definitions import Language
-from workflow.events import Event
-from workflow.loader import Definitions
-from workflow.plan import AssignmentPlan, PointPlan
-from workflow.state import Category, PointState, category, is_at_risk, is_overdue, replay
+from workflow.core.calendar import Calendar
+from workflow.core.events import Event
+from workflow.core.plan import AssignmentPlan, Definitions, PointPlan
+from workflow.core.specs import Language
+from workflow.core.state import Category, PointState, category, is_at_risk, is_overdue, replay
 
 NotesMode = Literal["latest", "all"]
 #: The groups of work points, in the order a council reads them.
@@ -160,7 +159,11 @@ def build_report(
     cutoff = end_of_day(as_of, tz)
     by_point: dict[int, list[Event]] = defaultdict(list)
     for event in events:
-        if event.assignment == assignment.id and event.occurred_at < cutoff:
+        if (
+            event.assignment == assignment.id
+            and event.point is not None
+            and event.occurred_at < cutoff
+        ):
             by_point[event.point].append(event)
     points = [
         _report_point(

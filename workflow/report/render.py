@@ -10,12 +10,16 @@ from __future__ import annotations
 import io
 import json
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
-from workflow.definitions import Language
-from workflow.report import APART, GROUPS, Report, ReportPoint
-from workflow.state import Category
-from workflow.templating import environment, format_date
+from workflow.core.specs import Language
+from workflow.core.state import Category
+from workflow.mail.templating import environment, format_date
+from workflow.report.model import APART, GROUPS, Report, ReportPoint
+
+#: The report's templates (HTML and Markdown).
+TEMPLATES = Path(__file__).parent / "templates"
 
 
 class Format(StrEnum):
@@ -129,11 +133,11 @@ def _context(report: Report) -> dict[str, Any]:
 
 
 def to_markdown(report: Report) -> str:
-    return environment(markdown=True).get_template("report.md").render(_context(report))
+    return environment(TEMPLATES, markdown=True).get_template("report.md").render(_context(report))
 
 
 def to_html(report: Report) -> str:
-    return environment().get_template("report.html").render(_context(report))
+    return environment(TEMPLATES).get_template("report.html").render(_context(report))
 
 
 def to_json(report: Report) -> str:

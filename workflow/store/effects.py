@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -20,8 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from workflow.events import Event, EventType
-from workflow.store import append_events, aware, effects, events, utc
+from workflow.store.tables import aware, effects, utc
 
 #: How long a delivery may hold an effect before another may take it over; the
 #: worker passes its task time limit (plus a margin): a claim older than that
@@ -30,6 +30,18 @@ DELIVERY_LEASE = dt.timedelta(seconds=120)
 #: First retry delay; it doubles with each attempt, up to BACKOFF_MAX.
 BACKOFF_BASE = dt.timedelta(seconds=15)
 BACKOFF_MAX = dt.timedelta(minutes=30)
+
+
+class EffectKind(StrEnum):
+    """What an effect is: every one is an e-mail today, told apart by what it says."""
+
+    PROMPT = "prompt"  # a task prompt to a step's owner
+    REMINDER = "reminder"  # a step is due soon
+    OVERDUE = "overdue"  # a step is overdue
+    DIGEST = "digest"  # escalations, one mail per recipient and sweep
+    REPORT = "report"  # the report back, to the coordinator
+    ANSWER = "answer"  # the answer to an owner's reply
+    EXTENSION_REQUEST = "extension-request"  # an owner asks the coordinator for more time
 
 
 class EffectState(StrEnum):
@@ -43,7 +55,7 @@ def record(
     conn: Connection,
     *,
     key: str,
-    kind: str,
+    kind: EffectKind,
     event_id: int | None,
     payload: dict[str, Any],
     now: dt.datetime,
@@ -55,7 +67,7 @@ def record(
     """
     values = {
         "key": key,
-        "kind": kind,
+        "kind": EffectKind(kind).value,
         "event_id": event_id,
         "state": EffectState.PENDING.value,
         "attempts": 0,
@@ -71,6 +83,11 @@ def record(
         .returning(effects.c.id)
     )
     return conn.execute(statement).scalar_one_or_none()
+
+
+def exists(conn: Connection, key: str) -> bool:
+    """Whether an effect with this key was recorded (to skip rendering it again)."""
+    return conn.execute(sa.select(effects.c.id).where(effects.c.key == key)).first() is not None
 
 
 def claim(
@@ -138,27 +155,25 @@ def retry_later(
     return when
 
 
-def fail(conn: Connection, effect_id: int, *, error: str, now: dt.datetime) -> None:
-    """Give up on an effect: state failed, and an ``effect.failed`` event in the log."""
-    row = conn.execute(sa.select(effects).where(effects.c.id == effect_id)).one()
-    conn.execute(
+@dataclass(frozen=True)
+class Failed:
+    """An effect that gave up, and the event it was recorded for (None for an answer mail)."""
+
+    effect_id: int
+    key: str
+    kind: str
+    event_id: int | None
+
+
+def fail(conn: Connection, effect_id: int, *, error: str) -> Failed:
+    """Give up on an effect: state failed; the caller records the ``effect.failed`` event."""
+    row = conn.execute(
         effects.update()
         .where(effects.c.id == effect_id)
         .values(state=EffectState.FAILED.value, claimed_until=None, detail=error[:500])
-    )
-    source = conn.execute(sa.select(events).where(events.c.id == row.event_id)).first()
-    if source is None:
-        return
-    failed = Event(
-        type=EventType.EFFECT_FAILED,
-        assignment=source.assignment,
-        point=source.point,
-        step=source.step,
-        actor="council",
-        occurred_at=now,
-        data={"effect": effect_id, "key": row.key, "kind": row.kind, "error": error[:200]},
-    )
-    append_events(conn, [failed], now=now)
+        .returning(effects.c.key, effects.c.kind, effects.c.event_id)
+    ).one()
+    return Failed(effect_id, row.key, row.kind, row.event_id)
 
 
 def due(conn: Connection, *, now: dt.datetime, stale_before: dt.datetime, limit: int) -> list[int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -32,14 +33,42 @@ def current(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def upgrade(engine: Engine) -> tuple[str | None, str]:
-    """Bring the schema to the newest revision; return (before, after)."""
-    before = current(engine)
+def _migrate(engine: Engine, step: Callable[[Config], None]) -> None:
+    """Run migrations in one transaction.
+
+    SQLite changes a column by rebuilding its table (copy, drop, rename), which its
+    foreign keys refuse while other tables refer to it; they are switched off for the
+    migration (outside the transaction, where the pragma takes effect), checked with
+    ``PRAGMA foreign_key_check`` before the commit, and switched on again.
+    """
     config = _config()
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "head")
-    return before, head()
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            conn.commit()
+        try:
+            with conn.begin():
+                config.attributes["connection"] = conn
+                step(config)
+                if sqlite and conn.exec_driver_sql("PRAGMA foreign_key_check").first():
+                    raise NotInitialised("the migration would break foreign keys; nothing changed")
+        finally:
+            if sqlite:
+                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                conn.commit()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | None]:
+    """Bring the schema to ``revision`` (the newest by default); return (before, after)."""
+    before = current(engine)
+    _migrate(engine, lambda config: command.upgrade(config, revision))
+    return before, current(engine)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Take the schema back to ``revision`` (for developers and tests; `council` never does)."""
+    _migrate(engine, lambda config: command.downgrade(config, revision))
 
 
 def require_current(engine: Engine) -> None:

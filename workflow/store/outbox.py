@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from workflow.store import outbox, processed, utc
+from workflow.store.tables import outbox, processed, utc
 
 #: How long a relay holds the rows it claimed before another may take them.
 CLAIM_LEASE = dt.timedelta(seconds=60)

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from workflow.calendar import MAX_BUSINESS_DAYS, Calendar, DuePolicy
-from workflow.definitions import DayKind, Duration, Language
+from workflow.core.calendar import MAX_BUSINESS_DAYS, Calendar, DuePolicy
+from workflow.core.specs import DayKind, Duration, Language
 
 D = dt.date
 JULAFTON_2024 = D(2024, 12, 24)

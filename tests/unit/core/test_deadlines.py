@@ -15,24 +15,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workflow import deadlines, simulate
-from workflow.calendar import Calendar
-from workflow.deadlines import (
+from workflow.core import deadlines, simulate
+from workflow.core.actions import CompleteStep, ExtendStep, HoldStep, StartPoint
+from workflow.core.calendar import Calendar
+from workflow.core.deadlines import (
     Firing,
-    FiringKind,
     Recipient,
-    away_substitute,
     default_reminders,
     due_now,
     next_check,
     recipient,
     schedule,
 )
-from workflow.definitions import DayKind, Duration
-from workflow.machine import CompleteStep, ExtendStep, HoldStep, StartPoint
-from workflow.plan import MANAGER, Rung
-from workflow.state import StepState, StepStatus
-from workflow.sweep import resolve
+from workflow.core.events import FiringKind
+from workflow.core.plan import MANAGER, Rung
+from workflow.core.specs import DayKind, Duration
+from workflow.core.state import StepState, StepStatus
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 REMINDER, OVERDUE, ESCALATION = FiringKind.REMINDER, FiringKind.OVERDUE, FiringKind.ESCALATION
@@ -447,8 +445,8 @@ def test_resolve_counts_manager_rungs_and_reaches_a_substitute(
 ):
     """The sweep's resolve: rung 2 is the 2nd manager rung; chef away on 28 June -> vice."""
     state = active(DUE, d("2024-06-03"))
-    fired = resolve(
-        firing_of(full, ESCALATION, level), answer, state, ladder_definitions, "coord",
+    fired = deadlines.resolve(
+        firing_of(full, ESCALATION, level), answer, state, ladder_definitions.directory, "coord",
         d(day), calendar,
     )  # fmt: skip
     assert (fired.to, fired.via, fired.owner) == (to, via, "bo")
@@ -459,8 +457,8 @@ def test_resolve_sends_the_fourth_rung_the_third_manager_one_to_the_coordinator(
 ):
     """Rung 4 is the third ``to: manager`` rung (rung 3 names dan): past the top, to coord."""
     state = active(DUE, d("2024-06-03"))
-    fired = resolve(
-        firing_of(full, ESCALATION, 4), answer, state, ladder_definitions, "coord",
+    fired = deadlines.resolve(
+        firing_of(full, ESCALATION, 4), answer, state, ladder_definitions.directory, "coord",
         d("2024-07-12"), calendar,
     )  # fmt: skip
     assert fired.to == "coord"
@@ -468,7 +466,7 @@ def test_resolve_sends_the_fourth_rung_the_third_manager_one_to_the_coordinator(
     assert fired.days_overdue == 15
 
 
-# --- away_substitute -------------------------------------------------------------------
+# --- Directory.substitute_on -------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -481,16 +479,16 @@ def test_resolve_sends_the_fourth_rung_the_third_manager_one_to_the_coordinator(
         ("2024-07-06", None),  # the day after
     ],
 )
-def test_away_substitute_covers_the_absence_inclusively(people, day, expected):
+def test_substitute_on_covers_the_absence_inclusively(people, day, expected):
     """eva is away 1-5 July: frida stands in on the first and last day, not the day after."""
-    assert away_substitute(people, "eva", d(day)) == expected
+    assert people.substitute_on("eva", d(day)) == expected
 
 
 def test_away_without_a_named_substitute_or_unknown_person_has_none(people):
     """An absence naming no substitute, a person not away, or an unknown id: no substitute."""
-    assert away_substitute(people, "eva", d("2024-08-01")) is None
-    assert away_substitute(people, "bo", d("2024-07-01")) is None
-    assert away_substitute(people, "nobody-known", d("2024-07-01")) is None
+    assert people.substitute_on("eva", d("2024-08-01")) is None
+    assert people.substitute_on("bo", d("2024-07-01")) is None
+    assert people.substitute_on("nobody-known", d("2024-07-01")) is None
 
 
 # --- simulate.timeline ------------------------------------------------------------------
@@ -504,7 +502,7 @@ def started(run, ladder_plan):
 
 def timeline(definitions, started, *, start, until, fired=frozenset(), calendar=None):
     return simulate.timeline(
-        definitions,
+        definitions.directory,
         definitions.assignment("hrv-2022"),
         {("hrv-2022", 7): started},
         start=d(start),
@@ -563,7 +561,7 @@ def test_timeline_stops_at_until(ladder_definitions, started):
 def test_timeline_of_a_point_not_in_the_snapshot_is_empty(ladder_definitions):
     """A point with no state (never loaded) has nothing to simulate."""
     rows = simulate.timeline(
-        ladder_definitions,
+        ladder_definitions.directory,
         ladder_definitions.assignment("hrv-2022"),
         {},
         start=d("2024-06-17"),

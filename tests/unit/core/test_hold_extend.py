@@ -12,20 +12,19 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from workflow.deadlines import schedule
-from workflow.errors import InvalidInput, PersonalDataRefused, TransitionNotAllowed
-from workflow.events import EventType
-from workflow.machine import (
+from workflow.core.actions import (
     BeginStep,
     CompleteStep,
     ExtendStep,
     HoldStep,
     ResumeStep,
     StartPoint,
-    allowed_commands,
     allowed_for,
 )
-from workflow.state import (
+from workflow.core.deadlines import schedule
+from workflow.core.events import EventType
+from workflow.core.machine import allowed_actions
+from workflow.core.state import (
     StepStatus,
     evolve,
     initial,
@@ -34,6 +33,7 @@ from workflow.state import (
     overdue_steps,
     replay,
 )
+from workflow.errors import InvalidInput, PersonalDataRefused, TransitionNotAllowed
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 WAIT_DUE = dt.date(2024, 9, 12)
@@ -92,11 +92,11 @@ def test_hold_reason_with_a_personnummer_is_refused(run, hold_plan, started):
 
 def test_a_held_step_swaps_hold_for_resume_in_its_verbs(run, hold_plan, started):
     """Held, a step offers resume instead of hold; every other verb stays, in order."""
-    assert allowed_commands(hold_plan, started, "wait") == (
+    assert allowed_actions(hold_plan, started, "wait") == (
         "begin", "complete", "skip", "assign", "hold", "extend", "delay",
     )  # fmt: skip
     held = run(hold_plan, hold(), state=started).state
-    assert allowed_commands(hold_plan, held, "wait") == (
+    assert allowed_actions(hold_plan, held, "wait") == (
         "begin", "complete", "skip", "assign", "resume", "extend", "delay",
     )  # fmt: skip
     assert allowed_for(held.step("open")) == (
@@ -143,7 +143,7 @@ def test_a_held_step_can_still_be_begun_and_completed(run, hold_plan, started):
     held = run(hold_plan, hold(), state=started).state
     begun = run(hold_plan, BeginStep(actor="bo", step="wait"), state=held).state
     assert begun.step("wait").held_since is not None
-    assert allowed_commands(hold_plan, begun, "wait") == (
+    assert allowed_actions(hold_plan, begun, "wait") == (
         "complete", "skip", "assign", "resume", "extend", "delay",
     )  # fmt: skip
     done = run(hold_plan, CompleteStep(actor="bo", step="wait"), state=begun).state
@@ -175,7 +175,7 @@ def test_resume_moves_the_due_date_out_by_the_working_days_held(
     step = t.state.step("wait")
     assert step.due == dt.date.fromisoformat(due)
     assert step.held_since is None
-    assert allowed_commands(hold_plan, t.state, "wait")[4] == "hold"
+    assert allowed_actions(hold_plan, t.state, "wait")[4] == "hold"
 
 
 def test_resume_counts_the_held_day_in_nows_timezone(run, hold_plan, started):

@@ -10,10 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workflow.calendar import Calendar, DuePolicy
-from workflow.errors import InvalidInput, NotFound, PersonalDataRefused, TransitionNotAllowed
-from workflow.events import EventType
-from workflow.machine import (
+from workflow.core.actions import (
     ALLOWED,
     AddNote,
     BeginStep,
@@ -23,10 +20,12 @@ from workflow.machine import (
     SkipStep,
     StartPoint,
     WriteOff,
-    allowed_commands,
-    execute,
 )
-from workflow.state import Category, StepStatus, category, initial, is_overdue
+from workflow.core.calendar import Calendar, DuePolicy
+from workflow.core.events import EventType
+from workflow.core.machine import allowed_actions, execute
+from workflow.core.state import Category, StepStatus, category, initial, is_overdue
+from workflow.errors import InvalidInput, NotFound, PersonalDataRefused, TransitionNotAllowed
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 PERSONNUMMER = "19121212-1212"
@@ -701,7 +700,7 @@ def test_step_commands_on_written_off_point_are_refused(run, linear_plan):
         run(linear_plan, CompleteStep(actor="anna", step="draft"), state=state)
     assert info.value.state == "written_off"
     assert info.value.allowed == ()
-    assert allowed_commands(linear_plan, state, "draft") == ()
+    assert allowed_actions(linear_plan, state, "draft") == ()
 
 
 @pytest.mark.parametrize("reason", ["", "   "])
@@ -741,14 +740,14 @@ def test_write_off_rejected_point_is_refused(run, rejected_plan):
 
 
 def test_allowed_commands_per_status(run, linear_plan):
-    """allowed_commands gives the ALLOWED verbs of each step's status while running."""
-    assert allowed_commands(linear_plan, initial(linear_plan), "draft") == ()
+    """allowed_actions gives the ALLOWED verbs of each step's status while running."""
+    assert allowed_actions(linear_plan, initial(linear_plan), "draft") == ()
     state = run(linear_plan, StartPoint(actor="coord"), BeginStep(actor="anna", step="draft")).state
-    assert allowed_commands(linear_plan, state, "draft") == ALLOWED[StepStatus.IN_PROGRESS]
-    assert allowed_commands(linear_plan, state, "review") == ALLOWED[StepStatus.PENDING]
+    assert allowed_actions(linear_plan, state, "draft") == ALLOWED[StepStatus.IN_PROGRESS]
+    assert allowed_actions(linear_plan, state, "review") == ALLOWED[StepStatus.PENDING]
     state = run(linear_plan, CompleteStep(actor="anna", step="draft"), state=state).state
-    assert allowed_commands(linear_plan, state, "draft") == ("reopen",)
-    assert allowed_commands(linear_plan, state, "review") == ALLOWED[StepStatus.ACTIVE]
+    assert allowed_actions(linear_plan, state, "draft") == ("reopen",)
+    assert allowed_actions(linear_plan, state, "review") == ALLOWED[StepStatus.ACTIVE]
 
 
 def test_allowed_table_matches_the_rules():
@@ -965,16 +964,16 @@ def test_events_are_stamped_with_the_command(all_plans, walk, plan_index, picks)
 def test_allowed_commands_agree_with_execute(
     all_plans, walk, step_command, calendar, plan_index, picks
 ):
-    """A step verb succeeds exactly when allowed_commands lists it; refusals list the same verbs."""
+    """A step verb succeeds exactly when allowed_actions lists it; refusals list the same verbs."""
     plan = all_plans[plan_index]
     history = walk(plan, picks)
     state = history[-1][1].state if history else initial(plan)
     if state.started_at is None or category(plan, state) is Category.WRITTEN_OFF:
-        assert all(allowed_commands(plan, state, s.id) == () for s in plan.steps)
+        assert all(allowed_actions(plan, state, s.id) == () for s in plan.steps)
         return
     at = dt.datetime(2024, 9, 2, 9, 0, tzinfo=STOCKHOLM)
     for step in plan.steps:
-        allowed = allowed_commands(plan, state, step.id)
+        allowed = allowed_actions(plan, state, step.id)
         for verb in STEP_VERBS:
             command = step_command(verb, step.id, state.step(step.id).owner)
             if verb in allowed:

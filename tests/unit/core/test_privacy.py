@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from workflow.core.privacy import MAX_TEXT, clean_text, find_personal_number, luhn_ok
 from workflow.errors import InvalidInput, PersonalDataRefused
-from workflow.privacy import MAX_TEXT, clean_text, find_personal_number, luhn_ok
 
 
 def check_digit(nine: str) -> str:

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workflow.events import SCHEMA_VERSION, Event, EventType
-from workflow.machine import BeginStep, CompleteStep, StartPoint, WriteOff
-from workflow.state import (
+from workflow.core.actions import BeginStep, CompleteStep, StartPoint, WriteOff
+from workflow.core.events import SCHEMA_VERSION, Event, EventType
+from workflow.core.state import (
     Category,
     Note,
     StepStatus,
@@ -330,9 +330,10 @@ def test_events_are_immutable_and_strict():
 
 def test_event_types_are_named_subject_verb():
     """The event types: the design's ten, hold/resume/extend, extension requests, deadline
-    firings, effect.failed."""
+    firings, effect.failed, report.requested."""
     assert {t.value for t in EventType} == {
         "effect.failed",
+        "report.requested",
         "step.held",
         "step.resumed",
         "step.extended",

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from workflow import checks
-from workflow.definitions import FileKind
+from workflow.core.specs import FileKind
+from workflow.definitions import checks
+from workflow.definitions.corpus import Corpus
+from workflow.definitions.loader import MAX_FILE_BYTES, check, classify, load
 from workflow.errors import DefinitionError, Problem
-from workflow.loader import MAX_FILE_BYTES, Corpus, check, classify, load
 
 REPO = Path(__file__).resolve().parents[3]
 FIXTURES = REPO / "tests" / "fixtures"

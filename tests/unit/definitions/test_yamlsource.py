@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from workflow.definitions.yamlsource import MAX_DEPTH, Document, read_yaml
 from workflow.errors import Problem
-from workflow.yamlsource import MAX_DEPTH, Document, read_yaml
 
 
 def _read(text: str) -> Document:

@@ -13,8 +13,8 @@ import pytest
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
-from workflow.definitions import Language
-from workflow.mail import (
+from workflow.core.specs import Language
+from workflow.mail.compose import (
     NoteView,
     Prompt,
     compose,
@@ -24,7 +24,7 @@ from workflow.mail import (
     subject,
     vtodo,
 )
-from workflow.templating import environment, format_date
+from workflow.mail.templating import environment, format_date
 
 CREATED = dt.datetime(2023, 1, 9, 9, 0, tzinfo=dt.UTC)
 DOMAIN = "kommun.example"

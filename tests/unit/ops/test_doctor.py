@@ -9,9 +9,9 @@ import yaml
 from cli import main
 from commands.ops import CHECKS
 from tests.support import ROOT
-from workflow import doctor, heartbeat
-from workflow.doctor import Result, Status, exit_code
-from workflow.settings_view import Redactor, mask_url
+from workflow.ops import doctor, heartbeat
+from workflow.ops.doctor import Result, Status, exit_code
+from workflow.ops.redaction import Redactor, mask_url
 
 
 def line(status: Status, *, unreachable: bool = False) -> Result:
@@ -97,7 +97,7 @@ def test_compose_health_checks_that_run_council_parse() -> None:
         test = service.get("healthcheck", {}).get("test", [])
         if test[:2] != ["CMD", "council"]:
             continue
-        command: click.Command = main
+        command: click.Action = main
         args = list(test[2:])
         while isinstance(command, click.Group):
             assert args, f"{name}: {test} names no command"

@@ -22,7 +22,7 @@ from tests.support import DEFINITIONS, ROOT
 PROBE = textwrap.dedent(
     """
     import logging, warnings
-    from workflow.logs import configure, get_logger
+    from workflow.ops.logs import configure, get_logger
     configure()
     log = get_logger("probe")
     log.info("probe.native", answer=42, note="NOTE-TEXT-1", password="PW-TEXT-2",
@@ -129,7 +129,7 @@ def test_configured_once_per_process() -> None:
     code = textwrap.dedent(
         """
         import logging
-        from workflow.logs import configure, get_logger
+        from workflow.ops.logs import configure, get_logger
         configure(level="WARNING")
         configure(level="DEBUG", json=False)
         get_logger("once").info("hidden")
@@ -151,7 +151,7 @@ def test_the_cli_logs_warnings_to_stderr_only(tmp_path: Path) -> None:
         from commands.base import App
         app = App(debug=False)
         app.database()
-        from workflow.logs import get_logger
+        from workflow.ops.logs import get_logger
         get_logger("cli").info("not.shown")
         get_logger("cli").warning("shown.once", note="NOTE-TEXT-5")
         """

@@ -6,7 +6,7 @@ from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 
-from workflow.reply_mime import key_of as _key_of
+from workflow.replies.mime import key_of as _key_of
 
 BODY = b"From: amir.hassan@kommun.example\r\nSubject: Re: Task\r\n\r\nKLAR\r\n"
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workflow.reply_text import (
+from workflow.replies.text import (
     KEYWORDS,
     MAX_COMMANDS,
     MAX_FRESH_LINES,

@@ -7,7 +7,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from workflow import replies
+from workflow.replies import tokens as replies
 
 SECRET = SecretStr("unit-test-reply-secret-0123456789abcdef")
 OTHER = SecretStr("another-installation-secret-abcdef0123456")

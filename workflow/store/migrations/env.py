@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from workflow.store import metadata
+from workflow.store.tables import metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:  # pragma: no cover - council always passes a connection

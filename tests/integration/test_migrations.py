@@ -1,0 +1,96 @@
+"""Migrations on a database with history: what 0005 changes, and that nothing runs twice.
+
+Release 0.2 gave handlers fixed names; before it, ``processed`` held each handler's
+``module.qualname``. An event handled before the upgrade must stay handled after it,
+whatever the code's layout: a redelivered message of it runs no handler again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+
+from tests.integration.conftest import STOCKHOLM
+from workflow import handlers, store
+from workflow.core.events import Event, EventType, ReportRequested
+from workflow.core.plan import Definitions
+from workflow.core.specs import Language
+from workflow.settings import Settings
+from workflow.store import connect, migrate, tables
+
+T0 = dt.datetime(2023, 1, 9, 9, tzinfo=STOCKHOLM)
+OLD_NAMES = ["tasks.handlers.mail_report", "tasks.handlers.prompt_owner"]
+
+
+def _activated_and_handled_before_0005(db: sa.Engine) -> int:
+    """A step.activated event that release 0.1 handled (its rows as 0.1 wrote them)."""
+    with db.begin() as conn:
+        event_id = conn.execute(
+            sa.text(
+                "INSERT INTO events (type, assignment, point, step, actor, occurred_at, "
+                "recorded_at, payload, schema_version) VALUES ('step.activated', "
+                "'kf-2022-hedersvald', 1, 'analyse', 'sara.nilsson', :at, :at, "
+                """'{"owner": "anders.berg", "due": "2023-02-06"}', 1) RETURNING id"""
+            ),
+            {"at": T0},
+        ).scalar_one()
+        conn.execute(
+            sa.text("INSERT INTO outbox (event_id, created_at, attempts) VALUES (:e, :at, 1)"),
+            {"e": event_id, "at": T0},
+        )
+        for name in OLD_NAMES:
+            conn.execute(
+                sa.text("INSERT INTO processed VALUES (:e, :h, :at)"),
+                {"e": event_id, "h": name, "at": T0},
+            )
+    return int(event_id)
+
+
+def _handler_names(db: sa.Engine) -> list[str]:
+    with db.connect() as conn:
+        return sorted(conn.execute(sa.select(tables.processed.c.handler)).scalars())
+
+
+def test_0005_keeps_handled_events_handled_and_allows_events_of_an_assignment(
+    database_url: str, definitions: Definitions
+) -> None:
+    """After 0005 an event handled by 0.1 reads its handlers as done under their fixed names:
+    dispatching it again (a redelivery) records nothing; an event of a whole assignment can
+    be stored; downgrading restores 0.1's names and drops what 0.1 could not store."""
+    db = connect(database_url)
+    try:
+        migrate.upgrade(db, "0004")
+        event_id = _activated_and_handled_before_0005(db)
+        assert migrate.upgrade(db) == ("0004", migrate.head())
+        assert _handler_names(db) == ["mail-report", "prompt-owner"]
+        if db.dialect.name == "sqlite":  # switched off to rebuild `events`, and on again
+            with db.connect() as conn:
+                assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+        again = handlers.dispatch(
+            db, definitions, Settings(reply_secret=None), event_id, now=T0, tz=STOCKHOLM
+        )
+        assert again.skipped == ["prompt-owner", "mail-report"]
+        assert again.recorded == []
+        with db.connect() as conn:
+            effects = conn.execute(sa.select(sa.func.count()).select_from(tables.effects))
+            assert effects.scalar_one() == 0
+
+        asked = Event(
+            type=EventType.REPORT_REQUESTED, assignment="kf-2022-hedersvald", point=None,
+            actor="sara.nilsson", occurred_at=T0,
+            payload=ReportRequested(as_of=dt.date(2023, 6, 12), language=Language.SV),
+        )  # fmt: skip
+        with db.begin() as conn:
+            (asked_id,) = store.append_events(conn, [asked], now=T0)
+        with db.connect() as conn:
+            assert store.get_event(conn, asked_id) == asked
+
+        migrate.downgrade(db, "0004")
+        assert _handler_names(db) == OLD_NAMES
+        with db.connect() as conn:
+            assert store.get_event(conn, asked_id) is None
+            assert store.get_event(conn, event_id) is not None
+    finally:
+        db.dispose()

@@ -1,0 +1,140 @@
+"""What people (and the system) ask of a point: the actions the machine runs.
+
+Each action is a frozen value naming who acts and what they ask; the machine
+(:func:`workflow.core.machine.execute`) decides whether the point's state allows it
+and which events it produces. The CLI's verbs are the names in :data:`VERB`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from workflow.core.state import StepState, StepStatus
+
+
+@dataclass(frozen=True, kw_only=True)
+class Action:
+    """Something a person (or the system) asks of a point."""
+
+    actor: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class StartPoint(Action):
+    """Start the point: its first steps become active."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class BeginStep(Action):
+    step: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompleteStep(Action):
+    step: str
+    note: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SkipStep(Action):
+    step: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReopenStep(Action):
+    step: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReassignStep(Action):
+    step: str
+    to: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class AddNote(Action):
+    text: str
+    step: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class WriteOff(Action):
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class HoldStep(Action):
+    """Pause the step's clock while it waits on someone outside."""
+
+    step: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResumeStep(Action):
+    """Restart a held step's clock; its due date moves out by the working days held."""
+
+    step: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExtendStep(Action):
+    """Move the step's due date (an extension granted by the coordinator)."""
+
+    step: str
+    to: dt.date
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RequestExtension(Action):
+    """Ask the coordinator for a later due date (an owner replying DELAY); changes no state."""
+
+    step: str
+    days: int
+    reason: str | None = None
+
+
+StepAction: TypeAlias = (
+    BeginStep
+    | CompleteStep
+    | SkipStep
+    | ReopenStep
+    | ReassignStep
+    | HoldStep
+    | ResumeStep
+    | ExtendStep
+    | RequestExtension
+)
+
+#: Which step commands each step status allows; the names are the CLI's verbs.
+ALLOWED: dict[StepStatus, tuple[str, ...]] = {
+    StepStatus.PENDING: ("skip", "assign"),
+    StepStatus.ACTIVE: ("begin", "complete", "skip", "assign", "hold", "extend", "delay"),
+    StepStatus.IN_PROGRESS: ("complete", "skip", "assign", "hold", "extend", "delay"),
+    StepStatus.DONE: ("reopen",),
+    StepStatus.SKIPPED: ("reopen",),
+}
+VERB: dict[type[Action], str] = {
+    BeginStep: "begin",
+    CompleteStep: "complete",
+    SkipStep: "skip",
+    ReopenStep: "reopen",
+    ReassignStep: "assign",
+    HoldStep: "hold",
+    ResumeStep: "resume",
+    ExtendStep: "extend",
+    RequestExtension: "delay",
+}
+
+
+def allowed_for(step: StepState) -> tuple[str, ...]:
+    """The verbs a step accepts: a held step can be resumed, not held again."""
+    verbs = ALLOWED[step.status]
+    if step.held_since is not None:
+        return tuple("resume" if verb == "hold" else verb for verb in verbs)
+    return verbs

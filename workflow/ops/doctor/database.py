@@ -1,0 +1,82 @@
+"""The doctor's look at the database: reachable, and at this release's schema."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from workflow.ops.doctor.results import Result, fail, first_line, ok
+from workflow.ops.redaction import mask_url
+
+if TYPE_CHECKING:
+    from workflow.settings import Settings
+
+_UPGRADE = "run `council db upgrade`"
+
+
+def check_database(settings: Settings, timeout: float) -> list[Result]:
+    import sqlalchemy as sa
+    from sqlalchemy.pool import NullPool
+
+    from workflow.store import migrate
+
+    url = settings.effective_database_url
+    shown = mask_url(url)
+    parsed = sa.engine.make_url(url)
+    connect_args: dict[str, Any] = {}
+    if parsed.get_backend_name() == "sqlite":
+        path = parsed.database or ""
+        if path not in ("", ":memory:") and not Path(path).exists():
+            return [
+                fail(
+                    "database",
+                    f"{shown}: no database file yet (not initialised)",
+                    _UPGRADE,
+                    unreachable=True,
+                )
+            ]
+        connect_args["timeout"] = timeout
+    elif parsed.get_backend_name() == "postgresql":
+        connect_args["connect_timeout"] = max(2, math.ceil(timeout))
+    engine = sa.create_engine(url, poolclass=NullPool, connect_args=connect_args)
+    try:
+        current = migrate.current(engine)
+    except sa.exc.SQLAlchemyError as exc:
+        return [
+            fail(
+                "database",
+                f"cannot reach {shown}: {first_line(exc)}",
+                "check COUNCIL_DATABASE_URL, that the server runs and accepts this user",
+                unreachable=True,
+            )
+        ]
+    finally:
+        engine.dispose()
+    head = migrate.head()
+    if current == head:
+        return [ok("database", f"{shown}: schema at {head} (current)")]
+    if current is None:
+        detail, fix = f"{shown}: not initialised (no council schema)", _UPGRADE
+    elif _known_revision(current):
+        detail = f"{shown}: schema at {current}, this release needs {head}"
+        fix = _UPGRADE
+    else:
+        detail = (
+            f"{shown}: schema at {current}, which this release does not know "
+            "(a newer council migrated it)"
+        )
+        fix = "run the council release that migrated it, or restore a backup"
+    return [fail("database", detail, fix, unreachable=True)]
+
+
+def _known_revision(revision: str) -> bool:
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    from workflow.store.migrate import MIGRATIONS
+
+    try:
+        return ScriptDirectory(str(MIGRATIONS)).get_revision(revision) is not None
+    except CommandError:
+        return False
