@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from workflow.core.plan import Definitions
 from workflow.definitions.loader import discover, load
-from workflow.engine import Engine
+from workflow.engine import Engine, EventLog
 from workflow.mail.transport import forget_idle_connections
 from workflow.settings import Settings
 from workflow.store import connect
@@ -47,16 +47,21 @@ class Context:
             self._stamp = stamp
         return self._definitions
 
-    def engine(self) -> Engine:
-        """The engine on the current definitions; what it commits is published at once."""
+    def event_log(self) -> EventLog:
+        """The event log on this process's database; what it commits is published at once."""
         from tasks.publish import publish_committed
 
+        return EventLog(self.db, lambda ids: publish_committed(self.db, ids))
+
+    def engine(self) -> Engine:
+        """The engine on the current definitions, writing through :meth:`event_log`."""
+        log = self.event_log()
         return Engine(
             db=self.db,
             definitions=self.definitions(),
             calendar=self.settings.calendar(),
             timezone=self.tz,
-            on_commit=lambda ids: publish_committed(self.db, ids),
+            on_commit=log.on_commit,
         )
 
 

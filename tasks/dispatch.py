@@ -37,7 +37,7 @@ def dispatch(event_id: int) -> None:
         return
     if done.recorded:
         report = delivery.deliver(
-            ctx.db, ctx.settings, done.recorded, now=now, events=ctx.engine().log
+            ctx.db, ctx.settings, done.recorded, now=now, events=ctx.event_log()
         )
         log.info("dispatch.done", delivered=len(report.done), retrying=len(report.retrying))
 
@@ -48,7 +48,7 @@ def deliver(effect_ids: Sequence[int]) -> None:
     ctx = context()
     report = delivery.deliver(
         ctx.db, ctx.settings, list(effect_ids), now=dt.datetime.now(dt.UTC),
-        events=ctx.engine().log,
+        events=ctx.event_log(),
     )  # fmt: skip
     log.info(
         "deliver.done",

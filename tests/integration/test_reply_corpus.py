@@ -208,7 +208,7 @@ def scene(engine: Engine, database_url: str, tmp_path: Path) -> Scene:
 def logs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
     """Every log entry of the inbox, as structlog received it (before any redaction)."""
     # A fresh proxy: a logger cached before this test could hold an older processor list.
-    monkeypatch.setattr(inbox_module, "log", structlog.get_logger("workflow.inbox"))
+    monkeypatch.setattr(inbox_module, "log", structlog.get_logger("workflow.replies.inbox"))
     # And every level: an earlier in-process CLI test may have configured WARNING and up.
     saved = structlog.get_config()
     structlog.configure(
