@@ -25,8 +25,10 @@ from structlog.contextvars import bind_contextvars
 
 from workflow import store
 from workflow.core.events import DeadlineFired, Event, EventType, ReportRequested
+from workflow.core.machine import step_closed
 from workflow.core.plan import AssignmentPlan, Definitions
 from workflow.core.specs import Language
+from workflow.core.state import replay
 from workflow.mail import notices
 from workflow.mail.prompts import build_prompt, owner_of
 from workflow.ops.logs import get_logger
@@ -91,6 +93,10 @@ def prompt_owner(ctx: HandlerContext, event: Event) -> list[int]:
     owner = owner_of(event)
     if owner is None:
         return []
+    closed = _no_longer_waiting(ctx, event)
+    if closed is not None:
+        log.info("prompt.skipped", reason=closed)
+        return []
     day = ctx.day_of(event)
     substitute = ctx.definitions.directory.substitute_on(owner, day)
     recipients: list[tuple[str, str, dt.datetime | None]] = [(owner, owner, None)]
@@ -112,6 +118,24 @@ def prompt_owner(ctx: HandlerContext, event: Event) -> list[int]:
         if effect_id is not None and not_before is None:
             recorded.append(effect_id)
     return recorded
+
+
+def _no_longer_waiting(ctx: HandlerContext, event: Event) -> str | None:
+    """Why a prompt for this event is not sent now: the step was finished, handed on or
+    closed after the event (a reply that said DELEGATE and DONE at once), else None."""
+    plan = ctx.definitions.assignments.get(event.assignment)
+    if plan is None or event.point is None or event.step is None:
+        return None  # build_prompt says there is nobody to write to
+    try:
+        point = plan.point(event.point)
+        point.step(event.step)
+    except KeyError:
+        return None
+    if store.owner_event(ctx.conn, plan.id, point.number, event.step) != ctx.event_id:
+        return "the step has another owner since"
+    state = replay(point, store.point_events(ctx.conn, plan.id, point.number))
+    closed = step_closed(point, state, event.step)
+    return f"the step is {closed} since" if closed else None
 
 
 def _report(

@@ -130,6 +130,12 @@ class Settings(BaseSettings):
     inbox_max_bytes: int = Field(
         5_000_000, ge=10_000, description="Larger replies are refused unread."
     )
+    reply_answers_per_hour: int = Field(
+        5,
+        ge=0,
+        description="Answer mails one person receives at most in an hour; replies past it are "
+        "still recorded, unanswered (a forged sender cannot make council a spam relay).",
+    )
     inbox_maildir: Path | None = Field(
         None, description="Maildir `council inbox` reads; default: var_dir/inbox."
     )

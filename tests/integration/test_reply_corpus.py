@@ -15,6 +15,7 @@ import base64
 import datetime as dt
 import logging
 import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email import policy
@@ -32,8 +33,8 @@ from structlog.testing import capture_logs
 import workflow.replies.inbox as inbox_module
 from tests.integration.conftest import STOCKHOLM
 from tests.support import DEFINITIONS, FIXTURES
-from workflow import store
-from workflow.core.actions import CompleteStep, ReassignStep, ReopenStep
+from workflow import handlers, store
+from workflow.core.actions import CompleteStep, ReassignStep, ReopenStep, WriteOff
 from workflow.core.events import EventType
 from workflow.engine import Engine
 from workflow.mail import compose as mail
@@ -135,8 +136,13 @@ def _complete_reopen(engine: Engine) -> None:
     )
 
 
+def _write_off(engine: Engine) -> None:
+    plan = engine.definitions.assignment(A).point(4)
+    engine.act(plan, WriteOff(actor="sara.nilsson", reason="KS beslut § 12"), now=T_SETUP)
+
+
 SETUPS = {"-": None, "complete": _complete, "reassign": _reassign,
-          "complete+reopen": _complete_reopen}  # fmt: skip
+          "complete+reopen": _complete_reopen, "write-off": _write_off}  # fmt: skip
 
 
 @dataclass
@@ -487,14 +493,110 @@ def test_a_refused_line_comes_back_escaped_and_unevaluated(scene: Scene) -> None
     assert "__builtins__" not in answer.html + answer.text
 
 
-def test_a_personal_identity_number_is_never_kept(scene: Scene) -> None:
-    """A note with a personnummer is refused, and the number is stored nowhere."""
-    receipt = _receive_file(scene, "note-personnummer.eml")
-    assert (receipt.outcome, receipt.reason) == ("refused", "not-allowed")
+PERSONAL_NUMBERS = (
+    "note-personnummer.eml",
+    "note-personnummer-en-dash.eml",
+    "note-personnummer-fullwidth.eml",
+    "note-personnummer-wrapped.eml",
+    "note-personnummer-spaced.eml",
+    "subject-personnummer.eml",
+    "refused-line-personnummer.eml",
+)
+
+
+def _stored(db: sa.Engine) -> str:
+    """Everything a reply may leave behind, as text (NFKC: fullwidth digits are digits)."""
+    text = repr(_rows(db, tables.events)) + repr(_replies(db)) + repr(_effects(db))
+    return unicodedata.normalize("NFKC", text)
+
+
+@pytest.mark.parametrize("name", PERSONAL_NUMBERS)
+def test_a_personal_identity_number_is_never_kept_or_echoed(scene: Scene, name: str) -> None:
+    """However it is written (an en dash, fullwidth digits, wrapped, spaced), in a note, the
+    subject or a line that is no command: the number is in no event, reply record or answer
+    mail (its subject, text and HTML)."""
+    receipt = _receive_file(scene, name)
+    assert receipt.person == "amir.hassan"
+    stored = _stored(scene.engine.db)
+    for digits in ("19121212", "121212", "1212121212"):
+        assert digits not in stored, name
+    (effect,) = [e for e in _effects(scene.engine.db) if e.id in receipt.effect_ids]
+    answer = _answer_of(effect)
+    shown = unicodedata.normalize("NFKC", answer.subject + answer.text + answer.html)
+    assert "1212" not in shown
+
+
+def test_a_reply_without_a_valid_token_gets_a_fixed_subject(scene: Scene) -> None:
+    """Whoever forged the sender chose the Subject: the answer repeats none of it."""
+    receipt = _receive_file(scene, "token-missing-chosen-subject.eml")
+    assert (receipt.outcome, receipt.reason) == ("refused", "no-token")
+    (effect,) = [e for e in _effects(scene.engine.db) if e.id in receipt.effect_ids]
+    answer = _answer_of(effect)
+    assert answer.subject == "Nothing done"  # amir.hassan reads English
+    assert "spam.example" not in answer.subject + answer.text + answer.html
+
+
+def _refusal(scene: Scene, n: int, *, to: str, line: str | None = None) -> bytes:
+    """Message ``n`` from amir.hassan to ``to`` whose one line is no command (or ``line``)."""
+    return (
+        "From: Amir Hassan <amir.hassan@kommun.example>\r\n"
+        f"To: {to}\r\nSubject: Re: Task\r\n"
+        f"Message-ID: <refusal-{n}@mail.kommun.example>\r\n\r\n{line or f'KALR {n}'}\r\n"
+    ).encode()
+
+
+def test_answers_are_limited_per_person_and_hour(scene: Scene) -> None:
+    """A forged sender cannot make council mail a person without end: at most
+    reply_answers_per_hour answers an hour (5), the rest recorded unanswered; an hour later
+    answers resume."""
+    mailbox = "Council <council@kommun.example>"
+    receipts = [
+        scene.inbox.receive(_refusal(scene, n, to=mailbox), now=T_RECEIVE + dt.timedelta(minutes=n))
+        for n in range(8)
+    ]  # fmt: skip
+    assert [r.reason for r in receipts] == ["no-token"] * 8
+    assert [bool(r.effect_ids) for r in receipts] == [True] * 5 + [False] * 3
+    answered = {r.message_key: r.answered for r in _replies(scene.engine.db)}
+    assert sorted(answered.values()) == [False] * 3 + [True] * 5
+    later = scene.inbox.receive(
+        _refusal(scene, 99, to=mailbox), now=T_RECEIVE + dt.timedelta(hours=2)
+    )
+    assert later.effect_ids
+
+
+def test_a_token_is_told_each_refusal_once(scene: Scene) -> None:
+    """Two replies on the same token refused for the same reason get one answer; another
+    reason gets its own."""
+    token = scene.substitutions[b"{{TOKEN_ADDRESS}}"].decode()
+    first = scene.inbox.receive(_refusal(scene, 1, to=token), now=T_RECEIVE)
+    second = scene.inbox.receive(
+        _refusal(scene, 2, to=token), now=T_RECEIVE + dt.timedelta(minutes=1)
+    )
+    other = scene.inbox.receive(
+        _refusal(scene, 3, to=token, line="DELAY soon"), now=T_RECEIVE + dt.timedelta(minutes=2)
+    )
+    assert [r.reason for r in (first, second, other)] == [
+        "not-understood", "not-understood", "delay-needs-days"
+    ]  # fmt: skip
+    assert [bool(r.effect_ids) for r in (first, second, other)] == [True, False, True]
+
+
+def test_delegate_then_done_prompts_nobody_for_the_done_step(scene: Scene) -> None:
+    """DELEGATE and DONE in one reply: the step is handed over and done at once; the
+    handlers prompt the owners of the steps that became active, not the new owner of the
+    finished one."""
     db = scene.engine.db
-    stored = repr(_rows(db, tables.events)) + repr(_replies(db)) + repr(_effects(db))
-    assert "19121212-1212" not in stored
-    assert "19121212" not in stored
+    receipt = _receive_file(scene, "delegate-then-done.eml")
+    assert receipt.outcome == "done"
+    recorded = [
+        effect_id
+        for event_id in receipt.event_ids
+        for effect_id in handlers.dispatch(
+            db, scene.engine.definitions, scene.settings, event_id, now=T_RECEIVE, tz=STOCKHOLM
+        ).recorded
+    ]
+    prompts = [e for e in _effects(db) if e.id in recorded and e.kind == "prompt"]
+    assert sorted(e.payload["prompt"]["step"] for e in prompts) == ["indicators", "survey"]
 
 
 def test_html_only_reply_runs_only_its_visible_text(scene: Scene) -> None:

@@ -375,3 +375,18 @@ def allowed_actions(plan: PointPlan, state: PointState, step_id: str) -> tuple[s
     if state.started_at is None or cat in (Category.REJECTED, Category.WRITTEN_OFF):
         return ()
     return allowed_for(state.step(step_id))
+
+
+def step_closed(plan: PointPlan, state: PointState, step_id: str) -> str | None:
+    """Why a step no longer waits on its owner, or None while it does.
+
+    It waits while it is active or in progress on a running point. A step done, skipped
+    or pending again, and a point written off, rejected or not started, wait on nobody:
+    reply addresses to the step expire and a prompt not yet sent is not sent.
+    """
+    status = state.step(step_id).status
+    if not status.open:
+        return status.value
+    if not allowed_actions(plan, state, step_id):
+        return category(plan, state).value
+    return None

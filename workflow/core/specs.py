@@ -2,7 +2,7 @@
 
 These are the *neutral* models: they check shape and types of one file at a
 time. Cross-references (owners, workflows, the ``after:`` DAG) are checked by
-:mod:`workflow.checks`, and :mod:`workflow.plan` turns the models into the
+:mod:`workflow.definitions.checks`, and :mod:`workflow.core.plan` turns the models into the
 resolved plans the machine runs.
 """
 
@@ -29,6 +29,8 @@ from pydantic import (
 )
 from pydantic.json_schema import models_json_schema
 
+from workflow.core.privacy import CONTROL
+
 
 class Language(StrEnum):
     """Languages that owners and the council read council's output in."""
@@ -39,14 +41,31 @@ class Language(StrEnum):
 
 #: Ids of people, workflows, steps and assignments: lower case, no spaces.
 ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
-Id = Annotated[str, Field(pattern=ID_PATTERN)]
+_ID = re.compile(ID_PATTERN)
+#: The id rule in words, for the error a coordinator reads.
+ID_RULE = (
+    "use lower-case letters a-z, digits, '.', '_' and '-', starting with a letter or digit, "
+    "at most 64 characters (å, ä, ö, capitals and spaces are not allowed)"
+)
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+def _an_id(value: Any) -> Any:
+    if isinstance(value, str) and not _ID.match(value):
+        shown = value if len(value) <= 70 else f"{value[:67]}..."
+        raise ValueError(f"{shown!r} is not a valid id: {ID_RULE}")
+    return value
+
+
+Id = Annotated[
+    str,
+    Field(json_schema_extra={"pattern": ID_PATTERN}),
+    BeforeValidator(_an_id),
+]
 
 
 def _no_control_characters(value: Any) -> Any:
-    if isinstance(value, str) and _CONTROL.search(value):
-        raise ValueError("control characters are not allowed here")
+    if isinstance(value, str) and CONTROL.search(value):
+        raise ValueError("control characters and direction overrides are not allowed here")
     return value
 
 

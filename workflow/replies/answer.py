@@ -13,6 +13,7 @@ from email.message import EmailMessage
 from sqlalchemy.engine import Connection
 
 from workflow.core.plan import StepPlan
+from workflow.core.privacy import CONTROL, find_personal_number
 from workflow.core.specs import Language, Person
 from workflow.errors import RefusalReason
 from workflow.mail.compose import Rendered, header_text
@@ -164,7 +165,7 @@ def answer(
         "outcome": outcome,
         "done": [labels.get(kind, kind) for kind in done],
         "reason": labels.get(reason, reason) if reason else None,
-        "detail": (detail or "")[:300] if reason in _SHOWN_DETAIL else None,
+        "detail": quotable(detail, 300) if reason in _SHOWN_DETAIL else None,
         "detail_label": labels["line" if reason in _LINE_REASONS else "details"],
         "step_title": step.title.get(lang) if step is not None and shown else None,
         "address": address if shown else None,
@@ -174,9 +175,18 @@ def answer(
     text = env.get_template("answer.txt").render(context)
     html = env.get_template("answer.html").render(context)
     verdict = labels["subject_done" if outcome is ReplyOutcome.DONE else "subject_refused"]
+    quoted = quotable(subject, 150)
     return Rendered(language=lang, to_name=person.name, to_email=str(person.email),
-                    subject=f"{verdict}: {subject}" if subject else verdict, text=text, html=html,
+                    subject=f"{verdict}: {quoted}" if quoted else verdict, text=text, html=html,
                     reply_event=reply_event, in_reply_to=in_reply_to)  # fmt: skip
+
+
+def quotable(text: str | None, limit: int) -> str | None:
+    """What of the sender's own text an answer may repeat: never what the guard refuses
+    (a personal identity number, control characters), and at most ``limit`` characters."""
+    if not text or find_personal_number(text) or CONTROL.search(text):
+        return None
+    return text[:limit]
 
 
 def subject_of(message: EmailMessage | None) -> str:

@@ -32,6 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from workflow import store
+from workflow.core.machine import step_closed
 from workflow.core.plan import PointPlan, StepPlan
 from workflow.core.specs import Person
 from workflow.core.state import PointState, StepStatus, replay
@@ -222,13 +223,16 @@ class Inbox:
         return replay(reply.point, history)
 
     def _check_sender(self, reply: _Reply, now: dt.datetime) -> None:
-        """The step must still be open, and the sender its owner or the owner's substitute."""
+        """The step must still take replies, and the sender be its owner or their substitute."""
+        assert reply.point is not None
         assert reply.step is not None
         assert reply.person is not None
-        step = self._state(reply).step(reply.step.id)
+        state = self._state(reply)
+        step = state.step(reply.step.id)
         reply.status = step.status
-        if step.status in (StepStatus.DONE, StepStatus.SKIPPED):
-            raise ReplyRefused(RefusalReason.EXPIRED, step.status.value)
+        why = step_closed(reply.point, state, reply.step.id)
+        if why is not None:
+            raise ReplyRefused(RefusalReason.EXPIRED, why)
         day = now.astimezone(self.engine.timezone).date()
         substitute = self.engine.definitions.directory.substitute_on(step.owner, day)
         if reply.person.id not in (step.owner, substitute):
@@ -253,8 +257,8 @@ class Inbox:
         def record(conn: Connection, outcomes: list[Outcome]) -> None:
             reply.done = [_describe(o) for o in outcomes]
             ids = [i for o in outcomes for i in o.event_ids]
-            _record(conn, reply, ReplyOutcome.DONE, ids, now)
             answer.extend(self._answer(conn, reply, ReplyOutcome.DONE, now))
+            _record(conn, reply, ReplyOutcome.DONE, ids, now, answered=bool(answer))
 
         try:
             outcomes = self.engine.run(reply.point, commands, now=now, also=record)
@@ -280,9 +284,9 @@ class Inbox:
         answer: list[int] = []
         try:
             with self.engine.db.begin() as conn:
-                _record(conn, reply, outcome, [], now)
                 if not ignored:
                     answer = self._answer(conn, reply, outcome, now)
+                _record(conn, reply, outcome, [], now, answered=bool(answer))
         except sa.exc.IntegrityError:
             return Receipt(reply.key, ReplyOutcome.DUPLICATE)
         return Receipt(reply.key, outcome, reply.reason,
@@ -298,13 +302,30 @@ class Inbox:
     def _answer(
         self, conn: Connection, reply: _Reply, outcome: ReplyOutcome, now: dt.datetime
     ) -> list[int]:
-        """Record the answer mail, to a known sender only."""
-        if reply.person is None:
+        """Record the answer mail, to a known sender only, and not too often.
+
+        A person gets at most ``reply_answers_per_hour`` answers an hour, and one answer per
+        token and reason of refusal: past that the reply is recorded, unanswered. Only a
+        reply with a valid token has its subject repeated (else anyone could choose it).
+        """
+        person = reply.person
+        if person is None:
             return []
+        since = now - dt.timedelta(hours=1)
+        if received.answers_since(conn, person.id, since) >= self.settings.reply_answers_per_hour:
+            log.warning("reply.answer_limited", message=reply.key, person=person.id)
+            return []
+        if (
+            outcome is ReplyOutcome.REFUSED
+            and reply.owner_event is not None
+            and received.refusal_answered(conn, person.id, reply.owner_event, reply.reason)
+        ):
+            return []  # told once already why this token's replies change nothing
+        signed = reply.owner_event is not None
         rendered = answer(
-            person=reply.person, outcome=outcome, done=reply.done, reason=reply.reason,
+            person=person, outcome=outcome, done=reply.done, reason=reply.reason,
             detail=reply.detail, step=reply.step, address=_address(reply),
-            subject=subject_of(reply.message),
+            subject=subject_of(reply.message) if signed else "",
             in_reply_to=reply.key if reply.key.startswith("<") else None,
             reply_event=self._open_owner_event(conn, reply, outcome),
         )  # fmt: skip
@@ -322,8 +343,8 @@ class Inbox:
         current = store.owner_event(conn, reply.point.assignment, reply.point.number,
                                     reply.step.id)  # fmt: skip
         history = store.point_events(conn, reply.point.assignment, reply.point.number)
-        status = replay(reply.point, history).step(reply.step.id).status
-        if current != reply.owner_event or status in (StepStatus.DONE, StepStatus.SKIPPED):
+        state = replay(reply.point, history)
+        if current != reply.owner_event or step_closed(reply.point, state, reply.step.id):
             return None
         return current
 
@@ -342,12 +363,13 @@ def _address(reply: _Reply) -> str | None:
 
 
 def _record(
-    conn: Connection, reply: _Reply, outcome: ReplyOutcome, ids: list[int], now: dt.datetime
-) -> None:
+    conn: Connection, reply: _Reply, outcome: ReplyOutcome, ids: list[int], now: dt.datetime,
+    *, answered: bool,
+) -> None:  # fmt: skip
     received.record(
         conn, message_key=reply.key, outcome=outcome, now=now, sender=reply.sender,
         person=reply.person.id if reply.person else None, step=_address(reply),
-        reason=reply.reason, event_ids=ids,
+        reason=reply.reason, event_ids=ids, owner_event=reply.owner_event, answered=answered,
     )  # fmt: skip
 
 

@@ -195,17 +195,41 @@ def html_to_text(html: str) -> str:
     return "".join(parser.parts)
 
 
+class Undecodable(ValueError):
+    """A text part's bytes contradict the charset it declares."""
+
+
 def body_text(message: EmailMessage) -> str | None:
-    """The reply's text: its first text/plain part, else its HTML part as text."""
+    """The reply's text: its first text/plain part, else its HTML part as text.
+
+    A part that declares a charset its bytes are not (invalid UTF-8 under
+    ``charset=utf-8``, say) raises :class:`Undecodable`: decoding it anyway would
+    store U+FFFD where the owner wrote something. A part that declares none is read
+    leniently, as mail clients do.
+    """
     for subtype in ("plain", "html"):
         part = message.get_body(preferencelist=(subtype,))
         if part is None:
             continue
+        _check_charset(part)
         content = part.get_content()
         if not isinstance(content, str):
             continue
         return content if subtype == "plain" else html_to_text(content)
     return None
+
+
+def _check_charset(part: EmailMessage) -> None:
+    charset = part.get_param("charset")
+    if not isinstance(charset, str):
+        return
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return
+    try:
+        payload.decode(charset)
+    except (UnicodeDecodeError, LookupError) as exc:
+        raise Undecodable(f"the bytes are not {charset}") from exc
 
 
 # --- commands ----------------------------------------------------------------------

@@ -45,6 +45,8 @@ def record(
     step: str | None = None,
     reason: RefusalReason | None = None,
     event_ids: Sequence[int] = (),
+    owner_event: int | None = None,
+    answered: bool = False,
 ) -> None:
     """Record the message's outcome; a second record of the same key raises IntegrityError."""
     conn.execute(
@@ -57,5 +59,36 @@ def record(
             outcome=outcome.value,
             reason=reason.value if reason else None,
             event_ids=list(event_ids) or None,
+            owner_event=owner_event,
+            answered=answered,
         )
     )
+
+
+def answers_since(conn: Connection, person: str, since: dt.datetime) -> int:
+    """How many replies of this person were answered since then."""
+    return int(
+        conn.execute(
+            sa.select(sa.func.count()).where(
+                replies.c.person == person,
+                replies.c.received_at >= utc(since),
+                replies.c.answered.is_(True),
+            )
+        ).scalar_one()
+    )
+
+
+def refusal_answered(
+    conn: Connection, person: str, owner_event: int, reason: RefusalReason | None
+) -> bool:
+    """Whether a reply on this token was refused for this reason and answered before."""
+    found = conn.execute(
+        sa.select(replies.c.message_key).where(
+            replies.c.person == person,
+            replies.c.owner_event == owner_event,
+            replies.c.outcome == ReplyOutcome.REFUSED.value,
+            replies.c.reason.is_(None) if reason is None else replies.c.reason == reason.value,
+            replies.c.answered.is_(True),
+        )
+    ).first()
+    return found is not None

@@ -165,6 +165,11 @@ replies = sa.Table(
     sa.Column("outcome", sa.String(16), nullable=False),
     sa.Column("reason", sa.String(40)),
     sa.Column("event_ids", sa.JSON),
+    # The owner's event the reply address was signed over (a valid token), if any.
+    sa.Column("owner_event", BigId),
+    # Whether an answer mail was recorded (answers are limited per person and hour).
+    sa.Column("answered", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Index("ix_replies_person_received_at", "person", "received_at"),
 )
 
 

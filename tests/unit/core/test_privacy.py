@@ -222,8 +222,44 @@ def test_text_length_is_bounded():
         clean_text("note", "x" * (MAX_TEXT + 1))
 
 
-@pytest.mark.parametrize("char", ["\x00", "\x07", "\x1b", "\x7f"])
-def test_control_characters_are_refused(char):
-    """Control characters (other than line breaks and tabs) are refused."""
+@pytest.mark.parametrize(
+    "char",
+    [
+        "\x00", "\x07", "\x1b", "\x7f",  # C0 and DEL
+        "\x80", "\x9b", "\x9f",  # C1: \x9b is CSI, the one-byte ESC [
+        "\u202a", "\u202b", "\u202c", "\u202d", "\u202e",  # embeddings and overrides
+        "\u2066", "\u2067", "\u2068", "\u2069",  # isolates
+    ],
+)  # fmt: skip
+def test_control_characters_and_direction_overrides_are_refused(char):
+    """C0 and C1 controls (other than line breaks and tabs) and bidirectional overrides,
+    which make a note read other than it is written, are refused."""
     with pytest.raises(InvalidInput, match="control characters"):
         clean_text("note", f"a{char}b")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "19121212\u20131212",  # en dash
+        "19121212\u20141212",  # em dash
+        "19121212\u22121212",  # minus sign
+        "19121212\u20111212",  # non-breaking hyphen
+        "19121212\uff0d1212",  # fullwidth hyphen-minus
+        "19121212 - 1212",  # spaces around the dash
+        "121212 -1212",
+        "121212\t+\t1212",  # a plus: over a hundred years old
+        "19121212-\n1212",  # wrapped after the dash
+        "19121212\n-1212",  # wrapped before it
+        "1912121\n2-1212",  # wrapped inside the date
+        "191212\r\n121212",  # wrapped, no dash
+        "\uff11\uff19\uff11\uff12\uff11\uff12\uff11\uff12-\uff11\uff12\uff11\uff12",  # fullwidth
+        "１９１２１２１２\u20131212",  # fullwidth digits and an en dash
+    ],
+)
+def test_the_guard_reads_the_number_however_it_is_written(text):
+    """A personnummer written with another dash, spaces around the dash, fullwidth digits,
+    or wrapped across two lines is refused like 19121212-1212."""
+    assert find_personal_number(text) is not None
+    with pytest.raises(PersonalDataRefused):
+        clean_text("note", f"Samtal med {text} i dag.")

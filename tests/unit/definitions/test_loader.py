@@ -224,7 +224,7 @@ def test_all_field_errors_of_one_file_are_reported_together(tmp_path: Path) -> N
     assert [(p.line, p.column) for p in problems] == [(3, 1), (5, 9), (7, 10), (8, 5), (9, 20)]
     messages = [p.message for p in problems]
     assert "unknown key 'colour'" in messages[0]
-    assert "step 'Write': id: String should match pattern" in messages[1]
+    assert "step 'Write': id: 'Write' is not a valid id: use lower-case letters" in messages[1]
     assert "step 'Write': due: '10x' is not a due rule" in messages[2]
     assert "step 'check': missing field 'title'" in messages[3]
     assert "step 'check': requires_note: Input should be a valid boolean" in messages[4]
