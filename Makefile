@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test lint format typecheck bench report-preview clean
+.PHONY: demo test lint format typecheck bench fuzz report-preview clean
 
 AXE := tests/a11y/node_modules/axe-core/axe.min.js
 
@@ -42,6 +42,13 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# Coverage-guided fuzzing of the reply reader and the YAML reader, 10 minutes each
+# (FUZZ_SECONDS=60 make fuzz for a short run). Not part of `make test`.
+FUZZ_SECONDS ?= 600
+fuzz: $(STAMP)
+	$(BIN)/python -m pip install --quiet 'atheris>=2.3'
+	$(BIN)/python -m bench.fuzz --seconds $(FUZZ_SECONDS)
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis tests/a11y/node_modules

@@ -7,6 +7,8 @@ SQLAlchemy nor Celery, so they start fast.
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from commands import deadlines, definitions, inbox, ops, points, reports, workers
@@ -21,8 +23,14 @@ from commands.base import EPILOG, App, CouncilGroup
 @click.pass_context
 def main(ctx: click.Context, debug: bool) -> None:
     """Track a council's assignments point by point."""
+    from workflow.ops.private import keep_files_private
+
+    # Databases, mail, schedules and secrets: readable by their owner only. (Put back when
+    # the command ends, for a process that runs it in-process, as the tests do.)
+    previous = keep_files_private()
     ctx.obj = App(debug)
     ctx.call_on_close(ctx.obj.close)
+    ctx.call_on_close(lambda: os.umask(previous))
 
 
 for _module in (definitions, points, deadlines, reports, workers, inbox, ops):

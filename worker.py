@@ -98,9 +98,12 @@ def _configure(sender: Celery, **_: Any) -> None:
 
 @signals.celeryd_init.connect
 def _logging_early(options: dict[str, Any] | None = None, **_: Any) -> None:
-    """Before the worker checks its privileges: its warnings are log lines too."""
+    """Before the worker checks its privileges: its warnings are log lines too; and the
+    files it writes are its own (also when started as `celery -A worker worker`)."""
     from workflow.ops.logs import configure
+    from workflow.ops.private import keep_files_private
 
+    keep_files_private()
     configure(level=(options or {}).get("loglevel"))
 
 
@@ -168,7 +171,10 @@ def _beat_started(sender: Any = None, **_: Any) -> None:
     """Beat starts in this process (standalone or embedded): leave a first heartbeat."""
     import threading
 
+    from workflow.ops.private import keep_files_private
+
     global _beat_thread
+    keep_files_private()
     _beat_thread = threading.get_ident()
     _heartbeat()
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from collections.abc import Callable
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, TypedDict, TypeVar
 
 import click
 
@@ -32,12 +34,21 @@ Exit codes:
 """
 
 
+class Who(TypedDict):
+    """Who an action is for, and who entered it on their behalf (``--on-behalf-of``)."""
+
+    actor: str
+    recorded_by: str | None
+
+
 class App:
     """Per-invocation state, built lazily so cheap commands stay cheap."""
 
     def __init__(self, debug: bool) -> None:
         self.debug = debug
         self._databases: list[Any] = []
+        #: ``--on-behalf-of``: the person a command is entered for, when not the typist.
+        self.on_behalf_of: str | None = None
 
     @cached_property
     def settings(self) -> Settings:
@@ -67,7 +78,8 @@ class App:
 
         return load([self.settings.definitions])
 
-    def database(self) -> Any:
+    def database(self, *, create: bool = False) -> Any:
+        """The database; only ``create`` (``council db upgrade``) may create a SQLite file."""
         from workflow.ops.logs import configure
         from workflow.store import connect
 
@@ -76,9 +88,9 @@ class App:
         # (--help, validate) never get here, so they do not pay for structlog.
         configure(level="WARNING")
         url = self.settings.effective_database_url
-        if url.startswith("sqlite") and self.settings.database_url is None:
+        if create and url.startswith("sqlite") and self.settings.database_url is None:
             self.settings.var_dir.mkdir(parents=True, exist_ok=True)
-        engine = connect(url)
+        engine = connect(url, create=create)
         self._databases.append(engine)
         return engine
 
@@ -98,6 +110,7 @@ class App:
             calendar=self.settings.calendar(),
             timezone=self.tz,
             on_commit=self.publish,
+            admin_role=self.settings.admin_role,
         )
         engine.check_ready()
         return engine
@@ -126,6 +139,15 @@ class App:
                 err=True,
             )
 
+    def prepare_publishing(self) -> None:
+        """Configure the Celery app now, in this thread, for a process that will publish
+        from another (the SMTP listener): lazy configuration is not safe across threads."""
+        if self.broker_available():
+            import worker
+
+            worker.app.loader.import_default_modules()
+            _ = worker.app.conf.broker_url  # configuring reads the settings once, here
+
     def deliver_soon(self, effect_ids: list[int]) -> None:
         """Hand recorded e-mails to a worker now if one can be reached; else the reconciler will."""
         if effect_ids and self.broker_available():
@@ -152,6 +174,21 @@ class App:
                 "person", name, "--as takes a person id or a role from people.yaml"
             ) from None
 
+    def who(self, given: str | None) -> Who:
+        """``actor`` (for whom) and ``recorded_by`` (who typed it, with --on-behalf-of)."""
+        typist = self.actor(given)
+        if self.on_behalf_of is None:
+            return Who(actor=typist, recorded_by=None)
+        try:
+            person = self.definitions.directory.resolve(self.on_behalf_of)
+        except KeyError:
+            from workflow.errors import NotFound
+
+            raise NotFound(
+                "person", self.on_behalf_of, "--on-behalf-of takes a person id or a role"
+            ) from None
+        return Who(actor=person, recorded_by=typist)
+
 
 class CouncilGroup(click.Group):
     """Turns council's errors into one line on stderr and a stable exit code."""
@@ -176,15 +213,19 @@ class CouncilGroup(click.Group):
 
 
 def _is_connection_error(exc: Exception) -> bool:
+    """The database cannot be used: unreachable, or a file that is no database."""
     import sqlalchemy.exc
 
-    return isinstance(exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError)
+    unusable = sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError
+    return isinstance(exc, unusable) or type(exc) is sqlalchemy.exc.DatabaseError
 
 
 def _fail(ctx: click.Context, exc: Exception, message: str, code: int) -> NoReturn:
     app = ctx.find_object(App)
-    if app is not None and app.debug:
-        raise exc
+    if app is not None and app.debug:  # the traceback, and still the documented exit code
+        import traceback
+
+        traceback.print_exception(exc, file=sys.stderr)
     lines = message.splitlines() or [type(exc).__name__]
     click.echo(f"error: {lines[0]}", err=True)
     for line in lines[1:]:  # definition errors: one line per problem
@@ -221,9 +262,48 @@ def now_option(help_text: str) -> Callable[[F], F]:
     return click.option("--now", metavar="ISO", callback=_parse_now, help=help_text)
 
 
+def write_output(path: Path, data: bytes) -> None:
+    """Write a file whole or not at all: into a temporary file beside it, then renamed.
+
+    A path that exists and is no regular file (``/dev/stdout``, a pipe) is written
+    directly. Any failure (a missing folder, a full disk) is one line, exit 1.
+    """
+    import os
+    import tempfile
+
+    from workflow.errors import InvalidInput
+
+    try:
+        if path.exists() and not path.is_file():
+            with path.open("wb") as stream:
+                stream.write(data)
+            return
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as stream:
+                stream.write(data)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            os.unlink(temporary)
+            raise
+    except OSError as exc:
+        raise InvalidInput(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _on_behalf_of(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.ensure_object(App).on_behalf_of = value
+
+
 def acting(fn: F) -> F:
-    """Add ``--as`` and ``--now`` to a command that records events."""
+    """Add ``--as``, ``--on-behalf-of`` and ``--now`` to a command that records events."""
     fn = now_option("Act as if it were this time (ISO).")(fn)
+    fn = click.option(
+        "--on-behalf-of", metavar="PERSON", expose_value=False, callback=_on_behalf_of,
+        help="Record it for this person (the coordinator or an administrator entering it).",
+    )(fn)  # fmt: skip
     fn = click.option("--as", "actor", metavar="PERSON", help="Who acts [env COUNCIL_ACTOR].")(fn)
     return fn
 

@@ -69,7 +69,7 @@ def db_upgrade(app: App) -> None:
     """Create the database schema, or bring it up to date."""
     from workflow.store import migrate
 
-    before, after = migrate.upgrade(app.database())
+    before, after = migrate.upgrade(app.database(create=True))
     if before == after:
         click.echo(f"database already at {after}")
     else:

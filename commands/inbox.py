@@ -60,6 +60,7 @@ def inbox(
         return receipt
 
     if serve:
+        app.prepare_publishing()  # configured once, here, before any message is judged
         _serve(app, receive, host, port)
         return
     receipts = list(_read(app, receive, maildir, mbox, imap))

@@ -11,7 +11,7 @@ from commands.base import App, pass_app
 if TYPE_CHECKING:
     from workflow.ops.config_view import Row
 
-#: The doctor's checks (workflow.doctor.GROUPS), spelled out so --help imports nothing.
+#: The doctor's checks (workflow.ops.doctor.GROUPS), spelled out so --help imports nothing.
 CHECKS = ("definitions", "database", "broker", "smtp", "worker", "beat")
 
 

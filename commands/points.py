@@ -191,12 +191,15 @@ def show(app: App, point: str, now: dt.datetime | None, as_json: bool) -> None:
             click.echo(f"  {n['at'][:16]} {n['actor']}{where}: {n['text']}")
     console.print_table(
         ["id", "at", "event", "step", "actor", "detail"],
-        [
-            [e["id"], e["at"], e["type"], e["step"], e["actor"], e["detail"]]
-            for e in detail["history"]
-        ],
+        [[e["id"], e["at"], e["type"], e["step"], _who(e), e["detail"]] for e in detail["history"]],
         title="History",
     )
+
+
+def _who(row: dict[str, Any]) -> str:
+    """The actor, and who entered it for them when someone else did."""
+    by = row.get("recorded_by")
+    return f"{row['actor']} (by {by})" if by else str(row["actor"])
 
 
 def _run(app: App, point_address: str, action: Action, now: dt.datetime | None) -> None:
@@ -224,7 +227,7 @@ def _step_command(verb: str, help_text: str, build: str, *options: Any) -> click
         from workflow.core import actions
 
         found = addresses.step(app.definitions, step)
-        action = getattr(actions, build)(actor=app.actor(actor), step=found.step.id, **kwargs)
+        action = getattr(actions, build)(**app.who(actor), step=found.step.id, **kwargs)
         _run(app, found.point.address, action, now)
 
     run.__doc__ = help_text
@@ -296,7 +299,7 @@ def assign(app: App, step: str, person: str, actor: str | None, now: dt.datetime
         to = app.definitions.directory.resolve(person)
     except KeyError:
         raise NotFound("person", person, "give a person id or a role from people.yaml") from None
-    action = ReassignStep(actor=app.actor(actor), step=found.step.id, to=to)
+    action = ReassignStep(**app.who(actor), step=found.step.id, to=to)
     _run(app, found.point.address, action, now)
 
 
@@ -312,11 +315,11 @@ def note(app: App, target: str, text: str, actor: str | None, now: dt.datetime |
 
     if target.strip("/").count("/") == 2:
         found = addresses.step(app.definitions, target)
-        action = AddNote(actor=app.actor(actor), text=text, step=found.step.id)
+        action = AddNote(**app.who(actor), text=text, step=found.step.id)
         _run(app, found.point.address, action, now)
     else:
         point = addresses.point(app.definitions, target)
-        _run(app, point.point.address, AddNote(actor=app.actor(actor), text=text), now)
+        _run(app, point.point.address, AddNote(**app.who(actor), text=text), now)
 
 
 @click.command("write-off")
@@ -332,7 +335,7 @@ def write_off(
     from workflow.core.actions import WriteOff
 
     found = addresses.point(app.definitions, point)
-    _run(app, found.point.address, WriteOff(actor=app.actor(actor), reason=reason), now)
+    _run(app, found.point.address, WriteOff(**app.who(actor), reason=reason), now)
 
 
 @click.command()
@@ -358,10 +361,7 @@ def events(app: App, point: str | None, since: int, limit: int | None, as_json: 
         return
     console.print_table(
         ["id", "at", "event", "point", "step", "actor", "detail"],
-        [
-            [r["id"], r["at"], r["type"], r["point"], r["step"], r["actor"], r["detail"]]
-            for r in rows
-        ],
+        [[r["id"], r["at"], r["type"], r["point"], r["step"], _who(r), r["detail"]] for r in rows],
     )
 
 

@@ -13,6 +13,7 @@ from commands.base import (
     App,
     parse_date,
     pass_app,
+    write_output,
 )
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ def report(
     if output is None:
         sys.stdout.buffer.write(data)
         return
-    output.write_bytes(data)
+    write_output(output, data)
     click.echo(f"wrote {output} ({chosen.value}, {language.value}, as of {day})", err=True)
 
 

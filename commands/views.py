@@ -112,6 +112,8 @@ def event_row(event_id: int, event: Event, tz: dt.tzinfo) -> dict[str, Any]:
         "point": event.address if event.point is None else f"{event.assignment}/{event.point}",
         "step": event.step,
         "actor": event.actor,
+        "recorded_by": event.recorded_by,
+        "login": event.login,
         "detail": _event_detail(event),
         "data": event.data,
     }

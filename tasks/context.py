@@ -55,13 +55,13 @@ class Context:
 
     def engine(self) -> Engine:
         """The engine on the current definitions, writing through :meth:`event_log`."""
-        log = self.event_log()
         return Engine(
             db=self.db,
             definitions=self.definitions(),
             calendar=self.settings.calendar(),
             timezone=self.tz,
-            on_commit=log.on_commit,
+            admin_role=self.settings.admin_role,
+            log=self.event_log(),
         )
 
 

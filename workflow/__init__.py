@@ -1,6 +1,7 @@
 """council's engine: everything but the Celery tasks and the command line.
 
-The packages, from the inside out (each may import only those listed before it):
+The packages, from the inside out (docs/architecture.md says exactly who may import
+whom, with the two crossings: ``ops.logs`` everywhere, ``replies.tokens`` in mail):
 
 - :mod:`workflow.errors`, :mod:`workflow.settings`: the error tree and the one settings object;
 - :mod:`workflow.core`: the pure domain, no I/O and no clock (definitions as written,

@@ -14,6 +14,7 @@ hands their ids to the publisher.
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,8 +24,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from workflow import store
-from workflow.core import deadlines, drift
-from workflow.core.actions import Action, ReassignStep, StartPoint
+from workflow.core import deadlines, drift, permissions
+from workflow.core.actions import VERB, Action, ReassignStep, StartPoint
 from workflow.core.calendar import Calendar
 from workflow.core.events import Event, EventType, ReportRequested
 from workflow.core.machine import execute
@@ -41,21 +42,39 @@ from workflow.errors import (
 )
 from workflow.store import migrate
 
+#: The role whose holders may act on every assignment (``admin_role`` in the settings).
+DEFAULT_ADMIN_ROLE = "council-admin"
+
+
+def process_login() -> str | None:
+    """The operating-system login running this process, or None when it has none."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry and no LOGNAME/USER (a bare container)
+        return None
+
 
 class EventLog:
     """The one path by which events are written, and handed to the workers once committed."""
 
     def __init__(
-        self, db: sa.Engine, on_commit: Callable[[Sequence[int]], object] | None = None
+        self,
+        db: sa.Engine,
+        on_commit: Callable[[Sequence[int]], object] | None = None,
+        *,
+        login: str | None = None,
     ) -> None:
         self.db = db
         #: Called with the new event ids after each commit: hands them to the
         #: dispatcher. Whatever it fails to publish stays in the outbox for the relay.
         self.on_commit = on_commit
+        #: The operating-system login stamped on every event (default: this process's).
+        self.login = login if login is not None else process_login()
 
     def append(self, conn: Connection, events: Sequence[Event], *, now: dt.datetime) -> list[int]:
         """Write events and their outbox rows in the caller's transaction; return their ids."""
-        return store.append_events(conn, events, now=now)
+        stamped = [e if e.login else e.model_copy(update={"login": self.login}) for e in events]
+        return store.append_events(conn, stamped, now=now)
 
     def committed(self, event_ids: Sequence[int]) -> None:
         """The transaction that wrote these events committed: publish them."""
@@ -71,6 +90,8 @@ class Outcome:
     state: PointState
     events: tuple[Event, ...]
     event_ids: tuple[int, ...]
+    #: The state before it.
+    before: PointState
 
 
 @dataclass
@@ -102,12 +123,27 @@ class Engine:
         calendar: Calendar,
         timezone: ZoneInfo,
         on_commit: Callable[[Sequence[int]], object] | None = None,
+        admin_role: str = DEFAULT_ADMIN_ROLE,
+        login: str | None = None,
+        log: EventLog | None = None,
     ) -> None:
         self.db = db
         self.definitions = definitions
         self.calendar = calendar
         self.timezone = timezone
-        self.log = EventLog(db, on_commit)
+        #: People holding this role may act on every assignment (see core/permissions).
+        self.admin_role = admin_role
+        #: The one path for events (given, or one on ``db`` publishing with ``on_commit``).
+        self.log = log or EventLog(db, on_commit, login=login)
+
+    def authority(self, plan: AssignmentPlan) -> permissions.Authority:
+        """Who may act on any point of the assignment besides its owners."""
+        directory = self.definitions.directory
+        return permissions.Authority(
+            coordinator=plan.coordinator,
+            administrators=frozenset(directory.holders(self.admin_role)),
+            role=self.admin_role,
+        )
 
     # --- transactions ------------------------------------------------------------
 
@@ -127,7 +163,16 @@ class Engine:
         except sa.exc.OperationalError as exc:
             raise Unreachable(f"cannot reach the database: {_first_line(exc)}") from None
 
-    def _run(self, conn: Connection, plan: PointPlan, action: Action, now: dt.datetime) -> Outcome:
+    def _run(
+        self,
+        conn: Connection,
+        plan: PointPlan,
+        action: Action,
+        now: dt.datetime,
+        judged: PointState | None = None,
+    ) -> Outcome:
+        """Run one action; who may take it is judged on ``judged`` (the state when a batch
+        began), else on the state it finds."""
         version = store.point_version(conn, plan.assignment, plan.number)
         history = store.point_events(conn, plan.assignment, plan.number)
         if history and now < history[-1].occurred_at:
@@ -137,6 +182,11 @@ class Engine:
                 "a command cannot happen before them (check --now)"
             )
         state = replay(plan, history)
+        permissions.check(
+            plan, judged or state, action, authority=self.authority(self.definitions.assignment(
+                plan.assignment)), directory=self.definitions.directory, day=now.date(),
+            verb=VERB.get(type(action), "change"),
+        )  # fmt: skip
         transition = execute(plan, state, action, now=now, calendar=self.calendar)
         ids = self.log.append(conn, transition.events, now=now)
         saved = store.save_point(
@@ -149,7 +199,7 @@ class Engine:
         )
         if not saved:
             raise ConflictError(plan.address)
-        return Outcome(plan, transition.state, transition.events, tuple(ids))
+        return Outcome(plan, transition.state, transition.events, tuple(ids), state)
 
     def next_checks(self, plan: PointPlan, state: PointState) -> dict[str, dt.date | None]:
         """When the sweep must first look at each step (the earliest firing, due or not)."""
@@ -205,7 +255,10 @@ class Engine:
         try:
             with self.db.begin() as conn:
                 self._require_same_definition(conn, assignment)
-                outcomes = [self._run(conn, plan, action, local) for action in actions]
+                outcomes: list[Outcome] = []
+                for action in actions:  # a batch is judged as of its start (a reply's)
+                    judged = outcomes[0].before if outcomes else None
+                    outcomes.append(self._run(conn, plan, action, local, judged))
                 if also is not None:
                     also(conn, outcomes)
         except sa.exc.IntegrityError:

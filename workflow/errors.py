@@ -114,6 +114,19 @@ class TransitionNotAllowed(CouncilError):
         )
 
 
+class NotPermitted(CouncilError):
+    """A person asked for what only others may do on that point or step."""
+
+    exit_code = EXIT_CONFLICT
+
+    def __init__(self, *, person: str, verb: str, target: str, who: str) -> None:
+        self.person = person
+        self.verb = verb
+        self.target = target
+        self.who = who
+        super().__init__(f"{person} may not {verb} {target}: only {who} may")
+
+
 class ConflictError(CouncilError):
     """Another command changed the same point first (optimistic locking)."""
 

@@ -55,7 +55,7 @@ class HandlerContext:
     @property
     def replies(self) -> bool:
         """Whether e-mails carry a reply address (a reply secret is set)."""
-        return self.settings.reply_secret is not None
+        return self.settings.reply_key() is not None
 
     def day_of(self, event: Event) -> dt.date:
         return event.occurred_at.astimezone(self.tz).date()

@@ -7,6 +7,7 @@ process (the CLI does) and pass it on.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
@@ -51,6 +52,11 @@ class Settings(BaseSettings):
     )
     definitions: Path = Field(Path("definitions"), description="Definitions directory.")
     actor: str | None = Field(None, description="Who acts when --as is not given.")
+    admin_role: str = Field(
+        "council-admin",
+        pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$",
+        description="People holding this role in people.yaml may act on every assignment.",
+    )
     timezone: str = Field("Europe/Stockholm", description="Zone for dates shown and --now.")
     extra_days_off: list[dt.date] = Field(
         default_factory=list, description="Closure days on top of Swedish holidays and eves."
@@ -182,6 +188,30 @@ class Settings(BaseSettings):
         return self.reply_address or self.mail_from
 
     @property
+    def embedded(self) -> bool:
+        """One machine with nothing configured: SQLite and the Redis under var_dir."""
+        return self.database_url is None and self.broker_url is None
+
+    @property
+    def reply_secret_file(self) -> Path:
+        """Where an embedded installation keeps the reply secret it generated."""
+        return self.var_dir / "reply-secret"
+
+    def reply_key(self) -> SecretStr | None:
+        """The key that signs reply addresses, or None when replies are off.
+
+        ``reply_secret`` when set. An embedded installation without one generates its
+        own on first use, into :attr:`reply_secret_file` (created 0600, never printed or
+        logged), so owners can answer by e-mail out of the box; a production installation
+        (a database or broker configured) must set one (``council doctor`` says so).
+        """
+        if self.reply_secret is not None:
+            return self.reply_secret
+        if not self.embedded:
+            return None
+        return SecretStr(_read_or_create_secret(self.reply_secret_file))
+
+    @property
     def effective_inbox_maildir(self) -> Path:
         return self.inbox_maildir or self.var_dir / "inbox"
 
@@ -197,6 +227,34 @@ class Settings(BaseSettings):
             due_policy=self.due_policy,
             timezone=ZoneInfo(self.timezone),
         )
+
+
+@functools.lru_cache(maxsize=8)
+def _read_or_create_secret(path: Path) -> str:
+    """The secret in ``path``; made once, atomically, if the file does not exist yet.
+
+    Written to a private temporary file and linked into place, so two processes starting
+    at once agree on one secret (the second finds the first's file).
+    """
+    import contextlib
+    import os
+    import secrets
+    import tempfile
+
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".reply-secret.")  # 0600
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as stream:
+            stream.write(secrets.token_urlsafe(32) + "\n")
+        with contextlib.suppress(FileExistsError):  # another process made it first: theirs
+            os.link(temporary, path)
+    finally:
+        os.unlink(temporary)
+    return path.read_text(encoding="ascii").strip()
 
 
 # --- where values come from (for `council config show` and error messages) --------

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -155,10 +154,3 @@ class _Run:
         for skipped in [f for f in schedule if f.fires_on <= self.today and f not in ready]:
             firings.claim(conn, skipped, now=self.now, sweep=self.sweep)
         return claimed
-
-
-def group_by_recipient(fired: list[Fired]) -> dict[str, list[Fired]]:
-    grouped: dict[str, list[Fired]] = defaultdict(list)
-    for item in fired:
-        grouped[item.to].append(item)
-    return dict(grouped)

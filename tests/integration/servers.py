@@ -31,14 +31,28 @@ from workflow.ops.embedded import ping
 
 
 def wait_for(
-    condition: Callable[[], bool], *, timeout: float, what: str, step: float = 0.1
+    condition: Callable[[], bool],
+    *,
+    timeout: float,
+    what: str,
+    step: float = 0.1,
+    progress: Callable[[], object] | None = None,
 ) -> None:
+    """Wait until ``condition()``; fail after ``timeout`` seconds without it.
+
+    With ``progress``, the timeout counts from the last time its value changed: a slow
+    machine that keeps going is waited for, one that is stuck fails.
+    """
     deadline = time.monotonic() + timeout
+    seen = progress() if progress is not None else None
     while time.monotonic() < deadline:
         if condition():
             return
         time.sleep(step)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        if progress is not None and (now := progress()) != seen:
+            seen, deadline = now, time.monotonic() + timeout
+    stalled = f" (stuck at {seen!r})" if progress is not None else ""
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{stalled}")
 
 
 def council(env: dict[str, str], *args: str, actor: str = "sara.nilsson") -> str:

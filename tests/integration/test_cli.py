@@ -7,9 +7,11 @@ given ``--now`` so that dates, deadlines and "overdue" are deterministic.
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import traceback
@@ -312,9 +314,11 @@ def test_start_unknown_assignment_or_point_exits_3(ready: Council) -> None:
 
 
 def test_start_several_assignments_or_all(ready: Council) -> None:
-    """`start A B` starts each in turn (named once each); `start --all` starts every one."""
+    """`start A B` starts each in turn (named once each); `start --all` starts every one.
+    (erik.sjoberg, head of the secretariat, is an administrator: he may start them all.)"""
     b = "kf-2024-lokalforsorjning"
-    out = ready.ok("start", A, "kf-2024-lok", A, "--now", "2024-06-01T09:00")
+    out = ready.ok("start", A, "kf-2024-lok", A, "--now", "2024-06-01T09:00",
+                   COUNCIL_ACTOR="erik.sjoberg")  # fmt: skip
     assert out.splitlines() == [
         f"started {A}: point(s) 1, 2, 3, 4, 5, 6, 7 (14 events)",
         f"started {b}: point(s) 1, 2 (5 events)",
@@ -322,7 +326,7 @@ def test_start_several_assignments_or_all(ready: Council) -> None:
         f"{b}: decided against (no work): point(s) 3",
     ]
     assert ready.event_count() == 19
-    again = ready.ok("start", "--all", "--now", "2024-06-02T09:00")
+    again = ready.ok("start", "--all", "--now", "2024-06-02T09:00", COUNCIL_ACTOR="erik.sjoberg")
     assert again.splitlines()[:2] == [
         f"{A} is already started: nothing changed",
         f"{b}: already running: point(s) 1, 2",
@@ -344,7 +348,9 @@ def test_start_several_says_what_started_before_one_fails(drifting: Council) -> 
     """Each assignment commits alone: the one that fails leaves those before it started."""
     retitle_analyse(drifting)
     before = drifting.event_count()
-    result = drifting("start", "kf-2024-lok", A, "--now", "2024-06-01T09:00")
+    result = drifting(
+        "start", "kf-2024-lok", A, "--now", "2024-06-01T09:00", COUNCIL_ACTOR="erik.sjoberg"
+    )  # the administrator may start both
     assert result.exit_code == 4
     line = one_error_line(result)
     assert A in line
@@ -764,9 +770,10 @@ def test_debug_shows_the_traceback(started: Council) -> None:
         f"error: cannot begin {A}/1/draft: it is pending; allowed now: skip, assign"
     ]
     debug = council("--debug", *args)
-    assert debug.returncode == 1  # an uncaught exception, as Python reports it
+    assert debug.returncode == 4  # the traceback, and still the documented exit code
     assert "Traceback (most recent call last)" in debug.stderr
     assert "TransitionNotAllowed" in debug.stderr
+    assert debug.stderr.splitlines()[-1] == plain.stderr.splitlines()[0]
 
 
 # --- definition drift -------------------------------------------------------------------
@@ -907,3 +914,134 @@ def test_help_imports_only_click() -> None:
         check=False,
     )  # fmt: skip
     assert done.stderr.strip().splitlines()[-1] == "none"
+
+
+# --- trust: who may act, the audit trail, bad URLs, files that cannot be written ----------
+
+#: Point 1's first step, owned by anders.berg (socialchef); the coordinator is sara.nilsson.
+ANALYSE = f"{A}/1/analyse"
+LATER = "2022-12-05T10:00"
+
+
+def test_only_the_owner_the_coordinator_or_an_administrator_may_move_a_step(
+    started: Council,
+) -> None:
+    """amir.hassan owns nothing in point 1: refused with exit 4 and one line naming who may;
+    the owner, the coordinator and the administrator (erik.sjoberg) may."""
+    line = started.fails(4, "begin", ANALYSE, "--as", "amir.hassan", "--now", LATER)
+    assert line == (
+        f"error: amir.hassan may not begin {ANALYSE}: only anders.berg, whoever stands in "
+        "for them today, the coordinator sara.nilsson or an administrator (role "
+        "council-admin) may"
+    )
+    before = started.event_count()
+    started.fails(4, "note", ANALYSE, "Jag tar den här.", "--as", "amir.hassan", "--now", LATER)
+    started.fails(4, "write-off", f"{A}/1", "--reason", "nej", "--as", "anders.berg",
+                  "--now", LATER)  # fmt: skip
+    assert started.event_count() == before
+    started.ok("begin", ANALYSE, "--as", "anders.berg", "--now", LATER)
+    started.ok("note", ANALYSE, "Läget.", "--as", "sara.nilsson", "--now", LATER)
+    started.ok("note", f"{A}/1", "Läget.", "--as", "erik.sjoberg", "--now", LATER)
+
+
+def test_on_behalf_of_records_both_and_the_login(started: Council) -> None:
+    """The coordinator enters anders.berg's completion for him: the event's actor is
+    anders.berg, recorded_by sara.nilsson, and login the OS user that ran the command."""
+    started.ok("complete", ANALYSE, "--as", "sara.nilsson", "--on-behalf-of", "anders.berg",
+               "--note", "Klart per telefon.", "--now", LATER)  # fmt: skip
+    events = started.json("events", "--point", f"{A}/1")
+    done = next(e for e in events if e["type"] == "step.completed")
+    assert (done["actor"], done["recorded_by"], done["login"]) == (
+        "anders.berg", "sara.nilsson", getpass.getuser()
+    )  # fmt: skip
+    shown = started.ok("show", f"{A}/1", "--now", LATER)
+    assert "anders.berg (by sara.nilsson)" in shown
+
+
+def test_on_behalf_of_is_for_the_coordinator_and_administrators(started: Council) -> None:
+    """maria.lind may not enter anders.berg's work for him, nor name an unknown person."""
+    line = started.fails(4, "complete", ANALYSE, "--as", "maria.lind", "--on-behalf-of",
+                         "anders.berg", "--now", LATER)  # fmt: skip
+    assert "maria.lind may not complete on behalf of anders.berg" in line
+    line = started.fails(3, "complete", ANALYSE, "--on-behalf-of", "nobody", "--now", LATER)
+    assert "nobody" in line
+
+
+@pytest.mark.parametrize(
+    ("url", "code", "message"),
+    [
+        ("nonsense", 1, "the database URL is not one council can use"),
+        ("postgresql://user:secret@host:notaport/db", 1, "the database URL is not one"),
+        ("frobnicate://x", 1, "the database URL is not one council can use"),
+    ],
+)
+def test_a_bad_database_url_is_one_line_and_shows_no_password(
+    ready: Council, url: str, code: int, message: str
+) -> None:
+    """An URL that is none, or names no database council knows: exit 1, one line, without
+    the URL (it may hold a password); --debug adds the traceback, not another code."""
+    line = ready.fails(code, "status", A, COUNCIL_DATABASE_URL=url)
+    assert message in line
+    assert "secret" not in line
+    debug = ready("--debug", "status", A, COUNCIL_DATABASE_URL=url)
+    assert debug.exit_code == code
+
+
+def test_a_file_that_is_no_database_is_exit_5(ready: Council, tmp_path: Path) -> None:
+    """A SQLite URL to a file that is not a database: exit 5, one line."""
+    junk = tmp_path / "junk.db"
+    junk.write_text("not a database at all, just some text\n" * 10)
+    line = ready.fails(5, "status", A, COUNCIL_DATABASE_URL=f"sqlite:///{junk}")
+    assert "file is not a database" in line
+
+
+def test_status_on_a_missing_sqlite_file_creates_nothing(ready: Council, tmp_path: Path) -> None:
+    """Only `council db upgrade` creates the database: status on a path with no file says
+    it is not initialised (exit 5) and leaves no empty file behind."""
+    missing = tmp_path / "nowhere" / "council.db"
+    line = ready.fails(5, "status", A, COUNCIL_DATABASE_URL=f"sqlite:///{missing}")
+    assert "not initialised" in line
+    assert "council db upgrade" in line
+    assert not missing.exists()
+    assert not missing.parent.exists()
+
+
+@pytest.mark.parametrize("target", ["/missing/dir/report.html", "/dev/full"])
+def test_a_report_that_cannot_be_written_is_one_line_and_leaves_nothing(
+    started: Council, target: str
+) -> None:
+    """-o into a folder that does not exist, or onto a full device: exit 1, one line, no
+    half-written file and no temporary file left."""
+    line = started.fails(1, "report", A, "--format", "html", "-o", target)
+    assert f"cannot write {target}" in line
+    parent = Path(target).parent
+    if parent.exists():
+        assert not [p for p in parent.iterdir() if p.name.startswith(f".{Path(target).name}.")]
+
+
+def test_a_report_replaces_its_file_whole(started: Council, tmp_path: Path) -> None:
+    """-o writes the report whole: the old file is replaced, no temporary file is left."""
+    out = tmp_path / "aterrapport.html"
+    out.write_text("an older report")
+    started.ok("report", A, "-o", str(out), "--as-of", "2023-06-12")
+    assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".aterrapport")] == []
+
+
+def test_files_at_rest_are_the_owners_only(council: Council, tmp_path: Path) -> None:
+    """The SQLite database (and its WAL files), var/ and the generated reply secret are
+    created readable and writable by their owner only, whatever the umask was."""
+    os.umask(0o022)
+    var = tmp_path / "var"
+    database = var / "council.db"
+    env = {"COUNCIL_DATABASE_URL": None, "COUNCIL_VAR_DIR": str(var)}
+    council.ok("db", "upgrade", **env)
+    council.ok("start", A, "--now", T0, **env)
+    created = [var, database, *[p for p in var.iterdir() if p.name.startswith("council.db")]]
+    assert {stat.S_IMODE(p.stat().st_mode) & 0o077 for p in created} == {0}
+    doctor = council.ok("doctor", "--check", "database", **env)
+    assert "files" in doctor
+    os.chmod(var, 0o755)
+    warned = council("doctor", "--check", "database", "--json", **env)
+    assert "readable by others" in warned.stdout
+    assert PERSONNUMMER not in warned.stdout

@@ -94,11 +94,14 @@ def statuses(checks: Checks) -> dict[str, str]:
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
-    """A migrated SQLite database."""
-    url = f"sqlite:///{tmp_path / 'installed.db'}"
+    """A migrated SQLite database, readable by its owner only (as council creates it)."""
+    path = tmp_path / "installed.db"
+    url = f"sqlite:///{path}"
     engine = connect(url)
     migrate.upgrade(engine)
     engine.dispose()
+    for made in tmp_path.glob("installed.db*"):
+        made.chmod(0o600)
     return url
 
 
@@ -107,7 +110,7 @@ def env(
     sqlite_url: str, redis_server: RedisServer, smtp: SmtpCatcher, tmp_path: Path
 ) -> dict[str, str]:
     """A healthy installation (SQLite, the test's Redis and SMTP server) but no worker or beat."""
-    (tmp_path / "var").mkdir(exist_ok=True)
+    (tmp_path / "var").mkdir(mode=0o700, exist_ok=True)
     return {
         "COUNCIL_DATABASE_URL": sqlite_url,
         "COUNCIL_BROKER_URL": redis_server.url,
@@ -141,11 +144,16 @@ def process_env(env: dict[str, str]) -> dict[str, str]:
 def test_healthy_installation_is_ok_on_every_line(
     database_url: str, db: sa.Engine, env: dict[str, str], tmp_path: Path
 ) -> None:
-    """Migrated database (SQLite and PostgreSQL), Redis, SMTP, a worker and beat: all ok, exit 0."""
-    env = {**env, "COUNCIL_DATABASE_URL": database_url}
+    """Migrated database (SQLite and PostgreSQL), Redis, SMTP, a reply secret, a worker and
+    beat: all ok, exit 0."""
+    env = {**env, "COUNCIL_DATABASE_URL": database_url,
+           "COUNCIL_REPLY_SECRET": "doctor-tests-reply-secret-0123456789abcdef"}  # fmt: skip
     worker = WorkerProcess(process_env(env), tmp_path / "worker.log", concurrency=1)
     worker.start()  # with beat embedded (-B)
     try:
+        # The test made the database with its own umask; council makes its files private.
+        for made in tmp_path.glob("council.db*"):
+            made.chmod(0o600)
         doctor = Doctor(env)
         wait_for(
             lambda: doctor.json("--check", "beat")[1]["beat"]["status"] == "ok",
@@ -159,7 +167,9 @@ def test_healthy_installation_is_ok_on_every_line(
             "broker": "ok",
             "broker persistence": "ok",
             "broker eviction": "ok",
+            "files": "ok",
             "smtp": "ok",
+            "replies": "ok",
             "worker": "ok",
             "beat": "ok",
         }, checks
@@ -167,11 +177,12 @@ def test_healthy_installation_is_ok_on_every_line(
         assert "11 people, 7 workflows, 2 assignments, 11 points" in checks["definitions"]["detail"]
         assert f"schema at {migrate.head()} (current)" in checks["database"]["detail"]
         assert "1 answered: celery@" in checks["worker"]["detail"]
+        assert "doctor-tests-reply-secret" not in repr(checks)
         assert all(line["fix"] == "" for line in checks.values())
         table = doctor()
         assert table.exit_code == 0
         assert table.stdout.splitlines()[0].split() == ["check", "status", "detail", "fix"]
-        assert table.stdout.splitlines()[-1] == "8 ok"
+        assert table.stdout.splitlines()[-1] == "10 ok"
     finally:
         worker.stop()
 

@@ -205,17 +205,17 @@ def test_mark_processed_is_true_once_then_false(db: sa.Engine) -> None:
     """A handler is recorded as having processed an event once; repeats report False."""
     (event_id,) = append(db, 1)
     with db.begin() as conn:
-        assert outbox.mark_processed(conn, event_id, "tasks.handlers.prompt_owner", now=T0)
+        assert outbox.mark_processed(conn, event_id, "prompt-owner", now=T0)
     with db.begin() as conn:
-        assert not outbox.mark_processed(conn, event_id, "tasks.handlers.prompt_owner", now=T0)
+        assert not outbox.mark_processed(conn, event_id, "prompt-owner", now=T0)
         # in the same transaction, too
-        assert outbox.mark_processed(conn, event_id, "tasks.handlers.other", now=T0)
-        assert not outbox.mark_processed(conn, event_id, "tasks.handlers.other", now=T0)
+        assert outbox.mark_processed(conn, event_id, "other-handler", now=T0)
+        assert not outbox.mark_processed(conn, event_id, "other-handler", now=T0)
     with db.connect() as conn:
         recorded = conn.execute(
             sa.select(tables.processed.c.handler).order_by(tables.processed.c.handler)
         ).scalars()
-        assert list(recorded) == ["tasks.handlers.other", "tasks.handlers.prompt_owner"]
+        assert list(recorded) == ["other-handler", "prompt-owner"]
 
 
 def test_mark_processed_rolls_back_with_the_handler(db: sa.Engine) -> None:

@@ -66,7 +66,10 @@ def test_owners_receive_prompts_in_their_language(
     text = english.get_body(("plain",)).get_content()
     html = english.get_body(("html",)).get_content()
     assert "Due:       6 March 2023" in text
-    assert f"council complete {A}/4/map --note" in text
+    # Replies are off here: the owner is told whom to write to, never to run a command.
+    assert "To report progress, write to the coordinator Sara Nilsson " in text
+    assert "<sara.nilsson@kommun.example>" in text
+    assert "council " not in text.replace("by council.", "")
     assert '<html lang="en">' in html
     assert "Klart senast: 6 mars 2023" in swedish.get_body(("plain",)).get_content()
 

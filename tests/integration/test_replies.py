@@ -20,6 +20,7 @@ import smtplib
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -396,17 +397,26 @@ class MaildirRoute:
 
 
 class SmtpRoute:
-    """The sending server talks SMTP to `council inbox --serve`."""
+    """The sending server talks SMTP to `council inbox --serve`; like a mail server, it
+    tries again after a 4xx (the listener says 451 when another reply won a race)."""
 
     def __init__(self, port: int) -> None:
         self.port = port
 
-    def send(self, reply: EmailMessage) -> None:
-        with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as client:
-            refused = client.send_message(
-                reply, from_addr=_address_of(reply["From"]), to_addrs=[str(reply["To"])]
-            )
-        assert refused == {}
+    def send(self, reply: EmailMessage, *, tries: int = 20) -> None:
+        for attempt in range(tries):
+            try:
+                with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as client:
+                    refused = client.send_message(
+                        reply, from_addr=_address_of(reply["From"]), to_addrs=[str(reply["To"])]
+                    )
+            except smtplib.SMTPDataError as exc:
+                if exc.smtp_code // 100 != 4 or attempt == tries - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+                continue
+            assert refused == {}
+            return
 
 
 def _address_of(header: Any) -> str:
@@ -455,7 +465,9 @@ def listeners(tmp_path: Path) -> Iterator[Listen]:
 
 @pytest.fixture
 def reply_env(worker_env: dict[str, str]) -> dict[str, str]:
-    return {**worker_env, "COUNCIL_REPLY_SECRET": SECRET}
+    # The scenarios answer more replies of one owner in an hour than the default allows
+    # (the limit itself is tested in test_reply_corpus.py).
+    return {**worker_env, "COUNCIL_REPLY_SECRET": SECRET, "COUNCIL_REPLY_ANSWERS_PER_HOUR": "500"}
 
 
 # --- the scenario both routes go through ------------------------------------------------
@@ -737,6 +749,47 @@ def test_replies_through_the_smtp_listener(
     assert process.poll() is None
     os.kill(process.pid, signal.SIGTERM)
     assert process.wait(timeout=20) == 0, log.read_text()
+    assert "Traceback" not in log.read_text()
+
+
+@pytest.mark.slow
+def test_replies_in_bursts_over_smtp_are_all_answered_without_the_reconciler(
+    reply_env: dict[str, str],
+    start_worker: Callable[..., WorkerProcess],
+    smtp: SmtpCatcher,
+    db: sa.Engine,
+    listeners: Listen,
+) -> None:
+    """200 replies in bursts of 20 parallel SMTP sessions to `council inbox --serve`: every
+    answer mail is handed to the workers as its reply commits (the reconciler is held off
+    for an hour), so all 200 reach the SMTP server."""
+    env = {**reply_env, "COUNCIL_RECONCILE_AFTER": "3600"}
+    start_worker(env)
+    _, port, log = listeners(env)
+    council(env, "start", A, "--point", "4", "--now", START)
+    to_amir = _prompt(smtp, AMIR, f"Task: Map and evaluate reporting routes ({POINT})")
+    replies_ = [
+        thunderbird(to_amir, AMIR, f"NOTE Progress {n}: routes mapped.", lang="en")
+        for n in range(200)
+    ]
+    route = SmtpRoute(port)
+    for burst in range(0, 200, 20):
+        threads = [
+            threading.Thread(target=route.send, args=(reply,))
+            for reply in replies_[burst : burst + 20]
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    wanted = {str(r["Message-ID"]) for r in replies_}
+
+    def answered() -> int:
+        return len({str(r.message["In-Reply-To"]) for r in smtp.received} & wanted)
+
+    wait_for(lambda: answered() == 200, timeout=60, what="an answer to each of 200 replies",
+             progress=answered)  # fmt: skip
+    assert _count(db, tables.replies) == 200
     assert "Traceback" not in log.read_text()
 
 

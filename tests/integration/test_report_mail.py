@@ -102,3 +102,28 @@ def test_assemble_step_mails_the_report_when_it_starts(
     (mail,) = _reports(smtp)
     assert mail.envelope_to == [COORDINATOR]
     assert "(läget per 2 maj 2023)" in mail.message["Subject"]
+
+
+def test_a_report_queued_by_0_1_is_still_mailed(
+    worker_env: dict[str, str],
+    start_worker: Callable[..., WorkerProcess],
+    smtp: SmtpCatcher,
+    db: sa.Engine,
+) -> None:
+    """A `council.assemble_report` message an older release queued before the upgrade is
+    turned into a report.requested event by the worker, and the report is mailed once."""
+    from celery import Celery
+
+    start_worker()
+    council(worker_env, "start", A, "--now", "2022-12-01T09:00")
+    sender = Celery("old-release", broker=worker_env["COUNCIL_BROKER_URL"], set_as_current=False)
+    sender.conf.update(task_serializer="json", accept_content=["json"])
+    try:
+        sender.send_task("council.assemble_report", args=[A, "2023-06-12", "sv"], queue="council")
+    finally:
+        sender.close()
+    wait_for(lambda: len(_reports(smtp)) == 1, timeout=60, what="the report mail",
+             progress=lambda: len(smtp.received))  # fmt: skip
+    (mail,) = _reports(smtp)
+    assert "(läget per 12 juni 2023)" in mail.message["Subject"]
+    wait_for(lambda: _requests_handled(db) == 1, timeout=30, what="the request to be handled")

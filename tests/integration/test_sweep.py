@@ -952,3 +952,22 @@ def test_check_deadlines_covers_every_due_step_beyond_one_batch(
     assert len(would) == 5
     assert council.sweep("2024-06-07T08:00") == would
     assert council.json("check-deadlines", "--dry-run", "--now", "2024-06-07T08:00") == []
+
+
+def test_an_escalation_fired_before_0_2_makes_no_second_digest(engine: Engine) -> None:
+    """A step.escalated event written by 0.1 names no sweep: its digest was recorded by the
+    sweep back then, so the mail-digest handler records none now."""
+    start_lokal(engine)
+    result = run_sweep(engine, at("2024-06-07"))
+    escalation = next(
+        i for i, f in zip(result.event_ids, result.fired, strict=True)
+        if f.firing.kind.value == "escalation"
+    )  # fmt: skip
+    with engine.db.begin() as conn:
+        stored = store.get_event(conn, escalation)
+        assert stored is not None
+        old = stored.model_copy(update={"payload": stored.payload.model_copy(
+            update={"sweep": None})})  # fmt: skip
+        ctx = HandlerContext(conn, engine.definitions, settings(), escalation, at("2024-06-07"),
+                             STOCKHOLM)  # fmt: skip
+        assert handlers.mail_digest(ctx, old) == []

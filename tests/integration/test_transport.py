@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult
+from aiosmtpd.smtp import SMTP, AuthResult
 
 from tests.integration.servers import SmtpCatcher, _Handler
 from workflow import store
@@ -609,3 +609,40 @@ def test_a_failed_batch_keeps_no_connection(
     _, effect_id, _ = record_prompt(db)
     assert deliver(db, smtp_settings, [effect_id], now=T0).done == [effect_id]
     assert len(transport_module._idle) == 1
+
+
+class _HeloOnlySMTP(SMTP):
+    """An SMTP server of the old kind: no ESMTP, so EHLO is not understood."""
+
+    async def smtp_EHLO(self, hostname: str) -> None:
+        await self.push("502 5.5.2 Error: command not recognized")
+
+
+class HeloOnlyCatcher(SmtpCatcher):
+    def start(self) -> None:
+        handler = self.handler
+
+        class _Controller(Controller):
+            def factory(self) -> SMTP:
+                return _HeloOnlySMTP(handler)
+
+        self._controller = _Controller(handler, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+
+def test_a_server_that_speaks_only_helo_still_gets_the_mail(
+    db: sa.Engine, make_settings: MakeSettings
+) -> None:
+    """A server that answers EHLO with 502 is greeted with HELO instead, as smtplib does,
+    and the prompt is delivered (the handshake is shared with the doctor)."""
+    catcher = HeloOnlyCatcher()
+    catcher.start()
+    try:
+        settings = make_settings(smtp_host="127.0.0.1", smtp_port=catcher.port,
+                                 smtp_security="none")  # fmt: skip
+        _, effect_id, key = record_prompt(db)
+        assert deliver(db, settings, [effect_id], now=T0).done == [effect_id]
+        (received,) = catcher.received
+        assert received.message_id == message_id(key, settings.message_id_domain)
+    finally:
+        catcher.stop()

@@ -9,6 +9,7 @@ library's pure modules. Imported by: every other package.
 
 __all__ = [
     # definitions as written, and resolved into plans
+    "values",
     "specs",
     "plan",
     "calendar",

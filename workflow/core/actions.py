@@ -13,12 +13,21 @@ from typing import TypeAlias
 
 from workflow.core.state import StepState, StepStatus
 
+#: The actor of what council does by itself (the sweep, a worker): no person of the directory.
+SYSTEM = "council"
+
 
 @dataclass(frozen=True, kw_only=True)
 class Action:
-    """Something a person (or the system) asks of a point."""
+    """Something a person (or the system) asks of a point.
+
+    ``actor`` is the person it is done for, whose work it is; ``recorded_by`` is who
+    entered it on their behalf (a coordinator taking a phone call), when that is
+    someone else. Both are kept in the events.
+    """
 
     actor: str
+    recorded_by: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -129,6 +138,9 @@ VERB: dict[type[Action], str] = {
     ResumeStep: "resume",
     ExtendStep: "extend",
     RequestExtension: "delay",
+    AddNote: "note",
+    WriteOff: "write off",
+    StartPoint: "start",
 }
 
 

@@ -229,10 +229,15 @@ class Event(BaseModel):
     #: The point's number; None for an event of the whole assignment.
     point: int | None
     step: str | None = None
+    #: The person it was done for (or ``council``, the system).
     actor: str
     occurred_at: dt.datetime
     payload: SerializeAsAny[Payload]
     schema_version: int = SCHEMA_VERSION
+    #: Who entered it on the actor's behalf, when that was someone else.
+    recorded_by: str | None = None
+    #: The operating-system login of the process that wrote it: who was at the keyboard.
+    login: str | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -94,6 +94,7 @@ class _Decision:
             point=self.plan.number,
             step=step,
             actor=self.action.actor,
+            recorded_by=self.action.recorded_by,
             occurred_at=self.now,
             payload=payload,
         )

@@ -215,12 +215,21 @@ def _read_one(corpus: Corpus, path: Path, doc: Document) -> None:
 
 
 def _remember_id(corpus: Corpus, data: Any) -> None:
-    if isinstance(data, dict):
-        if isinstance(data.get("id"), str):
-            corpus.broken_ids.add(data["id"])
-        for person in data.get("people") or []:
-            if isinstance(person, dict) and isinstance(person.get("id"), str):
-                corpus.broken_ids.add(person["id"])
+    """What a file that failed declares (its id, its people and their roles): references to
+    them elsewhere are not reported as unknown, which would bury the one real problem."""
+    if not isinstance(data, dict):
+        return
+    if isinstance(data.get("id"), str):
+        corpus.broken_ids.add(data["id"])
+    people = data.get("people")
+    for person in people if isinstance(people, list) else []:
+        if not isinstance(person, dict):
+            continue
+        if isinstance(person.get("id"), str):
+            corpus.broken_ids.add(person["id"])
+        roles = person.get("roles")
+        corpus.broken_ids.update(r for r in (roles if isinstance(roles, list) else []) if
+                                 isinstance(r, str))  # fmt: skip
 
 
 def build(corpus: Corpus) -> Definitions:

@@ -32,20 +32,44 @@ _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
-#: Deeper than any definition needs; stops runaway recursion.
+#: Deeper than any definition needs: the composer stops there (see _StrictLoader), and
+#: so does the builder, where aliases of aliases can nest deeper than the nodes.
 MAX_DEPTH = 40
 #: More values than any definition needs; stops alias bombs (a few aliases per
 #: level expand exponentially while staying shallow).
 MAX_VALUES = 100_000
 
 
+class _TooDeep(Exception):
+    """Raised by the composer as soon as a value nests deeper than MAX_DEPTH."""
+
+    def __init__(self, mark: yaml.Mark) -> None:
+        super().__init__("nested too deeply")
+        self.mark = mark
+
+
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 booleans and no implicit timestamps."""
+    """SafeLoader with YAML 1.2 booleans, no implicit timestamps and a depth limit.
+
+    PyYAML composes nodes recursively, a few Python frames per level: a file of 500
+    nested ``[`` would exhaust the stack. The composer counts its depth and stops at
+    MAX_DEPTH, before the recursion gets anywhere near the interpreter's limit.
+    """
 
     yaml_implicit_resolvers = {  # noqa: RUF012 - PyYAML reads this class attribute
         first: [(tag, rx) for tag, rx in resolvers if tag not in (_BOOL_TAG, _TIMESTAMP_TAG)]
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
+    _depth = 0
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH + 1:
+                raise _TooDeep(self.peek_event().start_mark)  # type: ignore[no-untyped-call]
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 _StrictLoader.add_implicit_resolver(
@@ -104,9 +128,9 @@ class _Builder:
         if self.values > MAX_VALUES:
             self._fail(node, f"more than {MAX_VALUES} values (do aliases expand too far?)")
             raise _TooLarge
-        if depth > MAX_DEPTH:
+        if depth > MAX_DEPTH:  # aliases can nest deeper than the composer's nodes
             self._fail(node, "nested too deeply")
-            return None
+            raise _TooLarge
         if not isinstance(node, ScalarNode) and node.tag not in (_MAP_TAG, _SEQ_TAG):
             self._fail(node, f"tag {node.tag!r} is not allowed in definitions")
             return None
@@ -152,6 +176,10 @@ def read_yaml(text: str, path: str) -> Document:
         if root is not None:
             doc.data = _Builder(loader, doc).build(root, ())
     except _TooLarge:
+        doc.data = None
+    except _TooDeep as exc:
+        line, column = exc.mark.line + 1, exc.mark.column + 1
+        doc.problems.append(Problem(path, line, column, "nested too deeply"))
         doc.data = None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

@@ -56,6 +56,8 @@ class Prompt(BaseModel):
     reassigned: bool = False
     coordinator_name: str
     coordinator_email: str
+    #: Unused since 0.2 (prompts never tell an owner to run a command); kept so that a
+    #: prompt recorded by an older release still composes.
     commands: tuple[str, ...] = ()
     #: The event that gave the step its owner: signed into the Reply-To address.
     reply_event: int | None = None

@@ -148,6 +148,7 @@ def build_message(row: Any, settings: Settings) -> EmailMessage:
 
 def _reply_to(settings: Settings, event_id: int | None) -> str | None:
     """The signed reply address for a step's owner; none while replies are off."""
-    if event_id is None or settings.reply_secret is None:
+    secret = settings.reply_key() if event_id is not None else None
+    if event_id is None or secret is None:
         return None
-    return tokens.address(settings.effective_reply_address, settings.reply_secret, event_id)
+    return tokens.address(settings.effective_reply_address, secret, event_id)

@@ -29,7 +29,8 @@ LABELS: dict[Language, dict[str, str]] = {
         "due": "Klart senast",
         "days_overdue": "Arbetsdagar försenat",
         "via": "Du får detta som",
-        "report": "Så rapporterar ansvarig",
+        "report": "Så rapporterar du",
+        "write_to": "skriv till samordnaren",
         "footer": "Detta meddelande skickades automatiskt av council.",
         "steps": "försenade moment",
         "copy": "Kopia: skickades till din ersättare medan du var borta.",
@@ -48,7 +49,8 @@ LABELS: dict[Language, dict[str, str]] = {
         "due": "Due",
         "days_overdue": "Working days overdue",
         "via": "You receive this as",
-        "report": "How the owner reports progress",
+        "report": "To report progress",
+        "write_to": "write to the coordinator",
         "footer": "This message was sent automatically by council.",
         "steps": "overdue steps",
         "copy": "Copy: this went to your substitute while you were away.",
@@ -105,9 +107,13 @@ def notice(
     row = _fired_row(definitions, item, lang)
     kind = labels["reminder" if item.kind is FiringKind.REMINDER else "overdue"]
     address = f"{item.point}/{item.step}"
+    plan = definitions.assignments.get(item.point.partition("/")[0])
+    coordinator = definitions.directory.people.get(plan.coordinator) if plan else None
     context = {"l": labels, "lang": lang, "name": person.name, "r": row, "kind": kind,
                "copy": copy, "address": address, "person": person.id,
-               "replies": reply_event is not None}  # fmt: skip
+               "replies": reply_event is not None,
+               "coordinator_name": coordinator.name if coordinator else "",
+               "coordinator_email": str(coordinator.email) if coordinator else ""}  # fmt: skip
     text, html = _render("notice", context)
     subject = f"{kind}: {row['step_title']} ({format_date(item.due, lang)})"
     return Rendered(language=lang, to_name=person.name, to_email=person.email,

@@ -13,15 +13,6 @@ from workflow.core.state import replay
 from workflow.mail.compose import NoteView, Prompt
 
 
-def _commands(address: str, person: str) -> tuple[str, ...]:
-    """Exactly how to report progress (the CLI today; reply-by-mail later)."""
-    return (
-        f"council begin {address} --as {person}",
-        f'council note {address} "..." --as {person}',
-        f'council complete {address} --note "..." --as {person}',
-    )
-
-
 def owner_of(event: Event) -> str | None:
     """Who a prompt for this event goes to: the new owner."""
     match event.payload:
@@ -87,6 +78,5 @@ def build_prompt(
         reassigned=event.type is EventType.STEP_REASSIGNED,
         coordinator_name=coordinator.name,
         coordinator_email=coordinator.email,
-        commands=_commands(f"{point.address}/{step.id}", owner_id),
         reply_event=event_id,
     )

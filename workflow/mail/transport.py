@@ -153,8 +153,8 @@ def handshake(
             client = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=wait)
     done = ["TLS"] if s.smtp_security is SmtpSecurity.TLS else []
     try:
-        with _stage(Stage.GREETING):
-            client.ehlo()
+        with _stage(Stage.GREETING):  # EHLO, or HELO for a server that does not speak ESMTP
+            client.ehlo_or_helo_if_needed()
         if s.smtp_security is SmtpSecurity.STARTTLS:
             with _stage(Stage.STARTTLS):
                 if not client.has_extn("starttls"):

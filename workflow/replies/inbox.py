@@ -98,13 +98,14 @@ class Inbox:
     """Turns received replies into commands, once each."""
 
     def __init__(self, engine: Engine, settings: Settings) -> None:
-        if settings.reply_secret is None:
+        secret = settings.reply_key()
+        if secret is None:
             raise InvalidInput(
                 "replies by e-mail are off: set COUNCIL_REPLY_SECRET (32 characters or more)"
             )
         self.engine = engine
         self.settings = settings
-        self.secret = settings.reply_secret
+        self.secret = secret
         self._emails: dict[str, list[str]] = {}
         for person in engine.definitions.directory.people.values():
             self._emails.setdefault(str(person.email).lower(), []).append(person.id)

@@ -2,7 +2,7 @@
 
 Each source hands raw messages to a ``receive`` callable and marks a message
 read only after it returns (its outcome is committed). A crash in between
-means the message is read again, and :class:`~workflow.inbox.Inbox` knows it
+means the message is read again, and :class:`~workflow.replies.inbox.Inbox` knows it
 by its Message-ID: nothing happens twice.
 """
 
@@ -16,6 +16,7 @@ import mailbox
 import signal
 import ssl
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -103,11 +104,18 @@ def _quoted(folder: str) -> str:
 
 
 class ReplyHandler:
-    """aiosmtpd handler: accepts mail for reply addresses only, answers 250 once committed."""
+    """aiosmtpd handler: accepts mail for reply addresses only, answers 250 once committed.
+
+    Every message is judged on one thread of its own, in the order the messages end: the
+    engine's transactions and, above all, the hand-off of answers and events to the
+    workers (a Celery publisher, not safe to share between threads) never run at once.
+    Parallel SMTP sessions still overlap in everything else.
+    """
 
     def __init__(self, mailbox_address: str, receive: Receive) -> None:
         self.mailbox_address = mailbox_address
         self.receive = receive
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="council-inbox")
 
     async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
@@ -125,7 +133,7 @@ class ReplyHandler:
             raw = raw.encode("utf-8", "surrogateescape")
         try:
             receipt = await asyncio.get_running_loop().run_in_executor(
-                None, self.receive, bytes(raw), list(envelope.rcpt_tos)
+                self.executor, self.receive, bytes(raw), list(envelope.rcpt_tos)
             )
         except Exception as exc:  # the database is away: the sending server will retry
             log.error("inbox.smtp_failed", error=type(exc).__name__)
@@ -165,6 +173,7 @@ def serve(
             ready()
         async with server:
             await stop.wait()
+        handler.executor.shutdown(wait=True)  # the message being judged finishes first
         log.info("inbox.stopped", at=dt.datetime.now(dt.UTC).isoformat())
 
     asyncio.run(main())

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from email.message import EmailMessage
+from email.message import EmailMessage, MIMEPart
 from enum import StrEnum
 from html.parser import HTMLParser
 
@@ -219,7 +219,7 @@ def body_text(message: EmailMessage) -> str | None:
     return None
 
 
-def _check_charset(part: EmailMessage) -> None:
+def _check_charset(part: MIMEPart) -> None:
     charset = part.get_param("charset")
     if not isinstance(charset, str):
         return

@@ -5,7 +5,7 @@ as-of day, so a report as of last June reads what was true in June, whatever
 happened since. Points are grouped the way councils read them: completed
 (avslutade), ongoing (pågående), to be started (ska påbörjas); points written
 off or decided against are listed apart, and report-back points say when the
-report was delivered. Renderers live in :mod:`workflow.report_render`.
+report was delivered. Renderers live in :mod:`workflow.report.render`.
 """
 
 from __future__ import annotations

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Engine
+
+from workflow.errors import InvalidInput, NotInitialised
+
+_URL_EXAMPLES = "postgresql+psycopg://user@host:5432/council or sqlite:///var/council.db"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -19,11 +24,34 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def connect(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys."""
-    # hide_parameters: an error message never carries a note or an e-mail address.
-    if url.startswith("sqlite"):
-        engine = sa.create_engine(url, hide_parameters=True)
-        sa_event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return sa.create_engine(url, pool_pre_ping=True, hide_parameters=True)
+def connect(url: str, *, create: bool = True) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys.
+
+    A URL that is no database URL is :class:`InvalidInput` (never echoed: it may hold a
+    password). Unless ``create``, a SQLite file that does not exist is
+    :class:`NotInitialised` and is not created (only ``council db upgrade`` creates it).
+    """
+    try:
+        parsed = sa.engine.make_url(url)
+        sqlite = parsed.get_backend_name() == "sqlite"
+        if sqlite and not create:
+            _require_file(parsed.database)
+        # hide_parameters: an error message never carries a note or an e-mail address.
+        if sqlite:
+            engine = sa.create_engine(parsed, hide_parameters=True)
+            sa_event.listen(engine, "connect", _sqlite_pragmas)
+            return engine
+        return sa.create_engine(parsed, pool_pre_ping=True, hide_parameters=True)
+    except (sa.exc.ArgumentError, ValueError):
+        raise InvalidInput(
+            f"the database URL is not one council can use (for example {_URL_EXAMPLES})"
+        ) from None
+
+
+def _require_file(database: str | None) -> None:
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    if not Path(database).exists():
+        raise NotInitialised(
+            f"the database is not initialised (no file {database}): run `council db upgrade`"
+        )

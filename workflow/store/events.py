@@ -33,6 +33,8 @@ def append_events(conn: Connection, new: Iterable[Event], *, now: dt.datetime) -
                 recorded_at=utc(now),
                 payload=item.data,
                 schema_version=item.schema_version,
+                recorded_by=item.recorded_by,
+                login=item.login[:64] if item.login else None,
             )
             .returning(events.c.id)
         ).scalar_one()
@@ -54,6 +56,8 @@ def to_event(row: sa.Row[Any]) -> Event:
         occurred_at=occurred,
         payload=payload_of(type_, row.payload),
         schema_version=row.schema_version,
+        recorded_by=row.recorded_by,
+        login=row.login,
     )
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from workflow.core.deadlines import Firing
-from workflow.core.events import Event
+from workflow.core.events import Event, FiringKind
 from workflow.core.state import StepState
 from workflow.store.events import to_event
 from workflow.store.points import step_state
@@ -132,7 +132,7 @@ def escalations_of_sweep(conn: Connection, sweep: str) -> list[tuple[int, Event]
     rows = conn.execute(
         sa.select(events)
         .join(firings, firings.c.event_id == events.c.id)
-        .where(firings.c.sweep == sweep, firings.c.kind == "escalation")
+        .where(firings.c.sweep == sweep, firings.c.kind == FiringKind.ESCALATION.value)
         .order_by(events.c.id)
     )
     return [(row.id, to_event(row)) for row in rows]

@@ -9,7 +9,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from workflow.errors import NotInitialised
 
@@ -34,12 +34,14 @@ def current(engine: Engine) -> str | None:
 
 
 def _migrate(engine: Engine, step: Callable[[Config], None]) -> None:
-    """Run migrations in one transaction.
+    """Run migrations in one transaction: all of them, or nothing.
 
-    SQLite changes a column by rebuilding its table (copy, drop, rename), which its
-    foreign keys refuse while other tables refer to it; they are switched off for the
-    migration (outside the transaction, where the pragma takes effect), checked with
-    ``PRAGMA foreign_key_check`` before the commit, and switched on again.
+    On SQLite the transaction is begun explicitly (the driver would otherwise run DDL
+    outside one), and its foreign keys are switched off for the migration (outside the
+    transaction, where the pragma takes effect): SQLite changes a column by rebuilding
+    its table (copy, drop, rename), which they refuse while other tables refer to it.
+    ``PRAGMA foreign_key_check`` must find no violation the migration made (earlier ones
+    are left alone) before the commit; then they are switched on again.
     """
     config = _config()
     with engine.connect() as conn:
@@ -49,14 +51,22 @@ def _migrate(engine: Engine, step: Callable[[Config], None]) -> None:
             conn.commit()
         try:
             with conn.begin():
+                if sqlite:
+                    conn.exec_driver_sql("BEGIN")
+                    before = _violations(conn)
                 config.attributes["connection"] = conn
                 step(config)
-                if sqlite and conn.exec_driver_sql("PRAGMA foreign_key_check").first():
+                if sqlite and _violations(conn) - before:
                     raise NotInitialised("the migration would break foreign keys; nothing changed")
         finally:
             if sqlite:
                 conn.exec_driver_sql("PRAGMA foreign_keys=ON")
                 conn.commit()
+
+
+def _violations(conn: Connection) -> set[tuple[object, ...]]:
+    """SQLite's foreign-key violations now: (table, rowid, parent, constraint)."""
+    return {tuple(row) for row in conn.exec_driver_sql("PRAGMA foreign_key_check")}
 
 
 def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | None]:

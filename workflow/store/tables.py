@@ -104,6 +104,9 @@ events = sa.Table(
     sa.Column("recorded_at", Stamp, nullable=False),
     sa.Column("payload", sa.JSON, nullable=False),
     sa.Column("schema_version", sa.Integer, nullable=False),
+    # Who entered it on the actor's behalf, and the OS login of the process that wrote it.
+    sa.Column("recorded_by", sa.String(64)),
+    sa.Column("login", sa.String(64)),
     sa.Index("ix_events_assignment_point_id", "assignment", "point", "id"),
 )
 

@@ -11,6 +11,7 @@ giving every problem that file must produce when validated together with the val
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,7 +151,7 @@ def test_invalid_fixture_reports_exactly_its_problems(path: Path) -> None:
 
 
 def test_every_cross_check_is_exercised_by_the_corpus(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each registered check in workflow.checks reports something for some fixture."""
+    """Each registered check in workflow.definitions.checks reports something for a fixture."""
     fired: set[str] = set()
 
     def spy(fn: Callable[[Corpus], Iterator[Problem]]) -> Callable[[Corpus], Iterator[Problem]]:
@@ -391,3 +392,31 @@ def test_classify_uses_place_then_top_level_keys(
 ) -> None:
     """classify(): stem people, then a workflows/ or assignments/ parent, then the keys."""
     assert classify(Path(path), data) is kind
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "problem"),
+    [
+        ("people.yaml", "email: amir.hassan@kommun.example", "email: amir.hassan.kommun.example",
+         "person 'amir.hassan': email: value is not a valid email address"),
+        ("workflows/follow-up-system.yaml", "en: Systematic follow-up}", "de: Nein}",
+         "de: Input should be 'sv' or 'en'"),
+    ],
+    ids=["a person's e-mail", "a workflow's title"],
+)  # fmt: skip
+def test_one_bad_field_is_one_problem(
+    tmp_path: Path, file: str, old: str, new: str, problem: str
+) -> None:
+    """A file that fails (people.yaml with one bad e-mail, a workflow with one bad title)
+    is its own one problem: the people, roles and workflows it declares are not reported
+    as unknown wherever they are used."""
+    copy = tmp_path / "definitions"
+    shutil.copytree(BUNDLED, copy)
+    path = copy / file
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    definitions, problems = check([copy])
+    assert definitions is None
+    assert len(problems) == 1, _shown(problems)
+    assert problem in problems[0].message

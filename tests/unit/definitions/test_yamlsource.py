@@ -1,4 +1,4 @@
-"""Tests of the strict YAML reader (``workflow.yamlsource``)."""
+"""Tests of the strict YAML reader (``workflow.definitions.yamlsource``)."""
 
 from __future__ import annotations
 
@@ -269,3 +269,21 @@ def test_empty_text_has_no_data_and_no_problem(text: str) -> None:
 
     assert doc.data is None
     assert doc.problems == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x: " + "[" * 500 + "]" * 500,
+        "x: " + "{a: " * 500 + "1" + "}" * 500,
+        "x:\n" + "".join("  " * i + f"k{i}:\n" for i in range(1, 500)) + "  " * 500 + "v: 1\n",
+        "a0: &a0 [1]\n" + "".join(f"a{i}: &a{i} [*a{i - 1}]\n" for i in range(1, 600)),
+    ],
+    ids=["flow-sequences", "flow-mappings", "block-mappings", "aliases-of-aliases"],
+)
+def test_five_hundred_levels_are_refused_without_a_recursion_error(text: str) -> None:
+    """Hundreds of nested levels (written out, or built by aliases of aliases) are one
+    'nested too deeply' problem, found before Python's recursion limit is near."""
+    doc = _read(text)
+    assert [p.message for p in doc.problems] == ["nested too deeply"]
+    assert doc.data is None or isinstance(doc.data, dict)

@@ -1,4 +1,4 @@
-"""workflow.logs: JSON lines when stderr is piped, console lines on a terminal; redaction.
+"""workflow.ops.logs: JSON lines when stderr is piped, console lines on a terminal; redaction.
 
 Each case runs a fresh Python process (logging is configured once per process),
 with stderr on a pipe or on the slave side of a real pseudo-terminal.
@@ -150,7 +150,7 @@ def test_the_cli_logs_warnings_to_stderr_only(tmp_path: Path) -> None:
         sys.argv = ["council", "events"]
         from commands.base import App
         app = App(debug=False)
-        app.database()
+        app.database(create=True)
         from workflow.ops.logs import get_logger
         get_logger("cli").info("not.shown")
         get_logger("cli").warning("shown.once", note="NOTE-TEXT-5")

@@ -6,7 +6,9 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workflow.ops.doctor.results import Result, fail, first_line, ok
+import sqlalchemy as sa
+
+from workflow.ops.doctor.results import Result, fail, first_line, ok, warn
 from workflow.ops.redaction import mask_url
 
 if TYPE_CHECKING:
@@ -16,7 +18,34 @@ _UPGRADE = "run `council db upgrade`"
 
 
 def check_database(settings: Settings, timeout: float) -> list[Result]:
-    import sqlalchemy as sa
+    """The database line, then whether council's files are readable by others."""
+    return [*_database(settings, timeout), check_files(settings)]
+
+
+def check_files(settings: Settings) -> Result:
+    """var/ and the SQLite files: readable by their owner only (council creates them so)."""
+    from workflow.ops.private import council_files, readable_by_others
+
+    url = sa.engine.make_url(settings.effective_database_url)
+    database = (
+        Path(url.database)
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
+        else None
+    )
+    exposed = readable_by_others(council_files(settings.var_dir, database))
+    if not exposed:
+        return ok("files", f"{settings.var_dir} and the database file are the owner's only")
+    shown = ", ".join(f"{p} ({p.stat().st_mode & 0o777:o})" for p in exposed[:4])
+    more = f" and {len(exposed) - 4} more" if len(exposed) > 4 else ""
+    return warn(
+        "files",
+        f"readable by others: {shown}{more}",
+        f"chmod -R go-rwx {settings.var_dir}"
+        + (f" {database}*" if database and not database.is_relative_to(settings.var_dir) else ""),
+    )
+
+
+def _database(settings: Settings, timeout: float) -> list[Result]:
     from sqlalchemy.pool import NullPool
 
     from workflow.store import migrate

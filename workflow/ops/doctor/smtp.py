@@ -22,6 +22,27 @@ if TYPE_CHECKING:
 
 
 def check_smtp(settings: Settings, timeout: float) -> list[Result]:
+    """The mail line (the SMTP handshake, or the maildir), then whether owners can reply."""
+    return [*_smtp(settings, timeout), check_replies(settings)]
+
+
+def check_replies(settings: Settings) -> Result:
+    """Replies by e-mail need a reply secret: configured, or generated on one machine."""
+    if settings.reply_secret is not None:
+        return ok("replies", f"on: reply addresses signed, to {settings.effective_reply_address}")
+    if settings.embedded:
+        where = settings.reply_secret_file
+        return ok("replies", f"on: the secret is made on first use in {where} (owner only)")
+    return warn(
+        "replies",
+        "off: no COUNCIL_REPLY_SECRET, so owners cannot answer by e-mail (prompts ask them "
+        "to write to the coordinator instead)",
+        'set COUNCIL_REPLY_SECRET to 32 or more random characters (python -c "import secrets; '
+        'print(secrets.token_urlsafe(32))") on every worker and on `council inbox`',
+    )
+
+
+def _smtp(settings: Settings, timeout: float) -> list[Result]:
     from workflow.mail.transport import HandshakeFailed, handshake
     from workflow.settings import SmtpSecurity
 
