@@ -17,7 +17,8 @@ import sqlalchemy as sa
 
 from workflow.core.plan import Definitions
 from workflow.definitions.loader import discover, load
-from workflow.engine import Engine, EventLog
+from workflow.engine import Engine
+from workflow.eventlog import EventLog
 from workflow.mail.transport import forget_idle_connections
 from workflow.settings import Settings
 from workflow.store import connect

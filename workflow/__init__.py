@@ -8,8 +8,9 @@ whom, with the two crossings: ``ops.logs`` everywhere, ``replies.tokens`` in mai
   plans, calendar, events, state, the machine, deadlines);
 - :mod:`workflow.definitions`: reading and checking the YAML files into plans;
 - :mod:`workflow.store`: the database, the only place SQL is written;
+- :mod:`workflow.eventlog`: the one path by which events are written and published;
 - :mod:`workflow.engine`, :mod:`workflow.sweep`: the application services that change
-  state, one transaction each, every event through the engine's event log;
+  state, one transaction each;
 - :mod:`workflow.mail`, :mod:`workflow.report`: what is sent, and how;
 - :mod:`workflow.handlers`: what the workers do with each event;
 - :mod:`workflow.replies`: owners' answers by e-mail, through the engine;
@@ -29,6 +30,7 @@ __all__ = [
     "definitions",
     "store",
     # application services
+    "eventlog",
     "engine",
     "sweep",
     "handlers",

@@ -1,20 +1,17 @@
-"""The application service: one database transaction per command, and the one path for events.
+"""The application service: one database transaction per command.
 
 Each command loads a point's events, runs the pure machine with ``now``, and
 writes the new events, their outbox rows and the point's projection together.
 If anything fails, nothing is written; if another command changed the point
 in the meantime, the optimistic lock turns the loser into a ConflictError.
 
-Every event council writes goes through :class:`EventLog`: the engine's commands,
-the sweep's firings, a delivery that gave up, a report asked for. It writes the
-events with their outbox rows in the caller's transaction and, after the commit,
-hands their ids to the publisher.
+Every event it writes goes through its :class:`~workflow.eventlog.EventLog`, the one
+path for events (the sweep's firings and a delivery that gave up use it too).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -40,46 +37,11 @@ from workflow.errors import (
     TransitionNotAllowed,
     Unreachable,
 )
+from workflow.eventlog import EventLog
 from workflow.store import migrate
 
 #: The role whose holders may act on every assignment (``admin_role`` in the settings).
 DEFAULT_ADMIN_ROLE = "council-admin"
-
-
-def process_login() -> str | None:
-    """The operating-system login running this process, or None when it has none."""
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry and no LOGNAME/USER (a bare container)
-        return None
-
-
-class EventLog:
-    """The one path by which events are written, and handed to the workers once committed."""
-
-    def __init__(
-        self,
-        db: sa.Engine,
-        on_commit: Callable[[Sequence[int]], object] | None = None,
-        *,
-        login: str | None = None,
-    ) -> None:
-        self.db = db
-        #: Called with the new event ids after each commit: hands them to the
-        #: dispatcher. Whatever it fails to publish stays in the outbox for the relay.
-        self.on_commit = on_commit
-        #: The operating-system login stamped on every event (default: this process's).
-        self.login = login if login is not None else process_login()
-
-    def append(self, conn: Connection, events: Sequence[Event], *, now: dt.datetime) -> list[int]:
-        """Write events and their outbox rows in the caller's transaction; return their ids."""
-        stamped = [e if e.login else e.model_copy(update={"login": self.login}) for e in events]
-        return store.append_events(conn, stamped, now=now)
-
-    def committed(self, event_ids: Sequence[int]) -> None:
-        """The transaction that wrote these events committed: publish them."""
-        if event_ids and self.on_commit is not None:
-            self.on_commit(event_ids)
 
 
 @dataclass(frozen=True)

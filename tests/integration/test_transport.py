@@ -31,8 +31,8 @@ from tests.integration.servers import SmtpCatcher, _Handler
 from workflow import store
 from workflow.core.events import EffectFailed, Event, EventType
 from workflow.core.specs import Language
-from workflow.engine import EventLog
 from workflow.errors import DeliveryError
+from workflow.eventlog import EventLog
 from workflow.mail import transport as transport_module
 from workflow.mail.compose import Prompt, compose, message_id
 from workflow.mail.delivery import deliver

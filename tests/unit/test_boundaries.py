@@ -210,12 +210,12 @@ def test_sql_is_built_and_run_only_in_the_store() -> None:
 
 
 def test_events_are_written_only_through_the_engine() -> None:
-    """store.append_events is called by the engine's EventLog alone: commands, the sweep,
-    a failed delivery and a report request all write events through it."""
+    """store.append_events is called by the EventLog alone: commands, the sweep, a failed
+    delivery and a report request all write events through it."""
     paths = [
         p
         for p in python_files(WORKFLOW, ROOT / "commands", ROOT / "tasks")
-        if STORE not in p.parents and p != WORKFLOW / "engine.py"
+        if STORE not in p.parents and p != WORKFLOW / "eventlog.py"
     ]
     assert check(paths, writes_events) == ""
 

@@ -8,7 +8,7 @@
 - :mod:`~workflow.mail.delivery`: claim, compose, send and mark each recorded effect.
 
 May import: :mod:`workflow.core`, :mod:`workflow.store`, :mod:`workflow.settings`,
-:mod:`workflow.errors`, :mod:`workflow.ops.logs`, the engine's event log (a delivery
+:mod:`workflow.errors`, :mod:`workflow.ops.logs`, the event log (a delivery
 that gives up records ``effect.failed``) and :mod:`workflow.replies.tokens` (signed
 reply addresses). Imported by: the handlers, the report, the replies and the tasks.
 """

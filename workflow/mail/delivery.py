@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from workflow.core.events import EffectFailed, Event, EventType
-from workflow.engine import EventLog
 from workflow.errors import DeliveryError
+from workflow.eventlog import EventLog
 from workflow.mail.compose import Prompt, Rendered, compose, compose_rendered
 from workflow.mail.transport import Transport, transport_for
 from workflow.ops.logs import get_logger
