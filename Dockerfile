@@ -15,7 +15,8 @@ COPY cli.py worker.py ./
 RUN pip install .
 COPY definitions ./definitions
 # var/: beat's schedule file (and the embedded broker, if no COUNCIL_BROKER_URL).
-RUN mkdir -p /app/var && chown council /app/var
+# Readable by its owner only: council doctor's `files` check.
+RUN install -d -m 0700 -o council /app/var
 
 USER council
 ENTRYPOINT ["council"]

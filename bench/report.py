@@ -57,6 +57,7 @@ def write_definitions(root: Path) -> Path:
 
 
 def populate(engine: Engine) -> int:
+    """The coordinator p0 enters the work (owners vary; the coordinator may act on all)."""
     start = dt.datetime(2024, 2, 1, 9, tzinfo=TZ)
     for plan in engine.definitions.assignments.values():
         engine.start(plan.id, actor="p0", now=start)
@@ -64,10 +65,10 @@ def populate(engine: Engine) -> int:
             n = point.number
             at = start + dt.timedelta(days=n)
             if n % 3 != 0:
-                engine.act(point, CompleteStep(actor="p1", step="plan"), now=at)
-                engine.act(point, AddNote(actor="p1", text=f"Läget för punkt {n}."), now=at)
+                engine.act(point, CompleteStep(actor="p0", step="plan"), now=at)
+                engine.act(point, AddNote(actor="p0", text=f"Läget för punkt {n}."), now=at)
             if n % 3 == 1:
-                engine.act(point, CompleteStep(actor="p1", step="do", note="Genomfört."), now=at)
+                engine.act(point, CompleteStep(actor="p0", step="do", note="Genomfört."), now=at)
             if n == 10:
                 engine.act(point, WriteOff(actor="p0", reason="Avskrivs."), now=at)
     return len(engine.events())

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: How far a changing command's --now may be ahead of the clock (clocks drift).
+FUTURE_SLACK = dt.timedelta(minutes=5)
+
 EPILOG = """\b
 Exit codes:
   0  ok
@@ -156,10 +159,20 @@ class App:
 
             deliver.delay(effect_ids)
 
-    def now(self, given: dt.datetime | None) -> dt.datetime:
+    def now(self, given: dt.datetime | None, *, acting: bool = False) -> dt.datetime:
+        """``--now``, or the clock. A command that changes something (``acting``) may happen
+        now or in the past, never in the future: a change dated ahead would stand before
+        every later command (and would let a substitute act before their absence)."""
+        real = dt.datetime.now(self.tz)
         if given is None:
-            return dt.datetime.now(self.tz)
-        return given if given.tzinfo else given.replace(tzinfo=self.tz)
+            return real
+        when = given if given.tzinfo else given.replace(tzinfo=self.tz)
+        if acting and when > real + FUTURE_SLACK:
+            raise click.UsageError(
+                f"--now {given.isoformat()} is in the future: a change happens now or in the "
+                "past (reading commands, `simulate` and `check-deadlines --dry-run` may look ahead)"
+            )
+        return when
 
     def actor(self, given: str | None) -> str:
         name = given or self.settings.actor
@@ -265,31 +278,45 @@ def now_option(help_text: str) -> Callable[[F], F]:
 def write_output(path: Path, data: bytes) -> None:
     """Write a file whole or not at all: into a temporary file beside it, then renamed.
 
-    A path that exists and is no regular file (``/dev/stdout``, a pipe) is written
-    directly. Any failure (a missing folder, a full disk) is one line, exit 1.
+    A link is followed (the file it names is replaced, the link kept), and a replaced file
+    keeps its permissions. What is no regular file (``/dev/stdout``, ``/dev/fd/N``, a
+    pipe) is written directly. Any failure (a missing folder, a full disk) is one line,
+    exit 1, and leaves an existing file as it was.
     """
     import os
+    import stat
     import tempfile
 
     from workflow.errors import InvalidInput
 
     try:
-        if path.exists() and not path.is_file():
+        real = path.resolve()
+        if _is_stream(path, real):
             with path.open("wb") as stream:
                 stream.write(data)
             return
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+        mode = stat.S_IMODE(real.stat().st_mode) if real.exists() else None
+        fd, temporary = tempfile.mkstemp(dir=real.parent, prefix=f".{real.name}.", suffix=".part")
         try:
             with os.fdopen(fd, "wb") as stream:
                 stream.write(data)
                 stream.flush()
                 os.fsync(stream.fileno())
-            os.replace(temporary, path)
+            if mode is not None:
+                os.chmod(temporary, mode)
+            os.replace(temporary, real)
         except BaseException:
             os.unlink(temporary)
             raise
     except OSError as exc:
         raise InvalidInput(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _is_stream(path: Path, real: Path) -> bool:
+    """A device, a pipe or a descriptor: written in place (a rename would lose it)."""
+    if str(path).startswith(("/dev/", "/proc/")) or str(real).startswith(("/dev/", "/proc/")):
+        return True
+    return real.exists() and not real.is_file()
 
 
 def _on_behalf_of(ctx: click.Context, param: click.Parameter, value: str | None) -> None:

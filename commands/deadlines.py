@@ -24,7 +24,7 @@ def check_deadlines(app: App, now: dt.datetime | None, dry_run: bool, as_json: b
     from commands import console
     from workflow.sweep import BATCH, due_count, sweep
 
-    when = app.now(now)
+    when = app.now(now, acting=not dry_run)
     fired = []
     due = due_count(app.engine, now=when) if console.progress_wanted() else 0
     with console.progress("checking deadlines", due) as advance:

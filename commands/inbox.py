@@ -41,8 +41,9 @@ def inbox(
 ) -> None:
     """Read owners' replies to prompts and act on the commands in them.
 
-    Each message is handled once (by its Message-ID): its commands run, or
-    nothing does; the sender gets an answer mail either way.
+    Each message is handled once (by its Message-ID): its commands run, or nothing
+    does; a known sender gets an answer mail (a few an hour at most, see
+    docs/replies.md).
     """
     chosen = [name for name, on in (("--maildir", maildir), ("--mbox", mbox), ("--imap", imap),
                                     ("--serve", serve)) if on]  # fmt: skip
@@ -55,8 +56,18 @@ def inbox(
     receiver = Inbox(app.engine, app.settings)
 
     def receive(raw: bytes, recipients: Sequence[str]) -> Any:
-        receipt = receiver.receive(raw, now=app.now(now), recipients=recipients)
-        app.deliver_soon(list(receipt.effect_ids))
+        receipt = receiver.receive(raw, now=app.now(now, acting=True), recipients=recipients)
+        handoff = list(receipt.effect_ids)
+        if receipt.outcome == "duplicate":  # a retry: hand over an answer still waiting
+            handoff = receiver.waiting_answer(receipt.message_key)
+        try:
+            app.deliver_soon(handoff)
+        except Exception as exc:  # committed: the reply stands; the reconciler delivers it
+            from workflow.ops.logs import get_logger
+
+            get_logger(__name__).warning(
+                "inbox.handoff_failed", effects=handoff, error=type(exc).__name__
+            )
         return receipt
 
     if serve:

@@ -53,8 +53,8 @@ def start(
         if len(plans) != 1:
             raise click.UsageError("--point needs exactly one assignment")
         addresses.point(app.definitions, f"{plans[0].id}/{only}")
-    who = app.actor(actor)
-    when = app.now(now)
+    who = app.who(actor)
+    when = app.now(now, acting=True)
     lines: list[str] = []
     # A bar over the points, for several assignments: one alone is one transaction.
     work = sum(len(plan.points) for plan in plans) if len(plans) > 1 else 0
@@ -62,7 +62,7 @@ def start(
         with console.progress("starting", work) as advance:
             for plan in plans:
                 report = app.engine.start(
-                    plan.id, actor=who, now=when, only=only, accept_changes=accept_changes
+                    plan.id, **who, now=when, only=only, accept_changes=accept_changes
                 )
                 lines += _started(plan.id, report, several=len(plans) > 1)
                 advance(len(plan.points))
@@ -206,7 +206,7 @@ def _run(app: App, point_address: str, action: Action, now: dt.datetime | None) 
     from commands import addresses
 
     found = addresses.point(app.definitions, point_address)
-    outcome = app.engine.act(found.point, action, now=app.now(now))
+    outcome = app.engine.act(found.point, action, now=app.now(now, acting=True))
     for event in outcome.events:
         click.echo(f"{event.type.value:<18} {event.address}")
 

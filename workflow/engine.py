@@ -34,6 +34,7 @@ from workflow.errors import (
     DefinitionDrift,
     InvalidInput,
     NotFound,
+    NotPermitted,
     TransitionNotAllowed,
     Unreachable,
 )
@@ -172,6 +173,17 @@ class Engine:
             for step in plan.steps
         }
 
+    def _require_authority(
+        self, plan: AssignmentPlan, actor: str, recorded_by: str | None, verb: str
+    ) -> None:
+        """What only the coordinator or an administrator may do to an assignment."""
+        authority = self.authority(plan)
+        for person in {actor, recorded_by} - {None}:
+            assert person is not None
+            if not authority.covers(person):
+                raise NotPermitted(person=person, verb=verb, target=plan.id,
+                                   who=permissions.authority_words(authority))  # fmt: skip
+
     def _require_same_definition(self, conn: Connection, plan: AssignmentPlan) -> None:
         row = store.get_assignment(conn, plan.id)
         if row is None:
@@ -232,8 +244,12 @@ class Engine:
         self, assignment_id: str, *, as_of: dt.date, language: Language, actor: str,
         now: dt.datetime,
     ) -> int:  # fmt: skip
-        """Ask the workers to mail the report as of a date to the coordinator (an event)."""
+        """Ask the workers to mail the report as of a date to the coordinator (an event).
+
+        For the coordinator, administrators and ``council`` (a command run without an actor).
+        """
         plan = self.definitions.assignment(assignment_id)
+        self._require_authority(plan, actor, None, "mail the report of")
         event = Event(
             type=EventType.REPORT_REQUESTED, assignment=plan.id, point=None, actor=actor,
             occurred_at=self._local(now), payload=ReportRequested(as_of=as_of, language=language),
@@ -251,14 +267,18 @@ class Engine:
         now: dt.datetime,
         only: int | None = None,
         accept_changes: bool = False,
+        recorded_by: str | None = None,
     ) -> StartReport:
         """Start an assignment's points; starting twice changes nothing.
 
         Without ``only``, points whose planned ``start:`` is still ahead wait for
-        it; naming a point starts it now whatever its planned start.
+        it; naming a point starts it now whatever its planned start. Starting, and
+        accepting a changed definition, are for the coordinator and administrators.
         """
         plan = self.definitions.assignment(assignment_id)
         local = self._local(now)
+        verb = "accept changes to" if accept_changes else "start"
+        self._require_authority(plan, actor, recorded_by, verb)
         points = [plan.point(only)] if only is not None else list(plan.points)
         report = StartReport(plan.id)
         try:
@@ -272,7 +292,8 @@ class Engine:
                     elif only is None and point.start and point.start > local.date():
                         report.scheduled[point.number] = point.start
                     else:
-                        outcome = self._run(conn, point, StartPoint(actor=actor), local)
+                        started = StartPoint(actor=actor, recorded_by=recorded_by)
+                        outcome = self._run(conn, point, started, local)
                         report.started.append(point.number)
                         report.event_ids.extend(outcome.event_ids)
         except sa.exc.IntegrityError:

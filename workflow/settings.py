@@ -242,7 +242,7 @@ def _read_or_create_secret(path: Path) -> str:
     import tempfile
 
     try:
-        return path.read_text(encoding="ascii").strip()
+        return _checked_secret(path, path.read_text(encoding="ascii", errors="replace"))
     except FileNotFoundError:
         pass
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -254,7 +254,23 @@ def _read_or_create_secret(path: Path) -> str:
             os.link(temporary, path)
     finally:
         os.unlink(temporary)
-    return path.read_text(encoding="ascii").strip()
+    return _checked_secret(path, path.read_text(encoding="ascii", errors="replace"))
+
+
+#: The shortest reply secret accepted (as for ``reply_secret``).
+MIN_SECRET = 32
+
+
+def _checked_secret(path: Path, text: str) -> str:
+    secret = text.strip()
+    if len(secret) < MIN_SECRET:
+        from workflow.errors import InvalidInput
+
+        raise InvalidInput(
+            f"{path} is damaged (under {MIN_SECRET} characters): delete it and council makes "
+            "a new one (reply addresses already sent then stop working)"
+        )
+    return secret
 
 
 # --- where values come from (for `council config show` and error messages) --------

@@ -7,6 +7,8 @@ given ``--now`` so that dates, deadlines and "overdue" are deterministic.
 
 from __future__ import annotations
 
+import datetime as dt
+import errno
 import getpass
 import json
 import os
@@ -967,6 +969,54 @@ def test_on_behalf_of_is_for_the_coordinator_and_administrators(started: Council
     assert "nobody" in line
 
 
+def test_more_time_is_granted_by_the_coordinator_and_asked_for_by_the_owner(
+    started: Council,
+) -> None:
+    """anders.berg may not extend his own step (exit 4, nothing recorded); he asks with
+    `delay`, and the coordinator grants it with `extend`."""
+    before = started.event_count()
+    line = started.fails(4, "extend", ANALYSE, "--to", "2023-03-01", "--reason", "mer tid",
+                         "--as", "anders.berg", "--now", LATER)  # fmt: skip
+    assert line.startswith(f"error: anders.berg may not extend {ANALYSE}: only the coordinator")
+    assert started.event_count() == before
+    started.ok("delay", ANALYSE, "--days", "10", "--as", "anders.berg", "--now", LATER)
+    started.ok("extend", ANALYSE, "--to", "2023-03-01", "--reason", "mer tid",
+               "--as", "sara.nilsson", "--now", LATER)  # fmt: skip
+    types = [e["type"] for e in started.json("events", "--point", f"{A}/1")][-2:]
+    assert types == ["step.extension_requested", "step.extended"]
+
+
+def test_starting_and_accepting_changes_are_for_the_coordinator(drifting: Council) -> None:
+    """An owner may neither start an assignment nor accept a changed definition for it."""
+    before = drifting.event_count()
+    line = drifting.fails(4, "start", A, "--as", "anders.berg", "--now", "2023-02-01T09:00")
+    assert "anders.berg may not start" in line
+    retitle_analyse(drifting)
+    line = drifting.fails(4, "start", A, "--accept-changes", "--as", "anders.berg",
+                          "--now", "2023-02-01T09:00")  # fmt: skip
+    assert "anders.berg may not" in line
+    assert drifting.event_count() == before
+    drifting.ok("start", A, "--accept-changes", "--as", "erik.sjoberg", "--now", "2023-02-01T09:00")
+
+
+def test_a_change_may_not_be_dated_in_the_future(started: Council) -> None:
+    """--now ahead of the clock is for reading; a command that records is refused (exit 2,
+    nothing recorded), so no change can stand before every later one."""
+    ahead = (dt.datetime.now() + dt.timedelta(days=2)).isoformat(timespec="minutes")
+    before = started.event_count()
+    for args in (
+        ["begin", ANALYSE, "--as", "anders.berg"],
+        ["start", A],
+        ["check-deadlines"],
+    ):
+        result = started(*args, "--now", ahead)
+        assert result.exit_code == 2, (args, result.output)
+        assert "is in the future" in result.stderr
+    assert started.event_count() == before
+    started.ok("status", A, "--now", ahead)
+    started.ok("check-deadlines", "--dry-run", "--now", ahead)
+
+
 @pytest.mark.parametrize(
     ("url", "code", "message"),
     [
@@ -1028,20 +1078,73 @@ def test_a_report_replaces_its_file_whole(started: Council, tmp_path: Path) -> N
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".aterrapport")] == []
 
 
+def test_a_report_through_a_link_replaces_the_file_it_names_and_keeps_its_mode(
+    started: Council, tmp_path: Path
+) -> None:
+    """-o onto a symbolic link writes the file the link names (the link stays a link), and
+    a replaced file keeps the permissions its owner gave it."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    target = shared / "aterrapport.html"
+    target.write_text("an older report")
+    target.chmod(0o640)
+    link = tmp_path / "latest.html"
+    link.symlink_to(target)
+    started.ok("report", A, "-o", str(link), "--as-of", "2023-06-12")
+    assert link.is_symlink()
+    assert target.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert [p.name for p in shared.iterdir()] == ["aterrapport.html"]
+
+
+def test_a_report_that_fails_to_write_leaves_the_old_file(
+    started: Council, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk fills up while the report is written: exit 1, one line, the old report
+    kept as it was and no temporary file left."""
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    old = folder / "aterrapport.html"
+    old.write_text("an older report")
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    line = started.fails(1, "report", A, "-o", str(old), "--as-of", "2023-06-12")
+    assert line == f"error: cannot write {old}: No space left on device"
+    assert old.read_text() == "an older report"
+    assert [p.name for p in folder.iterdir()] == ["aterrapport.html"]
+
+
 def test_files_at_rest_are_the_owners_only(council: Council, tmp_path: Path) -> None:
     """The SQLite database (and its WAL files), var/ and the generated reply secret are
-    created readable and writable by their owner only, whatever the umask was."""
-    os.umask(0o022)
+    created readable and writable by their owner only, whatever the umask was; doctor
+    warns when one is opened up and says how to fix it."""
     var = tmp_path / "var"
     database = var / "council.db"
-    env = {"COUNCIL_DATABASE_URL": None, "COUNCIL_VAR_DIR": str(var)}
-    council.ok("db", "upgrade", **env)
-    council.ok("start", A, "--now", T0, **env)
-    created = [var, database, *[p for p in var.iterdir() if p.name.startswith("council.db")]]
-    assert {stat.S_IMODE(p.stat().st_mode) & 0o077 for p in created} == {0}
-    doctor = council.ok("doctor", "--check", "database", **env)
+    env = {"COUNCIL_DATABASE_URL": None, "COUNCIL_BROKER_URL": None, "COUNCIL_VAR_DIR": str(var)}
+    previous = os.umask(0o022)
+    try:
+        council.ok("db", "upgrade", **env)
+        council.ok("start", A, "--now", T0, **env)
+        # An embedded installation's inbox makes its reply secret on first use.
+        for sub in ("new", "cur", "tmp"):
+            (tmp_path / "maildir" / sub).mkdir(parents=True)
+        council.ok("inbox", "--maildir", str(tmp_path / "maildir"), **env)
+        doctor = council.ok("doctor", "--check", "database", **env)
+        var_mode = stat.S_IMODE(var.stat().st_mode)
+        os.chmod(var, 0o755)
+        warned = council("doctor", "--check", "database", "--json", **env)
+    finally:
+        os.umask(previous)
+    secret = var / "reply-secret"
+    created = [database, secret, *var.glob("council.db-*")]
+    assert secret.exists()
+    assert var_mode == 0o700
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) & 0o077 for p in created} == {
+        p.name: 0 for p in created
+    }
     assert "files" in doctor
-    os.chmod(var, 0o755)
-    warned = council("doctor", "--check", "database", "--json", **env)
     assert "readable by others" in warned.stdout
-    assert PERSONNUMMER not in warned.stdout
+    assert f"chmod -R go-rwx {var}" in warned.stdout

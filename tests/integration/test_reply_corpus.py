@@ -42,6 +42,7 @@ from workflow.mail.prompts import build_prompt
 from workflow.replies import tokens as replies
 from workflow.replies.inbox import Inbox, Receipt
 from workflow.settings import Settings
+from workflow.store import effects as outgoing
 from workflow.store import tables
 
 CORPUS = FIXTURES / "replies" / "hostile"
@@ -499,7 +500,10 @@ PERSONAL_NUMBERS = (
     "note-personnummer-fullwidth.eml",
     "note-personnummer-wrapped.eml",
     "note-personnummer-spaced.eml",
+    "note-personnummer-zero-width.eml",
+    "note-personnummer-double-space.eml",
     "subject-personnummer.eml",
+    "message-id-personnummer.eml",
     "refused-line-personnummer.eml",
 )
 
@@ -579,6 +583,25 @@ def test_a_token_is_told_each_refusal_once(scene: Scene) -> None:
         "not-understood", "not-understood", "delay-needs-days"
     ]  # fmt: skip
     assert [bool(r.effect_ids) for r in (first, second, other)] == [True, False, True]
+
+
+def test_an_answer_still_waiting_is_handed_over_again_on_a_retry(scene: Scene) -> None:
+    """When handing an answer to the workers failed after the reply committed, the sending
+    server's retry is a duplicate that names the answer still waiting; once it is sent,
+    a retry names nothing."""
+    token = scene.substitutions[b"{{TOKEN_ADDRESS}}"].decode()
+    raw = _refusal(scene, 1, to=token)
+    first = scene.inbox.receive(raw, now=T_RECEIVE)
+    assert first.effect_ids
+    again = scene.inbox.receive(raw, now=T_RECEIVE + dt.timedelta(minutes=5))
+    assert again.outcome == "duplicate"
+    assert again.effect_ids == ()
+    assert scene.inbox.waiting_answer(again.message_key) == list(first.effect_ids)
+    with scene.engine.db.begin() as conn:
+        (answer_id,) = first.effect_ids
+        assert outgoing.claim(conn, answer_id, now=T_RECEIVE) is not None
+        outgoing.finish(conn, answer_id, now=T_RECEIVE)
+    assert scene.inbox.waiting_answer(again.message_key) == []
 
 
 def test_delegate_then_done_prompts_nobody_for_the_done_step(scene: Scene) -> None:

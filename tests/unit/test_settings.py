@@ -97,3 +97,14 @@ def test_mail_of_an_embedded_installation_can_be_answered(clean_env: Path) -> No
     key = settings.reply_key()
     assert key is not None
     assert message["Reply-To"] == tokens.address("council@kommun.example", key, 42)
+
+
+def test_a_damaged_secret_file_is_refused_not_used(clean_env: Path) -> None:
+    """An empty (or truncated) var/reply-secret is never an HMAC key: one clear error."""
+    from workflow.errors import InvalidInput
+
+    var = clean_env / "damaged"
+    var.mkdir()
+    (var / "reply-secret").write_text("short\n")
+    with pytest.raises(InvalidInput, match="is damaged"):
+        Settings(var_dir=var).reply_key()

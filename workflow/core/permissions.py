@@ -1,12 +1,15 @@
 """Who may act on a point: the rule the engine enforces on every command.
 
 - A step is moved (begun, completed, skipped, reopened, reassigned, held, resumed,
-  extended, delayed) and noted by its owner, the person standing in for the owner
-  today (an absence's substitute), the assignment's coordinator, or an administrator
-  (a person holding the configured administrator role).
+  delayed) and noted by its owner, the person standing in for the owner today (an
+  absence's substitute), the assignment's coordinator, or an administrator (a person
+  holding the configured administrator role).
+- Extending a step's due date grants more time: for the coordinator and administrators
+  (the owner asks for it with ``delay``).
 - A note on the point itself may also come from the owner of any of its steps (or the
   point's owner), or whoever stands in for them today.
-- Starting a point and writing it off are for the coordinator and administrators.
+- Starting a point, writing it off and accepting a changed definition are for the
+  coordinator and administrators.
 - Recording on someone's behalf (``recorded_by``) is for the coordinator and
   administrators: the event names both.
 - ``council`` (the system: the sweep, a worker) may do what the engine asks of it.
@@ -19,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from workflow.core.actions import SYSTEM, Action, AddNote, StartPoint, WriteOff
+from workflow.core.actions import SYSTEM, Action, AddNote, ExtendStep, StartPoint, WriteOff
 from workflow.core.plan import Directory, PointPlan
 from workflow.core.state import PointState
 from workflow.errors import NotPermitted
@@ -45,8 +48,8 @@ def _stands_in(directory: Directory, owners: set[str], day: dt.date) -> set[str]
 
 def _owners(plan: PointPlan, state: PointState, action: Action) -> set[str] | None:
     """The owners who may take this action themselves; None when only authority may."""
-    if isinstance(action, StartPoint | WriteOff):
-        return None
+    if isinstance(action, StartPoint | WriteOff | ExtendStep):
+        return None  # the coordinator's decisions (an owner asks for time with `delay`)
     step = getattr(action, "step", None)
     if step is not None:
         return {state.step(step).owner}
@@ -69,7 +72,7 @@ def check(
         if not authority.covers(action.recorded_by):
             raise NotPermitted(
                 person=action.recorded_by, verb=f"{verb} on behalf of {action.actor}",
-                target=plan.address, who=_authority_words(authority),
+                target=plan.address, who=authority_words(authority),
             )  # fmt: skip
         return
     if authority.covers(action.actor):
@@ -86,12 +89,12 @@ def check(
                        who=_words(owners, authority))  # fmt: skip
 
 
-def _authority_words(authority: Authority) -> str:
+def authority_words(authority: Authority) -> str:
     return f"the coordinator {authority.coordinator} or an administrator (role {authority.role})"
 
 
 def _words(owners: set[str] | None, authority: Authority) -> str:
     if not owners:
-        return _authority_words(authority)
+        return authority_words(authority)
     named = ", ".join(sorted(owners))
-    return f"{named}, whoever stands in for them today, {_authority_words(authority)}"
+    return f"{named}, whoever stands in for them today, {authority_words(authority)}"

@@ -25,22 +25,24 @@ MAX_TEXT = 4000
 #: YYMMDD or YYYYMMDD, then a separator (a dash or plus, spaces around it, or a space), then
 #: four digits; the text is normalised first (see :func:`normalised`).
 _CANDIDATE = re.compile(
-    r"(?<!\d)(?:(?:19|20)\d{2}|\d{2})(\d{2})(\d{2})(?:[ \t]*[-+][ \t]*|[ \t])?(\d{4})(?!\d)"
+    r"(?<!\d)(?:(?:19|20)\d{2}|\d{2})(\d{2})(\d{2})(?:[ \t]*[-+][ \t]*|[ \t]+)?(\d{4})(?!\d)"
 )
 #: C0 controls but tab and line feed, DEL, C1 controls (U+0080-U+009F, such as CSI), and
 #: the bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069).
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 #: Every dash and minus sign Unicode has that a number could be written with.
 _DASHES = re.compile(r"[\u2010-\u2015\u2212\u2043\ufe58\ufe63\uff0d\u00ad]")
-#: A line break between two parts of a number (a mail client wrapped it).
-_WRAPPED = re.compile(r"(?<=[\d+-])[ \t]*\r?\n[ \t]*(?=[\d+-])")
+#: Line breaks (blank lines too) between two parts of a number (a mail client wrapped it).
+_WRAPPED = re.compile(r"(?<=[\d+-])[ \t]*(?:\r?\n[ \t]*)+(?=[\d+-])")
 
 
 def normalised(text: str) -> str:
-    """The text as the guard reads it: NFKC (fullwidth digits are digits), one kind of dash,
-    and numbers wrapped across lines joined again."""
-    text = _DASHES.sub("-", unicodedata.normalize("NFKC", text))
-    return _WRAPPED.sub("", text)
+    """The text as the guard reads it: NFKC (fullwidth digits are digits, a no-break space a
+    space), without invisible format characters (zero-width spaces, joiners, marks), one
+    kind of dash, and numbers wrapped across lines joined again."""
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(c for c in text if unicodedata.category(c) != "Cf")
+    return _WRAPPED.sub("", _DASHES.sub("-", text))
 
 
 def luhn_ok(digits: str) -> bool:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from workflow.core.actions import SYSTEM
 from workflow.core.plan import MANAGER, Directory, effective_steps
 from workflow.core.specs import PointSpec, StepFields, StepSpec
 from workflow.definitions.corpus import Corpus, Parsed, directory_of, workflows_of
@@ -38,7 +39,7 @@ def _directory(corpus: Corpus) -> Directory:
 
 def _known(corpus: Corpus, name: str) -> bool:
     directory = _directory(corpus)
-    return name in directory.people or name in directory.roles() or name in corpus.broken_ids
+    return name in directory.people or name in directory.roles() or corpus.may_be_person(name)
 
 
 # --- people ----------------------------------------------------------------------
@@ -60,6 +61,22 @@ def _check_duplicate_people(corpus: Corpus) -> Iterator[Problem]:
 
 
 @check
+def _check_reserved_ids(corpus: Corpus) -> Iterator[Problem]:
+    """``council`` is the actor of what council does by itself: no person or role."""
+    for parsed in corpus.people:
+        for i, person in enumerate(parsed.model.people):
+            if person.id == SYSTEM:
+                yield parsed.doc.problem(("people", i, "id"),
+                                         f"{SYSTEM!r} is reserved for council itself")  # fmt: skip
+            for j, role in enumerate(person.roles):
+                if role == SYSTEM:
+                    yield parsed.doc.problem(
+                        ("people", i, "roles", j),
+                        f"person {person.id!r}: role {SYSTEM!r} is reserved for council itself",
+                    )
+
+
+@check
 def _check_roles_distinct_from_people(corpus: Corpus) -> Iterator[Problem]:
     directory = _directory(corpus)
     for parsed in corpus.people:
@@ -77,8 +94,8 @@ def _check_managers_exist(corpus: Corpus) -> Iterator[Problem]:
     directory = _directory(corpus)
     for parsed in corpus.people:
         for i, person in enumerate(parsed.model.people):
-            known = directory.people.keys() | corpus.broken_ids
-            if person.manager and person.manager not in known:
+            manager = person.manager
+            if manager and manager not in directory.people and not corpus.may_be_person(manager):
                 yield parsed.doc.problem(
                     ("people", i, "manager"),
                     f"person {person.id!r}: unknown manager {person.manager!r}",
@@ -112,7 +129,7 @@ def _check_substitutes_exist(corpus: Corpus) -> Iterator[Problem]:
         for i, person in enumerate(parsed.model.people):
             for j, absence in enumerate(person.away):
                 sub = absence.substitute
-                if sub and sub not in directory.people and sub not in corpus.broken_ids:
+                if sub and sub not in directory.people and not corpus.may_be_person(sub):
                     yield parsed.doc.problem(
                         ("people", i, "away", j, "substitute"),
                         f"person {person.id!r}: unknown substitute {sub!r}",
@@ -125,7 +142,7 @@ def _check_substitutes_exist(corpus: Corpus) -> Iterator[Problem]:
 def _resolve_problem(corpus: Corpus, name: str, what: str) -> str | None:
     """Why ``name`` cannot stand for exactly one person, or None when it can."""
     directory = _directory(corpus)
-    if name in directory.people or name in corpus.broken_ids:
+    if name in directory.people or corpus.may_be_person(name):
         return None
     holders = directory.holders(name)
     if not holders:
@@ -293,10 +310,11 @@ def _check_point_numbers(corpus: Corpus) -> Iterator[Problem]:
 
 @check
 def _check_workflows_exist(corpus: Corpus) -> Iterator[Problem]:
-    known = {w.model.id for w in corpus.workflows} | corpus.broken_ids
+    known = {w.model.id for w in corpus.workflows}
     for parsed in corpus.assignments:
         for i, point in enumerate(parsed.model.points):
-            if point.workflow and point.workflow not in known:
+            wf = point.workflow
+            if wf and wf not in known and not corpus.may_be_workflow(wf):
                 yield parsed.doc.problem(
                     ("points", i, "workflow"),
                     f"point {point.number}: unknown workflow {point.workflow!r}",

@@ -13,7 +13,7 @@ from typing import Generic, TypeVar
 from pydantic import BaseModel
 
 from workflow.core.plan import Directory
-from workflow.core.specs import AssignmentSpec, PeopleFile, WorkflowSpec
+from workflow.core.specs import AssignmentSpec, FileKind, PeopleFile, WorkflowSpec
 from workflow.definitions.yamlsource import Document
 from workflow.errors import Problem
 
@@ -39,6 +39,16 @@ class Corpus:
     #: Ids declared by files that failed validation: references to them are not
     #: reported again as "unknown", which would only be noise.
     broken_ids: set[str] = field(default_factory=set)
+    #: Kinds of file of which one could not be read at all (invalid YAML): what it
+    #: declares is unknown, so no reference to that kind is called unknown.
+    unreadable: set[FileKind] = field(default_factory=set)
+
+    def may_be_person(self, name: str) -> bool:
+        """A name no file declares may still be a person (or role) of an unreadable one."""
+        return name in self.broken_ids or FileKind.PEOPLE in self.unreadable
+
+    def may_be_workflow(self, name: str) -> bool:
+        return name in self.broken_ids or FileKind.WORKFLOW in self.unreadable
 
 
 def first_by_id(items: Iterable[M]) -> dict[str, M]:

@@ -190,6 +190,9 @@ def _read_one(corpus: Corpus, path: Path, doc: Document) -> None:
     corpus.problems.extend(doc.problems)
     if doc.problems:
         _remember_id(corpus, doc.data)
+        kind = classify(path, doc.data)
+        if not isinstance(doc.data, dict) and kind is not None:
+            corpus.unreadable.add(kind)
         return
     if not isinstance(doc.data, dict):
         corpus.problems.append(doc.problem((), "expected a mapping of keys at the top level"))

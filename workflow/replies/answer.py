@@ -199,13 +199,17 @@ def subject_of(message: EmailMessage | None) -> str:
         return ""
 
 
+def answer_key(message_key: str) -> str:
+    """The answer effect's key: one answer per received message."""
+    return f"answer:{hashlib.sha256(message_key.encode()).hexdigest()}"
+
+
 def record_answer(
     conn: Connection, *, message_key: str, rendered: Rendered, now: dt.datetime
 ) -> int | None:
     """Record the answer as an e-mail effect, once per received message."""
     return effects.record(
-        conn, key=f"answer:{hashlib.sha256(message_key.encode()).hexdigest()}",
-        kind=EffectKind.ANSWER, event_id=None,
+        conn, key=answer_key(message_key), kind=EffectKind.ANSWER, event_id=None,
         payload={"message": rendered.model_dump(mode="json"), "created": now.isoformat()},
         now=now,
     )  # fmt: skip

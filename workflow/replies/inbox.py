@@ -6,17 +6,21 @@ mbox, IMAP or the SMTP listener) and decides, in this order:
 1. too large, or not a readable message: refused unread;
 2. seen before (its Message-ID, or a digest of its bytes): nothing, again;
 3. sent automatically (Auto-Submitted, Precedence, mailer-daemon): ignored, no answer;
-4. the sender is not one person of the directory: refused, no answer (no backscatter);
+4. the sender is not one person of the directory (or the address holds what the
+   privacy guard refuses): refused, no answer (no backscatter);
 5. no reply address of ours with a valid signature: refused;
-6. the step is done, skipped, reassigned or reopened since: refused (the token expired);
+6. the step no longer waits on its owner (done, skipped, reassigned, reopened, pending
+   again, written off: :func:`workflow.core.machine.step_closed`): refused, expired;
 7. the sender is neither the step's owner nor the owner's substitute today: refused;
 8. the fresh text holds no commands, or one is wrong: refused, commands listed;
 9. otherwise every command runs in one transaction with the record of the
    message and its answer: all of them or none.
 
 Every outcome is recorded once under the message's key and logged (ids and
-reason codes only, never the text). Known senders always get an answer mail,
-in their language, saying what was done or why nothing was.
+reason codes only, never the text). Known senders get an answer mail in their
+language saying what was done or why nothing was, within limits: at most
+``reply_answers_per_hour`` answers a person an hour, and one per reply address and
+reason of refusal (see docs/replies.md, *Answers*).
 """
 
 from __future__ import annotations
@@ -48,9 +52,10 @@ from workflow.errors import (
 from workflow.ops.logs import get_logger
 from workflow.replies import mime, tokens
 from workflow.replies.actions import actions_for
-from workflow.replies.answer import answer, record_answer, subject_of
+from workflow.replies.answer import answer, answer_key, record_answer, subject_of
 from workflow.replies.text import ReplyCommand, body_text, fresh_lines, read_commands
 from workflow.settings import Settings
+from workflow.store import effects
 from workflow.store import replies as received
 from workflow.store.replies import ReplyOutcome
 
@@ -177,6 +182,10 @@ class Inbox:
             if quiet:
                 return
             raise ReplyRefused(RefusalReason.UNKNOWN_SENDER)
+        if mime.refused_text(addresses[0]):  # never stored, logged or answered
+            if quiet:
+                return
+            raise ReplyRefused(RefusalReason.UNKNOWN_SENDER)
         reply.sender = addresses[0].lower()
         ids = self._emails.get(reply.sender, [])
         if len(ids) == 1:
@@ -293,6 +302,13 @@ class Inbox:
         return Receipt(reply.key, outcome, reply.reason,
                        reply.person.id if reply.person else None, _address(reply),
                        (), tuple(answer))  # fmt: skip
+
+    def waiting_answer(self, message_key: str) -> list[int]:
+        """The answer to a message seen before, if it still waits to be handed to the
+        workers (its hand-off failed): a sending server's retry hands it over again."""
+        with self.engine.db.connect() as conn:
+            found = effects.pending_id(conn, answer_key(message_key))
+        return [found] if found is not None else []
 
     def _seen(self, key: str) -> bool:
         with self.engine.db.connect() as conn:

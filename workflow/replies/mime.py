@@ -15,19 +15,27 @@ from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from email.utils import getaddresses
 
+from workflow.core.privacy import CONTROL, find_personal_number
 from workflow.errors import RefusalReason, ReplyRefused
 from workflow.mail.compose import MESSAGE_ID
 from workflow.settings import Settings
 
 
+def refused_text(value: str) -> bool:
+    """Whether the guard refuses this text (a personal identity number, control characters):
+    it is then never stored, logged or sent back, not even as a key or an address."""
+    return find_personal_number(value) is not None or CONTROL.search(value) is not None
+
+
 def key_of(raw: bytes, message: EmailMessage | None = None) -> str:
-    """The message's Message-ID when it has a sane one, else a digest of its bytes."""
+    """The message's Message-ID when it has a sane one the guard accepts, else a digest of
+    its bytes (a Message-ID may hold anything: ``<19121212-1212@...>`` is keyed by digest)."""
     if message is not None:
         try:
             value = str(message.get("Message-ID", "")).strip()
         except Exception:
             value = ""
-        if MESSAGE_ID.fullmatch(value):
+        if MESSAGE_ID.fullmatch(value) and not refused_text(value):
             # Long ones by digest: the key column holds 200 characters.
             return (
                 value if len(value) <= 200 else "mid:" + hashlib.sha256(value.encode()).hexdigest()

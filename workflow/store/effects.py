@@ -85,6 +85,16 @@ def record(
     return conn.execute(statement).scalar_one_or_none()
 
 
+def pending_id(conn: Connection, key: str) -> int | None:
+    """The id of the effect with this key while it waits for delivery, else None."""
+    found = conn.execute(
+        sa.select(effects.c.id).where(
+            effects.c.key == key, effects.c.state == EffectState.PENDING.value
+        )
+    ).scalar_one_or_none()
+    return int(found) if found is not None else None
+
+
 def exists(conn: Connection, key: str) -> bool:
     """Whether an effect with this key was recorded (to skip rendering it again)."""
     return conn.execute(sa.select(effects.c.id).where(effects.c.key == key)).first() is not None

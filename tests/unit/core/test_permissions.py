@@ -67,7 +67,6 @@ def test_the_owner_the_coordinator_administrators_and_the_system_may_move_a_step
     for action in (
         BeginStep(actor=who, step="draft"),
         CompleteStep(actor=who, step="draft"),
-        ExtendStep(actor=who, step="draft", to=dt.date(2024, 7, 1), reason="r"),
         ReassignStep(actor=who, step="draft", to="dag"),
         AddNote(actor=who, step="draft", text="t"),
     ):
@@ -119,6 +118,18 @@ def test_starting_and_writing_off_are_for_the_coordinator_and_administrators(
     with pytest.raises(NotPermitted, match="only the coordinator coord or an administrator"):
         check(linear_plan, started, action, directory)
     check(linear_plan, started, WriteOff(actor="admin", reason="r"), directory)
+
+
+def test_extending_a_due_date_is_for_the_coordinator_and_administrators(
+    linear_plan: PointPlan, started: PointState, directory: Directory
+) -> None:
+    """More time is granted, not taken: anna asks with `delay`; coord and admin extend."""
+    extend = {who: ExtendStep(actor=who, step="draft", to=dt.date(2024, 7, 1), reason="r")
+              for who in ("anna", "coord", "admin", SYSTEM)}  # fmt: skip
+    with pytest.raises(NotPermitted, match="anna may not do hrv-2022/1/draft: only the coord"):
+        check(linear_plan, started, extend["anna"], directory)
+    for who in ("coord", "admin", SYSTEM):
+        check(linear_plan, started, extend[who], directory)
 
 
 def test_recording_on_someones_behalf_is_for_the_coordinator_and_administrators(

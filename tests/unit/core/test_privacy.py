@@ -255,6 +255,14 @@ def test_control_characters_and_direction_overrides_are_refused(char):
         "191212\r\n121212",  # wrapped, no dash
         "\uff11\uff19\uff11\uff12\uff11\uff12\uff11\uff12-\uff11\uff12\uff11\uff12",  # fullwidth
         "１９１２１２１２\u20131212",  # fullwidth digits and an en dash
+        "19121212\u200b-1212",  # a zero-width space
+        "19121212-\u20601212",  # a word joiner
+        "\ufeff19121212-1212",  # a byte-order mark
+        "19121212\u200e-1212",  # a left-to-right mark
+        "121212  1212",  # two spaces
+        "19121212\xa0\xa01212",  # two no-break spaces
+        "121212-\n\n1212",  # a blank line between the parts
+        "121212\n \n 1212",
     ],
 )
 def test_the_guard_reads_the_number_however_it_is_written(text):

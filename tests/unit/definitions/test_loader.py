@@ -401,8 +401,12 @@ def test_classify_uses_place_then_top_level_keys(
          "person 'amir.hassan': email: value is not a valid email address"),
         ("workflows/follow-up-system.yaml", "en: Systematic follow-up}", "de: Nein}",
          "de: Input should be 'sv' or 'en'"),
+        ("people.yaml", "  - id: karin.holm\n", "  - id: karin.holm\n  bad: [\n",
+         "invalid YAML"),
+        ("workflows/follow-up-system.yaml", "steps:\n", "steps: {\n", "invalid YAML"),
     ],
-    ids=["a person's e-mail", "a workflow's title"],
+    ids=["a person's e-mail", "a workflow's title", "people.yaml's YAML",
+         "a workflow's YAML"],
 )  # fmt: skip
 def test_one_bad_field_is_one_problem(
     tmp_path: Path, file: str, old: str, new: str, problem: str

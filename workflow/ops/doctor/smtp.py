@@ -31,8 +31,7 @@ def check_replies(settings: Settings) -> Result:
     if settings.reply_secret is not None:
         return ok("replies", f"on: reply addresses signed, to {settings.effective_reply_address}")
     if settings.embedded:
-        where = settings.reply_secret_file
-        return ok("replies", f"on: the secret is made on first use in {where} (owner only)")
+        return _generated_secret(settings.reply_secret_file)
     return warn(
         "replies",
         "off: no COUNCIL_REPLY_SECRET, so owners cannot answer by e-mail (prompts ask them "
@@ -40,6 +39,21 @@ def check_replies(settings: Settings) -> Result:
         'set COUNCIL_REPLY_SECRET to 32 or more random characters (python -c "import secrets; '
         'print(secrets.token_urlsafe(32))") on every worker and on `council inbox`',
     )
+
+
+def _generated_secret(where: Path) -> Result:
+    """The secret an embedded installation makes: read only, never made by the doctor."""
+    try:
+        length = len(where.read_text(encoding="ascii", errors="replace").strip())
+    except FileNotFoundError:
+        return ok("replies", f"on: the secret is made on first use in {where} (owner only)")
+    except OSError as exc:
+        return fail("replies", f"cannot read {where}: {exc.strerror}",
+                    f"make {where} readable by council's user, or delete it")  # fmt: skip
+    if length < 32:
+        fix = f"delete {where}: council makes a new one (reply addresses sent stop working)"
+        return fail("replies", f"{where} is damaged (under 32 characters)", fix)
+    return ok("replies", f"on: reply addresses signed with the secret in {where}")
 
 
 def _smtp(settings: Settings, timeout: float) -> list[Result]:
