@@ -52,6 +52,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # Lost the broker mid-task? Its message will be redelivered, so stop the
         # task rather than finish it while another worker starts it again.
         "worker_cancel_long_running_tasks_on_connection_loss": True,
+        # Celery's consumer, except that a cleanup that fails after a lost
+        # connection does not stop the worker (see tasks/consumer.py).
+        "worker_consumer": "tasks.consumer:Consumer",
         # Keep trying to reach the broker at start-up instead of exiting.
         "broker_connection_retry_on_startup": True,
         # Redis redelivers an unacknowledged message after this; kept well above
