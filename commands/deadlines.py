@@ -20,12 +20,13 @@ from commands.base import (
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_app
 def check_deadlines(app: App, now: dt.datetime | None, dry_run: bool, as_json: bool) -> None:
-    """Run the deadline sweep now: reminders, overdue notices, escalations."""
+    """Run the deadline sweep now: planned starts, reminders, overdue notices, escalations."""
     from commands import console
     from workflow.sweep import BATCH, due_count, sweep
 
     when = app.now(now, acting=not dry_run)
-    fired = []
+    fired: list[dict[str, object]] = []
+    held_back: list[str] = []
     due = due_count(app.engine, now=when) if console.progress_wanted() else 0
     with console.progress("checking deadlines", due) as advance:
         while True:
@@ -35,13 +36,19 @@ def check_deadlines(app: App, now: dt.datetime | None, dry_run: bool, as_json: b
                 app.engine, now=when, dry_run=dry_run, on_step=advance,
                 limit=None if dry_run else BATCH,
             )  # fmt: skip
-            fired += [item.as_dict() for item in result.fired]
-            if dry_run or result.steps_checked < BATCH:
+            fired += result.items()
+            held_back += [due.address for due in result.held_back]
+            if dry_run or not result.full(BATCH):
                 break
     if as_json:
         console.print_json(fired)
         return
     verb = "would fire" if dry_run else "fired"
+    for address in held_back:
+        click.echo(
+            f"{address} is planned to start, but its assignment's definition changed: "
+            "accept the change (`council start --accept-changes`) to start it"
+        )
     if not fired:
         click.echo(f"nothing {verb} as of {when:%Y-%m-%d %H:%M}")
         return
@@ -49,12 +56,12 @@ def check_deadlines(app: App, now: dt.datetime | None, dry_run: bool, as_json: b
         ["point/step", "kind", "level", "due", "to", "days overdue", "note"],
         [
             [
-                f"{f['point']}/{f['step']}",
+                f"{f['point']}/{f['step']}" if f["step"] else f"{f['point']}",
                 f["kind"],
-                f["level"],
-                f["due"],
+                f["level"] if f["kind"] != "start" else "",
+                f["due"] if f["kind"] != "start" else f"starts {f['fires_on']}",
                 f["to"],
-                f["days_overdue"],
+                f["days_overdue"] if f["kind"] != "start" else "",
                 f["via"] or "",
             ]
             for f in fired
@@ -72,7 +79,8 @@ def check_deadlines(app: App, now: dt.datetime | None, dry_run: bool, as_json: b
 def simulate(
     app: App, assignment: str, until: dt.date, now: dt.datetime | None, as_json: bool
 ) -> None:
-    """Every reminder and escalation that would fire, day by day, if nobody acted."""
+    """Every planned start, reminder and escalation that would come, day by day, if nobody
+    acted."""
     from commands import addresses, console
     from workflow.core.simulate import timeline
 
@@ -92,7 +100,7 @@ def simulate(
         [
             [
                 r["fires_on"],
-                f"{r['point']}/{r['step']}",
+                f"{r['point']}/{r['step']}" if r["step"] else r["point"],
                 r["kind"],
                 r["level"],
                 r["to"],
@@ -100,7 +108,8 @@ def simulate(
             ]
             for r in rows
         ],
-        title=f"{plan.id}: {len(rows)} firing(s) from {start} to {until} if nobody acts",
+        title=f"{plan.id}: {len(rows)} start(s) and firing(s) from {start} to {until} if "
+        "nobody acts",
     )
 
 

@@ -84,7 +84,7 @@ def _started(assignment: str, report: Any, *, several: bool) -> list[str]:
         lines.append(f"{named}already running: point(s) {', '.join(map(str, report.already))}")
     for number, day in report.scheduled.items():
         lines.append(
-            f"point {number} is planned to start on {day}: "
+            f"point {number} is planned to start on {day}: the deadline sweep starts it then; "
             f"`council start {assignment} --point {number}` starts it now"
         )
     if report.rejected:
@@ -140,6 +140,10 @@ def status(app: App, assignment: str | None, now: dt.datetime | None, as_json: b
 
 
 def _marks(row: dict[str, Any]) -> str:
+    if row["late_to_start"]:
+        return f"LATE TO START (planned {row['starts_on']})"
+    if row["starts_on"]:
+        return f"planned for {row['starts_on']}"
     marks = ["OVERDUE" if row["overdue"] else "at risk" if row["at_risk"] else ""]
     marks += [f"held: {', '.join(row['held'])}"] if row["held"] else []
     return ", ".join(m for m in marks if m)
@@ -160,13 +164,22 @@ def show(app: App, point: str, now: dt.datetime | None, as_json: bool) -> None:
 
     found = addresses.point(app.definitions, point)
     state, history = app.engine.point_state(found.point)
-    detail = views.point_detail(found.point, state, history, app.now(now).date(), app.tz)
+    detail = views.point_detail(
+        found.point, state, history, app.now(now).date(), app.tz, app.settings.calendar()
+    )
     if as_json:
         console.print_json(detail)
         return
     flag = " (OVERDUE)" if detail["overdue"] else ""
     click.echo(f"{detail['point']}: {detail['title']}")
     click.echo(f"category: {detail['category']}{flag}   due: {detail['due'] or '-'}")
+    if detail["late_to_start"]:
+        click.echo(
+            f"LATE TO START: planned for {detail['starts_on']} and not started; the next "
+            "deadline sweep starts it (`council check-deadlines`)"
+        )
+    elif detail["starts_on"]:
+        click.echo(f"planned to start on {detail['starts_on']}: the deadline sweep starts it")
     console.print_table(
         ["step", "status", "owner", "after", "due", "finished"],
         [

@@ -50,12 +50,15 @@ def point_summary(
     closed = category(plan, state) in (Category.WRITTEN_OFF, Category.REJECTED)
     open_steps = [] if closed else state.open_steps()
     dues = [s.due for s in open_steps if s.due is not None]
+    planned = planned_start(plan, state, calendar or Calendar())
     return {
         "point": plan.address,
         "number": plan.number,
         "title": str(plan.title),
         "category": category(plan, state).value,
         "started": state.started_at is not None,
+        "starts_on": _iso(planned),
+        "late_to_start": planned is not None and planned < today,
         "current_steps": [s.id for s in open_steps],
         "owners": sorted({s.owner for s in open_steps} or ({plan.owner} if plan.owner else set())),
         "due": _iso(min(dues) if dues else plan.due),
@@ -65,6 +68,15 @@ def point_summary(
         ),
         "held": [s.id for s in open_steps if s.held_since is not None],
     }
+
+
+def planned_start(plan: PointPlan, state: PointState, calendar: Calendar) -> dt.date | None:
+    """The day a point not started yet is planned to start (the sweep starts it then)."""
+    if plan.rejected or plan.start is None or state.started_at is not None:
+        return None
+    if state.written_off_at is not None:
+        return None
+    return calendar.start_on(plan.start)
 
 
 def status(
@@ -125,6 +137,7 @@ def point_detail(
     history: list[tuple[int, Event]],
     today: dt.date,
     tz: dt.tzinfo,
+    calendar: Calendar | None = None,
 ) -> dict[str, Any]:
     """Everything ``council show`` prints about one point."""
     late = {s.id for s in overdue_steps(state, today)} if is_overdue(plan, state, today) else set()
@@ -161,7 +174,7 @@ def point_detail(
             }
         )
     return {
-        **point_summary(plan, state, today),
+        **point_summary(plan, state, today, calendar),
         "workflow": plan.workflow,
         "planned_start": _iso(plan.start),
         "steps": steps,

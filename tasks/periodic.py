@@ -50,15 +50,19 @@ def reconcile() -> dict[str, int]:
 
 @shared_task(name="council.sweep_deadlines", autoretry_for=TRANSIENT, max_retries=0)
 def sweep_deadlines() -> int:
-    """Fire the reminders, overdue notices and escalations that fall due now."""
+    """Start the points planned for today; fire the reminders, overdue notices and
+    escalations that fall due now."""
     engine = context().engine()
     now = dt.datetime.now(dt.UTC)
-    fired = 0
+    fired = started = 0
     while True:  # batches until nothing is due; each publishes its events as it commits
         result = sweep.sweep(engine, now=now)
         fired += len(result.fired)
-        if result.steps_checked < sweep.BATCH:
+        started += len(result.started)
+        for due in result.held_back:
+            log.warning("sweep.start_held_back", point=due.address, reason="definition changed")
+        if not result.full():
             break
-    if fired:
-        log.info("sweep.done", fired=fired)
-    return fired
+    if fired or started:
+        log.info("sweep.done", fired=fired, started=started)
+    return fired + started

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 
 from workflow import store
 from workflow.core import deadlines, drift, permissions
-from workflow.core.actions import VERB, Action, ReassignStep, StartPoint
+from workflow.core.actions import SYSTEM, VERB, Action, ReassignStep, StartPoint
 from workflow.core.calendar import Calendar
 from workflow.core.events import Event, EventType, ReportRequested
 from workflow.core.machine import execute
@@ -39,7 +39,7 @@ from workflow.errors import (
     Unreachable,
 )
 from workflow.eventlog import EventLog
-from workflow.store import migrate
+from workflow.store import migrate, planned
 
 #: The role whose holders may act on every assignment (``admin_role`` in the settings).
 DEFAULT_ADMIN_ROLE = "council-admin"
@@ -285,21 +285,57 @@ class Engine:
             with self.db.begin() as conn:
                 self._record_definition(conn, plan, report, accept_changes, local)
                 for point in points:
+                    start_on = self.calendar.start_on(point.start) if point.start else None
                     if point.rejected:
                         report.rejected.append(point.number)
                     elif store.point_version(conn, plan.id, point.number) is not None:
                         report.already.append(point.number)
-                    elif only is None and point.start and point.start > local.date():
-                        report.scheduled[point.number] = point.start
+                    elif only is None and start_on and start_on > local.date():
+                        report.scheduled[point.number] = start_on
                     else:
                         started = StartPoint(actor=actor, recorded_by=recorded_by)
                         outcome = self._run(conn, point, started, local)
+                        planned.unplan(conn, plan.id, point.number)
                         report.started.append(point.number)
                         report.event_ids.extend(outcome.event_ids)
+                planned.plan_starts(conn, plan.id, report.scheduled, now=local)
         except sa.exc.IntegrityError:
             raise ConflictError(plan.id) from None
         self.log.committed(report.event_ids)
         return report
+
+    def start_planned(
+        self, conn: Connection, due: planned.PlannedStart, *, now: dt.datetime
+    ) -> Outcome | None:
+        """Start a point whose planned day has come, in the caller's transaction (the sweep's).
+
+        Returns None, and leaves the point planned, while its assignment's definition
+        has changed and the change is not accepted; a point no longer defined, or
+        started meanwhile, is no longer planned. The events are the caller's to publish.
+        """
+        plan = self.definitions.assignments.get(due.assignment)
+        try:
+            point = plan.point(due.number) if plan is not None else None
+        except KeyError:
+            point = None
+        row = store.get_assignment(conn, due.assignment)
+        if point is None or point.rejected or row is None:
+            planned.unplan(conn, due.assignment, due.number)
+            return None
+        assert plan is not None
+        if row.digest != plan.digest:
+            return None
+        if store.point_version(conn, due.assignment, due.number) is not None:
+            planned.unplan(conn, due.assignment, due.number)
+            return None
+        outcome = self._run(conn, point, StartPoint(actor=SYSTEM), self._local(now))
+        planned.unplan(conn, due.assignment, due.number)
+        return outcome
+
+    def planned_starts(self, assignment: str | None = None) -> dict[tuple[str, int], dt.date]:
+        """Each point the sweep will start, and on which day."""
+        with self.db.connect() as conn:
+            return planned.planned(conn, assignment)
 
     def _record_definition(
         self,

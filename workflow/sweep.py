@@ -1,4 +1,5 @@
-"""The deadline sweep: fire what falls due at ``now``, each firing exactly once.
+"""The deadline sweep: fire what falls due at ``now``, each firing exactly once, and start
+the points whose planned day has come.
 
 A sweep reads only steps whose indexed ``next_check_at`` has come, so its cost
 follows what is due, not what is open. For each, it computes the step's
@@ -9,6 +10,12 @@ nothing), writes one event per firing through the engine's event log, and moves
 command's: their handlers mail the reminders, overdue notices and one escalation
 digest per person and sweep. On PostgreSQL concurrent sweeps skip each other's
 rows (``FOR UPDATE SKIP LOCKED``); on SQLite they take turns at the write lock.
+
+Planned starts follow the same pattern: ``council start`` records each point whose
+planned start is ahead (``planned_starts``, indexed by day); the sweep reads the rows
+whose day has come, starts each point through the engine (``point.started`` by
+``council``, so its owners are prompted like any start) and deletes the row in the
+same transaction; the point's row makes a second start impossible.
 """
 
 from __future__ import annotations
@@ -17,16 +24,23 @@ import datetime as dt
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from workflow import store
 from workflow.core import deadlines
+from workflow.core.actions import SYSTEM, StartPoint
 from workflow.core.deadlines import Fired, Firing
-from workflow.core.events import Event, EventType, FiringKind
+from workflow.core.events import Event, EventType, FiringKind, StepActivated
+from workflow.core.machine import execute
 from workflow.core.plan import PointPlan, StepPlan
+from workflow.core.state import initial
 from workflow.engine import Engine
-from workflow.store import firings
+from workflow.store import firings, planned
 from workflow.store.firings import DueStep
+from workflow.store.planned import PlannedStart
 
 #: Steps one sweep transaction handles at most; a sweep loops until none are due.
 BATCH = 1000
@@ -37,17 +51,48 @@ EVENT_OF = {
 }
 
 
+@dataclass(frozen=True)
+class Started:
+    """A point the sweep started on its planned day (or, in a dry run, would start)."""
+
+    planned: PlannedStart
+    #: Who is prompted: the owners of the steps it activates.
+    owners: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        """What `check-deadlines --json` prints for it, beside the firings."""
+        return {
+            "point": self.planned.address, "step": None, "kind": "start", "level": 0,
+            "fires_on": self.planned.start_on.isoformat(), "due": None, "owner": None,
+            "to": ", ".join(self.owners), "via": None, "days_overdue": 0,
+        }  # fmt: skip
+
+
 @dataclass
 class SweepResult:
     fired: list[Fired] = field(default_factory=list)
     event_ids: list[int] = field(default_factory=list)
     steps_checked: int = 0
+    started: list[Started] = field(default_factory=list)
+    starts_checked: int = 0
+    #: Planned starts left waiting: their assignment's changed definition is not accepted.
+    held_back: list[PlannedStart] = field(default_factory=list)
+
+    def full(self, limit: int | None = BATCH) -> bool:
+        """The sweep hit its batch limit: another batch may find more to do."""
+        return limit is not None and max(self.steps_checked, self.starts_checked) >= limit
+
+    def items(self) -> list[dict[str, Any]]:
+        """Planned starts first, then firings, as `check-deadlines` prints them."""
+        return [s.as_dict() for s in self.started] + [f.as_dict() for f in self.fired]
 
 
 def due_count(engine: Engine, *, now: dt.datetime) -> int:
-    """How many steps a sweep at ``now`` would look at (for a progress bar; a snapshot)."""
+    """How many steps and planned starts a sweep at ``now`` would look at (a snapshot, for
+    a progress bar)."""
+    today = engine.today(now)
     with engine.db.connect() as conn:
-        return firings.due_count(conn, engine.today(now))
+        return firings.due_count(conn, today) + planned.due_start_count(conn, today)
 
 
 def fired_keys_for(engine: Engine, assignment: str) -> set[str]:
@@ -76,7 +121,16 @@ def sweep(
     with engine.db.connect() if dry_run else engine.db.begin() as conn:
         if not dry_run:
             firings.lock_for_sweep(conn)
-        rows = firings.due_steps(conn, today, limit)
+        # Planned starts first: a point started late is looked at in the same sweep, so its
+        # owners get the overdue notices it already deserves with their prompts.
+        starts = planned.due_starts(conn, today, limit)
+        result.starts_checked = len(starts)
+        imagined: list[DueStep] = []  # a dry run's started steps, which it does not write
+        for due in starts:
+            imagined += run.start(conn, due, result)
+            if on_step is not None:
+                on_step(1)
+        rows = firings.due_steps(conn, today, limit) + imagined
         result.steps_checked = len(rows)
         for row in rows:
             run.step(conn, row, result)
@@ -143,6 +197,56 @@ class _Run:
         result.event_ids.extend(ids)
         firings.set_next_check(conn, row, deadlines.next_check(schedule, self.today))
 
+    def start(self, conn: Connection, due: PlannedStart, result: SweepResult) -> list[DueStep]:
+        """Start a point whose planned day has come.
+
+        Each start runs in a savepoint: a point a coordinator started in the same instant
+        (PostgreSQL) costs only that start, and the next sweep finds it started. A dry run
+        works out what the start would do, and returns the steps it would have the sweep
+        look at today (a real start writes their rows, which the sweep then reads).
+        """
+        if self.dry_run:
+            return self._imagine_start(conn, due, result)
+        try:
+            with conn.begin_nested():
+                outcome = self.engine.start_planned(conn, due, now=self.now)
+        except sa.exc.IntegrityError:
+            return []
+        if outcome is None:
+            if self._point_for(due) is not None:
+                result.held_back.append(due)
+            return []
+        result.started.append(Started(due, _prompted(outcome.events)))
+        result.event_ids.extend(outcome.event_ids)
+        return []
+
+    def _imagine_start(
+        self, conn: Connection, due: PlannedStart, result: SweepResult
+    ) -> list[DueStep]:
+        point = self._point_for(due)
+        row = store.get_assignment(conn, due.assignment)
+        if point is None or point.rejected or row is None:
+            return []
+        if row.digest != self.engine.definitions.assignment(due.assignment).digest:
+            result.held_back.append(due)
+            return []
+        transition = execute(point, initial(point), StartPoint(actor=SYSTEM), now=self.now,
+                             calendar=self.engine.calendar)  # fmt: skip
+        result.started.append(Started(due, _prompted(transition.events)))
+        checks = self.engine.next_checks(point, transition.state)
+        return [
+            DueStep(point.assignment, point.number, step)
+            for step in transition.state.steps
+            if (check := checks.get(step.id)) is not None and check <= self.today
+        ]
+
+    def _point_for(self, due: PlannedStart) -> PointPlan | None:
+        assignment = self.engine.definitions.assignments.get(due.assignment)
+        try:
+            return assignment.point(due.number) if assignment is not None else None
+        except KeyError:
+            return None
+
     def _claim(self, conn: Connection, schedule: list[Firing]) -> list[Firing]:
         """What fires now and has not fired before; a dry run only looks."""
         ready = deadlines.due_now(schedule, self.today)
@@ -154,3 +258,13 @@ class _Run:
         for skipped in [f for f in schedule if f.fires_on <= self.today and f not in ready]:
             firings.claim(conn, skipped, now=self.now, sweep=self.sweep)
         return claimed
+
+
+def _prompted(events: tuple[Event, ...]) -> tuple[str, ...]:
+    """The owners a start prompts: those of the steps it activated, each once, in order."""
+    owners = [
+        e.payload.owner
+        for e in events
+        if isinstance(e.payload, StepActivated) and e.payload.owner is not None
+    ]
+    return tuple(dict.fromkeys(owners))

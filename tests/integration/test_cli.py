@@ -268,7 +268,10 @@ def test_start_starts_points_that_are_due_and_schedules_the_rest(ready: Council)
     out = ready.ok("start", A, "--now", T0)
     lines = out.splitlines()
     assert lines[0] == f"started {A}: point(s) 1, 2 (4 events)"
-    assert f"point 3 is planned to start on 2023-01-09: `council start {A} --point 3`" in out
+    assert (
+        f"point 3 is planned to start on 2023-01-09: the deadline sweep starts it then; "
+        f"`council start {A} --point 3`"
+    ) in out
     assert "point 7 is planned to start on 2023-04-17" in out
     assert ready.event_count() == 4
     status = ready.status(T0)
@@ -324,7 +327,8 @@ def test_start_several_assignments_or_all(ready: Council) -> None:
     assert out.splitlines() == [
         f"started {A}: point(s) 1, 2, 3, 4, 5, 6, 7 (14 events)",
         f"started {b}: point(s) 1, 2 (5 events)",
-        f"point 4 is planned to start on 2025-02-03: `council start {b} --point 4` starts it now",
+        f"point 4 is planned to start on 2025-02-03: the deadline sweep starts it then; "
+        f"`council start {b} --point 4` starts it now",
         f"{b}: decided against (no work): point(s) 3",
     ]
     assert ready.event_count() == 19
@@ -359,7 +363,7 @@ def test_start_several_says_what_started_before_one_fails(drifting: Council) -> 
     assert "--accept-changes" in line
     assert result.stdout.splitlines() == [
         "started kf-2024-lokalforsorjning: point(s) 1, 2 (5 events)",
-        "point 4 is planned to start on 2025-02-03: "
+        "point 4 is planned to start on 2025-02-03: the deadline sweep starts it then; "
         "`council start kf-2024-lokalforsorjning --point 4` starts it now",
         "kf-2024-lokalforsorjning: decided against (no work): point(s) 3",
     ]

@@ -108,11 +108,17 @@ def fired(result: Swept | sweep.SweepResult) -> list[tuple[str, str, int, str, s
 
 
 def start_heder(engine: Engine) -> None:
-    engine.start(HEDER, actor="sara.nilsson", now=at("2022-12-01", "09:00"))
+    """Points 1 and 2, by number: the others are not planned, so no sweep starts them
+    (tests/integration/test_planned_starts.py is about planned starts)."""
+    for number in (1, 2):
+        engine.start(HEDER, actor="sara.nilsson", now=at("2022-12-01", "09:00"), only=number)
 
 
-def start_lokal(engine: Engine) -> None:
-    engine.start(LOKAL, actor="erik.sjoberg", now=at("2024-04-02", "09:00"))
+def start_lokal(engine: Engine, *, planned: bool = False) -> None:
+    """Point 1; with ``planned``, the whole assignment, so the sweep starts point 2 on its
+    planned day (2024-05-06)."""
+    only = None if planned else 1
+    engine.start(LOKAL, actor="erik.sjoberg", now=at("2024-04-02", "09:00"), only=only)
 
 
 def command(engine: Engine, assignment: str, number: int, cmd: Any, now: dt.datetime) -> None:
@@ -252,17 +258,30 @@ def test_reminder_day_is_the_stockholm_day(engine: Engine) -> None:
     assert result.fired[0].firing.fires_on == dt.date(2024, 4, 30)
 
 
+#: Point 2 (study, per.lund's) is planned to start on 2024-05-06: the sweep starts it.
+LOKAL_START = ("2024-05-06", None, "start", 0, "per.lund")
+
+
 def test_simulation_matches_what_daily_sweeps_fire(engine: Engine) -> None:
     """simulate.timeline, computed before any sweep, lists exactly what sweeping each day
-    then fires, on the same days, to the same people."""
-    start_lokal(engine)
+    then does (the planned start of point 2 among the firings), on the same days, to the
+    same people."""
+    start_lokal(engine, planned=True)
     plan = engine.definitions.assignment(LOKAL)
     rows = simulate.timeline(
         engine.definitions.directory, plan, engine.snapshot(LOKAL), start=dt.date(2024, 4, 2),
         until=dt.date(2024, 6, 14), calendar=engine.calendar, fired=set(),
     )  # fmt: skip
     predicted = [(r["fires_on"], r["step"], r["kind"], r["level"], r["to"]) for r in rows]
-    assert predicted == LOKAL_LADDER
+    swept = []
+    for day in days("2024-04-02", "2024-06-14"):
+        items = run_sweep(engine, at(day.isoformat())).result.items()
+        swept += [(day.isoformat(), i["step"], i["kind"], i["level"], i["to"]) for i in items]
+    assert (
+        predicted
+        == sorted(swept, key=lambda r: (r[0], r[1] or ""))
+        == sorted([*LOKAL_LADDER, LOKAL_START], key=lambda r: (r[0], r[1] or ""))
+    )
 
 
 def test_superseded_reminders_never_fire(engine: Engine) -> None:
@@ -786,8 +805,9 @@ def council(
 
 
 def brief(rows: list[dict[str, Any]], step: str | None = None) -> list[tuple[Any, ...]]:
+    """(step, kind, level, to, due) of each firing, a planned start as ("", "start", ...)."""
     return sorted(
-        (r["step"], r["kind"], r["level"], r["to"], r["due"])
+        (r["step"] or "", r["kind"], r["level"], r["to"], r["due"] or r["fires_on"])
         for r in rows
         if step is None or r["step"] == step
     )
@@ -800,6 +820,7 @@ def test_check_deadlines_dry_run_writes_nothing(council: Council, db: sa.Engine)
     before = written(db)
     would = council.json("check-deadlines", "--dry-run", "--now", "2024-06-07T08:00")
     assert brief(would) == [
+        ("", "start", 0, "per.lund", "2024-05-06"),  # point 2, planned and not swept since
         ("forecast", "escalation", 1, "per.lund", "2024-05-16"),
         ("forecast", "escalation", 2, "karin.holm", "2024-05-16"),
         ("forecast", "overdue", 0, "ulla.wik", "2024-05-16"),
@@ -808,7 +829,8 @@ def test_check_deadlines_dry_run_writes_nothing(council: Council, db: sa.Engine)
     ]
     assert written(db) == before
     table = council.ok("check-deadlines", "--dry-run", "--now", "2024-06-07T08:00")
-    assert "5 would fire as of 2024-06-07 08:00" in table
+    assert "6 would fire as of 2024-06-07 08:00" in table
+    assert any(line.split()[:3] == [f"{LOKAL}/2", "start", "starts"] for line in table.splitlines())
     assert written(db) == before
 
     assert council.sweep("2024-06-07T08:00") == would
@@ -827,18 +849,22 @@ def test_simulate_lists_the_firings_day_by_day_and_writes_nothing(
     council.ok("start", LOKAL, "--now", "2024-04-02T09:00")
     before = written(db)
     rows = council.json("simulate", LOKAL, "--until", "2024-06-14", "--now", "2024-04-02T09:00")
-    assert [(r["fires_on"], r["step"], r["kind"], r["level"], r["to"]) for r in rows] == (
-        LOKAL_LADDER
+    assert [(r["fires_on"], r["step"], r["kind"], r["level"], r["to"]) for r in rows] == sorted(
+        [*LOKAL_LADDER, LOKAL_START], key=lambda r: (r[0], r[1] or "")
     )
     table = council.ok("simulate", LOKAL, "--until", "2024-05-31", "--now", "2024-04-02T09:00")
-    assert f"{LOKAL}: 8 firing(s) from 2024-04-02 to 2024-05-31 if nobody acts" in table
+    assert f"{LOKAL}: 9 start(s) and firing(s) from 2024-04-02 to 2024-05-31 if" in table
+    assert any(
+        line.split()[:4] == ["2024-05-06", f"{LOKAL}/2", "start", "0"]
+        for line in table.splitlines()
+    )
     assert any(
         line.split()[:5] == ["2024-05-30", f"{LOKAL}/1/forecast", "escalation", "2", "karin.holm"]
         for line in table.splitlines()
     )
     assert written(db) == before
 
-    council.sweep("2024-05-17T08:00")  # reminders and the overdue notice of forecast fire
+    council.sweep("2024-05-17T08:00")  # point 2 starts; forecast's reminders, overdue fire
     rest = council.json("simulate", LOKAL, "--until", "2024-06-14", "--now", "2024-05-17T09:00")
     assert [(r["fires_on"], r["step"], r["kind"]) for r in rest] == [
         ("2024-05-21", "forecast", "escalation"),
@@ -948,8 +974,8 @@ def test_check_deadlines_covers_every_due_step_beyond_one_batch(
     monkeypatch.setattr(sweep, "BATCH", 1)
     council.ok("start", LOKAL, "--now", "2024-04-02T09:00")
     would = council.json("check-deadlines", "--dry-run", "--now", "2024-06-07T08:00")
-    assert {f["step"] for f in would} == {"forecast", "inventory"}
-    assert len(would) == 5
+    assert {f["step"] for f in would} == {None, "forecast", "inventory"}  # None: point 2 starts
+    assert len(would) == 6
     assert council.sweep("2024-06-07T08:00") == would
     assert council.json("check-deadlines", "--dry-run", "--now", "2024-06-07T08:00") == []
 

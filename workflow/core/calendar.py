@@ -136,3 +136,13 @@ class Calendar:
         if self.due_policy is DuePolicy.KEEP or self.is_business_day(day):
             return day
         return self.add_business_days(day, -1 if self.due_policy is DuePolicy.PREVIOUS else 1)
+
+    def start_on(self, day: dt.date) -> dt.date:
+        """The day a point planned to start on ``day`` starts: that day, or the first working
+        day after it when it is a day off (never earlier than the council decided).
+
+        With the ``keep`` policy a planned start stays on its day, as due dates do.
+        """
+        if self.due_policy is DuePolicy.KEEP or self.is_business_day(day):
+            return day
+        return self.add_business_days(day, 1)

@@ -6,9 +6,12 @@ import datetime as dt
 from typing import Any
 
 from workflow.core import deadlines
+from workflow.core.actions import SYSTEM, StartPoint
 from workflow.core.calendar import Calendar
-from workflow.core.plan import AssignmentPlan, Directory
-from workflow.core.state import PointState
+from workflow.core.events import StepActivated
+from workflow.core.machine import execute
+from workflow.core.plan import AssignmentPlan, Directory, PointPlan
+from workflow.core.state import PointState, initial
 
 
 def timeline(
@@ -24,18 +27,25 @@ def timeline(
     """Each firing still to come between ``start`` and ``until``, on the day it would fire.
 
     Sweeping once a day from ``start``: on each day, what :func:`deadlines.due_now`
-    would fire that has not fired yet (nor on an earlier simulated day).
+    would fire that has not fired yet (nor on an earlier simulated day). A point not
+    started yet starts on its planned day (or on ``start`` when that day has passed) and
+    its steps' firings follow from then.
     """
     rows: list[dict[str, Any]] = []
     seen = set(fired)
     for point in plan.points:
         state = snapshot.get((plan.id, point.number))
-        if state is None:
-            continue
+        first = start
+        if state is None:  # not started: it starts on its planned day, if one comes
+            planned = _planned_start(point, plan.coordinator, start, until, calendar)
+            if planned is None:
+                continue
+            first, state, row = planned
+            rows.append(row)
         for step in point.steps:
             step_state = state.step(step.id)
             schedule = deadlines.schedule(point, step, step_state, calendar)
-            day = start
+            day = first
             while day <= until and schedule:
                 for firing in deadlines.due_now(schedule, day):
                     if firing.key in seen:
@@ -47,5 +57,30 @@ def timeline(
                 # what due_now passed over (superseded reminders) never fires later
                 seen.update(f.key for f in schedule if f.fires_on <= day)
                 day += dt.timedelta(days=1)
-    rows.sort(key=lambda r: (r["fires_on"], r["point"], r["step"], r["level"]))
+    rows.sort(key=lambda r: (r["fires_on"], r["point"], r["step"] or "", r["level"]))
     return rows
+
+
+def _planned_start(
+    point: PointPlan, coordinator: str, start: dt.date, until: dt.date, calendar: Calendar
+) -> tuple[dt.date, PointState, dict[str, Any]] | None:
+    """(the day, the state after it, its row) for a point the sweep would start by ``until``."""
+    if point.rejected or point.start is None:
+        return None
+    day = max(calendar.start_on(point.start), start)
+    if day > until:
+        return None
+    moment = dt.datetime.combine(day, dt.time(7), tzinfo=calendar.timezone or dt.UTC)
+    transition = execute(point, initial(point), StartPoint(actor=SYSTEM), now=moment,
+                         calendar=calendar)  # fmt: skip
+    owners = [
+        e.payload.owner
+        for e in transition.events
+        if isinstance(e.payload, StepActivated) and e.payload.owner
+    ]
+    row = {
+        "point": point.address, "step": None, "kind": "start", "level": 0,
+        "fires_on": day.isoformat(), "due": None, "owner": None,
+        "to": ", ".join(dict.fromkeys(owners)) or coordinator, "via": None, "days_overdue": 0,
+    }  # fmt: skip
+    return day, transition.state, row

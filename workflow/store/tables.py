@@ -5,7 +5,8 @@ increase monotonically). ``points`` and ``steps`` are projections kept in the
 same transaction for fast queries, and ``points.version`` is the optimistic
 lock. ``outbox`` lists events still to publish; ``effects`` records each side
 effect once, by a unique key, for the workers; ``firings`` records each
-deadline firing once; ``replies`` each received reply once.
+deadline firing once; ``replies`` each received reply once; ``planned_starts`` the
+points the sweep will start on their day.
 
 Nothing outside :mod:`workflow.store` touches a table: the rest of council
 calls the store's functions.
@@ -71,6 +72,19 @@ steps = sa.Table(
     sa.ForeignKeyConstraint(["assignment", "number"], ["points.assignment", "points.number"]),
     sa.Index("ix_steps_owner_status", "owner", "status"),
     sa.Index("ix_steps_next_check_at", "next_check_at"),
+)
+
+planned_starts = sa.Table(
+    "planned_starts",
+    metadata,
+    # A point of a started assignment whose planned start is still ahead: the sweep
+    # starts it on ``start_on`` (its planned start, or the first business day after)
+    # and deletes the row in the same transaction.
+    sa.Column("assignment", sa.String(64), sa.ForeignKey("assignments.id"), primary_key=True),
+    sa.Column("number", sa.Integer, primary_key=True),
+    sa.Column("start_on", sa.Date, nullable=False),
+    sa.Column("planned_at", Stamp, nullable=False),
+    sa.Index("ix_planned_starts_start_on", "start_on"),
 )
 
 firings = sa.Table(
