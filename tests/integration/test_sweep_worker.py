@@ -92,7 +92,8 @@ def test_check_deadlines_mails_owners_and_one_digest_to_the_manager(
     karin.holm gets one digest listing both escalated steps; sweeping again sends nothing."""
     env = {**worker_env, "COUNCIL_SWEEP_INTERVAL": "3600"}  # only our sweeps, at our `now`
     start_worker(env)
-    council(env, "start", HEDER, "--now", "2022-12-01T09:00")
+    for number in ("1", "2"):  # only these: points 3 and 4 would start on 2023-01-09
+        council(env, "start", HEDER, "--point", number, "--now", "2022-12-01T09:00")
     assert "2 fired" in council(env, "check-deadlines", "--now", "2022-12-22T08:00")
     wait_for(lambda: len(deadline_mail(smtp)) == 2, timeout=30, what="the two reminders")
     out = council(env, "check-deadlines", "--now", "2023-01-11T08:00")
