@@ -17,11 +17,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import events, report, startup, sweep
+from bench import events, occurrences, report, startup, sweep
 
 BENCHMARKS: dict[str, Callable[[], Any]] = {
     "report": report.main,
     "sweep": sweep.main,
+    "occurrences": occurrences.main,
     "events": events.main,
     "startup": startup.main,
 }

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from workflow.core.plan import AssignmentPlan, Definitions, PointPlan, StepPlan
+from workflow.core.recurrence import MARK, split
 from workflow.errors import AmbiguousName, InvalidInput, NotFound
 
 
@@ -71,6 +72,17 @@ def step(definitions: Definitions, given: str) -> StepAddress:
     """Resolve ``ASSIGNMENT/N/STEP``."""
     assignment_name, number, step_name = _split(given, 3, "kf-2022-hedersvald/3/produce")
     found = point(definitions, f"{assignment_name}/{number}")
+    duty_name, mark, period = step_name.partition(MARK)
+    if mark:  # an occurrence of a recurring duty: DUTY@PERIOD, the duty by prefix
+        if split(f"x{MARK}{period}")[1] is None:
+            raise InvalidInput(
+                f"{period!r} is not a period: write STEP@2027-W05 (a week), @2027-01 (a "
+                "month), @2027-Q1 (a quarter) or @2027 (a year)"
+            )
+        duties = (s.id for s in found.point.duties())
+        duty = _by_prefix(f"recurring duty of {found.point.address}", duty_name, duties)
+        occurrence = found.point.step(f"{duty}{MARK}{period}")
+        return StepAddress(found.assignment, found.point, occurrence)
     step_id = _by_prefix(
         f"step of {found.point.address}", step_name, (s.id for s in found.point.steps)
     )

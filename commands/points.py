@@ -197,6 +197,13 @@ def show(app: App, point: str, now: dt.datetime | None, as_json: bool) -> None:
         ],
         title="Steps",
     )
+    for duty in detail["duties"]:
+        ended = " (ended)" if duty["ended"] else ""
+        click.echo(
+            f"recurring {duty['step']}{ended}: {duty['done']} done, {duty['skipped']} skipped, "
+            f"{duty['missed']} missed, {duty['open']} open"
+            + (f"; latest: {duty['latest_note']}" if duty["latest_note"] else "")
+        )
     if detail["notes"]:
         click.echo("Notes:")
         for n in detail["notes"]:

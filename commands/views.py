@@ -27,6 +27,7 @@ from workflow.core.state import (
     PointState,
     StepStatus,
     category,
+    duty_tallies,
     initial,
     is_at_risk,
     is_overdue,
@@ -152,8 +153,8 @@ def point_detail(
             case StepResumed():
                 moved[e.step] = None
     steps = []
-    for step_plan in plan.steps:
-        step = state.step(step_plan.id)
+    for step in state.steps:  # the plan's steps, then each duty's occurrences as they opened
+        step_plan = plan.step(step.id)
         steps.append(
             {
                 "step": step.id,
@@ -178,6 +179,19 @@ def point_detail(
         "workflow": plan.workflow,
         "planned_start": _iso(plan.start),
         "steps": steps,
+        "duties": [
+            {
+                "step": t.duty,
+                "title": str(plan.step(t.duty).title),
+                "done": t.done,
+                "skipped": t.skipped,
+                "missed": t.missed,
+                "open": t.open,
+                "latest_note": t.latest_note,
+                "ended": t.ended,
+            }
+            for t in duty_tallies(plan, state, today)
+        ],
         "notes": [
             {"at": _iso(n.at.astimezone(tz)), "actor": n.actor, "step": n.step, "text": n.text}
             for n in state.notes

@@ -21,8 +21,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from workflow import store
-from workflow.core import deadlines, drift, permissions
-from workflow.core.actions import SYSTEM, VERB, Action, ReassignStep, StartPoint
+from workflow.core import deadlines, drift, permissions, recurrence
+from workflow.core.actions import (
+    SYSTEM,
+    VERB,
+    Action,
+    OpenOccurrences,
+    ReassignStep,
+    StartPoint,
+)
 from workflow.core.calendar import Calendar
 from workflow.core.events import Event, EventType, ReportRequested
 from workflow.core.machine import execute
@@ -165,13 +172,34 @@ class Engine:
         return Outcome(plan, transition.state, transition.events, tuple(ids), state)
 
     def next_checks(self, plan: PointPlan, state: PointState) -> dict[str, dt.date | None]:
-        """When the sweep must first look at each step (the earliest firing, due or not)."""
-        return {
-            step.id: deadlines.next_check(
-                deadlines.schedule(plan, step, state.step(step.id), self.calendar)
-            )
-            for step in plan.steps
-        }
+        """When the sweep must first look at each step (the earliest firing, due or not); for
+        a recurring duty, the day its next occurrence opens."""
+        checks: dict[str, dt.date | None] = {}
+        opened: set[str] | None = None
+        for step in state.steps:
+            step_plan = plan.step(step.id)
+            if step_plan.repeat is None:
+                schedule = deadlines.schedule(plan, step_plan, step, self.calendar)
+                checks[step.id] = deadlines.next_check(schedule)
+            elif state.start_date is None or step.status.finished:
+                checks[step.id] = None
+            else:
+                if opened is None:
+                    opened = {recurrence.split(s.id)[1] or "" for s in state.steps}
+                checks[step.id] = recurrence.next_opening(
+                    step_plan.repeat, state.start_date, opened, self.calendar
+                )
+        return checks
+
+    def open_occurrences(
+        self, conn: Connection, plan: PointPlan, duty: str, *, now: dt.datetime
+    ) -> Outcome | None:
+        """Open a duty's occurrences whose day has come, in the caller's transaction (the
+        sweep's); None while the assignment's definition changed and is not accepted."""
+        row = store.get_assignment(conn, plan.assignment)
+        if row is None or row.digest != self.definitions.assignment(plan.assignment).digest:
+            return None
+        return self._run(conn, plan, OpenOccurrences(actor=SYSTEM, step=duty), self._local(now))
 
     def _require_authority(
         self, plan: AssignmentPlan, actor: str, recorded_by: str | None, verb: str

@@ -31,13 +31,14 @@ from sqlalchemy.engine import Connection
 
 from workflow import store
 from workflow.core import deadlines
-from workflow.core.actions import SYSTEM, StartPoint
+from workflow.core.actions import SYSTEM, OpenOccurrences, StartPoint
 from workflow.core.deadlines import Fired, Firing
 from workflow.core.events import Event, EventType, FiringKind, StepActivated
 from workflow.core.machine import execute
 from workflow.core.plan import PointPlan, StepPlan
-from workflow.core.state import initial
+from workflow.core.state import PointState, StepState, initial, replay
 from workflow.engine import Engine
+from workflow.errors import ConflictError, CouncilError
 from workflow.store import firings, planned
 from workflow.store.firings import DueStep
 from workflow.store.planned import PlannedStart
@@ -68,6 +69,24 @@ class Started:
         }  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Opened:
+    """An occurrence of a recurring duty the sweep opened (or, in a dry run, would open)."""
+
+    point: str
+    step: str
+    owner: str
+    due: dt.date | None
+
+    def as_dict(self, today: dt.date) -> dict[str, Any]:
+        """What `check-deadlines --json` prints for it, beside the firings."""
+        return {
+            "point": self.point, "step": self.step, "kind": "occurrence", "level": 0,
+            "fires_on": today.isoformat(), "due": self.due.isoformat() if self.due else None,
+            "owner": self.owner, "to": self.owner, "via": None, "days_overdue": 0,
+        }  # fmt: skip
+
+
 @dataclass
 class SweepResult:
     fired: list[Fired] = field(default_factory=list)
@@ -77,14 +96,19 @@ class SweepResult:
     starts_checked: int = 0
     #: Planned starts left waiting: their assignment's changed definition is not accepted.
     held_back: list[PlannedStart] = field(default_factory=list)
+    #: Occurrences of recurring duties opened.
+    opened: list[Opened] = field(default_factory=list)
+    today: dt.date | None = None
 
     def full(self, limit: int | None = BATCH) -> bool:
         """The sweep hit its batch limit: another batch may find more to do."""
         return limit is not None and max(self.steps_checked, self.starts_checked) >= limit
 
     def items(self) -> list[dict[str, Any]]:
-        """Planned starts first, then firings, as `check-deadlines` prints them."""
-        return [s.as_dict() for s in self.started] + [f.as_dict() for f in self.fired]
+        """Planned starts first, then occurrences opened, then firings, as `check-deadlines`
+        prints them."""
+        opened = [o.as_dict(self.today) for o in self.opened] if self.today else []
+        return [s.as_dict() for s in self.started] + opened + [f.as_dict() for f in self.fired]
 
 
 def due_count(engine: Engine, *, now: dt.datetime) -> int:
@@ -116,7 +140,7 @@ def sweep(
     handed to the engine's publisher after the commit.
     """
     today = engine.today(now)
-    result = SweepResult()
+    result = SweepResult(today=today)
     run = _Run(engine, now, today, dry_run, sweep=uuid.uuid4().hex)
     with engine.db.connect() if dry_run else engine.db.begin() as conn:
         if not dry_run:
@@ -132,10 +156,13 @@ def sweep(
                 on_step(1)
         rows = firings.due_steps(conn, today, limit) + imagined
         result.steps_checked = len(rows)
+        opened: list[DueStep] = []  # occurrences opened late: looked at in this sweep too
         for row in rows:
-            run.step(conn, row, result)
+            opened += run.step(conn, row, result)
             if on_step is not None:
                 on_step(1)
+        for row in opened:
+            run.step(conn, row, result)
         if dry_run:
             return result  # leaving connect() rolls back: nothing is written
     engine.log.committed(result.event_ids)
@@ -163,13 +190,17 @@ class _Run:
         except KeyError:
             return None
 
-    def step(self, conn: Connection, row: DueStep, result: SweepResult) -> None:
+    def step(self, conn: Connection, row: DueStep, result: SweepResult) -> list[DueStep]:
+        """Fire what is due of one step, or open a duty's occurrences (returned when they
+        are due to be looked at today: one opened late already deserves its notices)."""
         found = self._plan_for(row)
         if found is None:  # no longer defined: stop looking at it
             if not self.dry_run:
                 firings.stop_checking(conn, row)
-            return
+            return []
         point, plan = found
+        if plan.duty:
+            return self._open(conn, point, plan, result)
         calendar, definitions = self.engine.calendar, self.engine.definitions
         schedule = deadlines.schedule(point, plan, row.state, calendar)
         ready = self._claim(conn, schedule)
@@ -182,7 +213,7 @@ class _Run:
         ]
         result.fired.extend(fired)
         if self.dry_run:
-            return
+            return []
         events = [
             Event(
                 type=EVENT_OF[item.firing.kind], assignment=point.assignment, point=point.number,
@@ -196,6 +227,7 @@ class _Run:
         firings.link_events(conn, [(f.firing.key, i) for f, i in zip(fired, ids, strict=True)])
         result.event_ids.extend(ids)
         firings.set_next_check(conn, row, deadlines.next_check(schedule, self.today))
+        return []
 
     def start(self, conn: Connection, due: PlannedStart, result: SweepResult) -> list[DueStep]:
         """Start a point whose planned day has come.
@@ -240,6 +272,49 @@ class _Run:
             if (check := checks.get(step.id)) is not None and check <= self.today
         ]
 
+    def _open(
+        self, conn: Connection, point: PointPlan, duty: StepPlan, result: SweepResult
+    ) -> list[DueStep]:
+        """Open the duty's occurrences whose day has come, through the engine (a dry run works
+        them out from the point's events); the point's row takes the duty's next check."""
+        if self.dry_run:
+            state = replay(point, store.point_events(conn, point.assignment, point.number))
+            action = OpenOccurrences(actor=SYSTEM, step=duty.id)
+            try:
+                transition = execute(point, state, action, now=self.now,
+                                     calendar=self.engine.calendar)  # fmt: skip
+            except CouncilError:
+                return []
+            result.opened.extend(_opened(point, transition.events))
+            return self._due_today(point, transition.state, transition.events)
+        try:
+            with conn.begin_nested():
+                outcome = self.engine.open_occurrences(conn, point, duty.id, now=self.now)
+        except (sa.exc.IntegrityError, ConflictError):
+            return []  # a command changed the point meanwhile: the next sweep opens them
+        except CouncilError:
+            firings.stop_checking(conn, DueStep(point.assignment, point.number,
+                                                StepState(id=duty.id, owner="")))  # fmt: skip
+            return []
+        if outcome is None:
+            return []  # its definition changed and is not accepted: it waits, as a start does
+        result.opened.extend(_opened(point, outcome.events))
+        result.event_ids.extend(outcome.event_ids)
+        return self._due_today(point, outcome.state, outcome.events)
+
+    def _due_today(
+        self, point: PointPlan, state: PointState, events: tuple[Event, ...]
+    ) -> list[DueStep]:
+        """The occurrences just opened whose first check has come (opened late)."""
+        ids = {e.step for e in events}
+        checks = self.engine.next_checks(point, state)
+        return [
+            DueStep(point.assignment, point.number, step)
+            for step in state.steps
+            if step.id in ids and (check := checks.get(step.id)) is not None
+            and check <= self.today
+        ]  # fmt: skip
+
     def _point_for(self, due: PlannedStart) -> PointPlan | None:
         assignment = self.engine.definitions.assignments.get(due.assignment)
         try:
@@ -268,3 +343,11 @@ def _prompted(events: tuple[Event, ...]) -> tuple[str, ...]:
         if isinstance(e.payload, StepActivated) and e.payload.owner is not None
     ]
     return tuple(dict.fromkeys(owners))
+
+
+def _opened(point: PointPlan, events: tuple[Event, ...]) -> list[Opened]:
+    return [
+        Opened(point.address, e.step or "", e.payload.owner or "", e.payload.due)
+        for e in events
+        if isinstance(e.payload, StepActivated)
+    ]

@@ -2,9 +2,9 @@
 
 The real CLI runs in a subprocess twice: once with stderr on the slave side of
 a real pseudo-terminal (stdout piped, as in `council backlog > file` typed at a
-terminal), once with both streams piped. The definitions hold 22 assignments
-(20 copies of the premises assignment beside the seed), 91 points: enough work
-for a bar.
+terminal), once with both streams piped. The definitions hold 23 assignments
+(20 copies of the premises assignment beside the bundled three), 95 points: enough
+work for a bar.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from tests.support import DEFINITIONS, ROOT
 from workflow.store import connect, tables
 
 COPIES = 20
-POINTS = 7 + 4 * (COPIES + 1)  # the seed's 7, then 4 per premises assignment
+POINTS = 7 + 4 + 4 * (COPIES + 1)  # the seed's 7, the safety cycle's 4, 4 per premises one
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 NOW = "2025-03-01T09:00"
 LATER = "2026-01-05"
@@ -149,7 +149,7 @@ def test_start_all_shows_progress_on_a_terminal_only(
     )
     _quiet(piped)
     assert shown.stdout == piped.stdout
-    assert piped.stdout.count("started ") == COPIES + 2
+    assert piped.stdout.count("started ") == COPIES + 3
     assert "started kf-2024-lokal-07: point(s) 1, 2, 4 (7 events)\n" in piped.stdout
 
 

@@ -108,6 +108,13 @@ class RequestExtension(Action):
     reason: str | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class OpenOccurrences(Action):
+    """Open a duty's occurrences whose day has come (the sweep asks it of the system)."""
+
+    step: str
+
+
 StepAction: TypeAlias = (
     BeginStep
     | CompleteStep
@@ -127,6 +134,9 @@ ALLOWED: dict[StepStatus, tuple[str, ...]] = {
     StepStatus.IN_PROGRESS: ("complete", "skip", "assign", "hold", "extend", "delay"),
     StepStatus.DONE: ("reopen",),
     StepStatus.SKIPPED: ("reopen",),
+    # a duty: skipping it ends it (no more occurrences); assigning it names the owner of
+    # the occurrences to come
+    StepStatus.RECURRING: ("skip", "assign"),
 }
 VERB: dict[type[Action], str] = {
     BeginStep: "begin",
@@ -141,6 +151,7 @@ VERB: dict[type[Action], str] = {
     AddNote: "note",
     WriteOff: "write off",
     StartPoint: "start",
+    OpenOccurrences: "open occurrences of",
 }
 
 

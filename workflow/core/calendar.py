@@ -18,7 +18,7 @@ from functools import lru_cache
 import holidays
 from holidays.constants import DE_FACTO, PUBLIC
 
-from workflow.core.specs import DayKind, Duration, Language
+from workflow.core.values import DayKind, Duration, Language
 
 _HOLIDAY_LANGUAGE = {Language.SV: "sv", Language.EN: "en_US"}
 #: Business-day arithmetic refuses to walk further than this (about 40 years).

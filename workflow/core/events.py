@@ -97,6 +97,8 @@ class StepActivated(Payload):
     due: dt.date | None = None
     #: The due date as the definition gave it, when a day off moved it.
     due_declared: dt.date | None = None
+    #: For an occurrence of a duty: no occurrence follows it (the duty ends with it).
+    last: bool = False
 
 
 class StepBegun(Payload):

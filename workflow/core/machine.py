@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from workflow.core import recurrence
 from workflow.core.actions import (
     VERB,
     Action,
@@ -21,6 +22,7 @@ from workflow.core.actions import (
     CompleteStep,
     ExtendStep,
     HoldStep,
+    OpenOccurrences,
     ReassignStep,
     ReopenStep,
     RequestExtension,
@@ -144,10 +146,33 @@ class _Decision:
         return all(self.satisfied(dep) for dep in step.after)
 
     def activate_ready(self) -> None:
-        """Activate every pending step whose after: steps are all satisfied."""
+        """Activate every pending step whose after: steps are all satisfied (a duty is never
+        activated: its occurrences open, by :meth:`open_occurrences`)."""
         for step in self.plan.steps:
+            if step.repeat is not None:
+                continue
             if self.state.step(step.id).status is StepStatus.PENDING and self.ready(step):
                 self.activate(step)
+
+    def open_occurrences(self, duty: StepPlan) -> None:
+        """Open each occurrence of ``duty`` whose day has come and that is not open yet."""
+        current = self.state.step(duty.id)
+        start = self.state.start_date
+        if duty.repeat is None or start is None or current.status.finished:
+            return
+        opened = {recurrence.split(s.id)[1] or "" for s in self.state.steps}
+        for occurrence in recurrence.due_to_open(
+            duty.repeat, start, opened, self.now.date(), self.calendar
+        ):
+            due = self.calendar.adjust_due(occurrence.due)
+            self.emit(
+                EventType.STEP_ACTIVATED,
+                StepActivated(
+                    owner=current.owner, due=due, last=occurrence.last,
+                    due_declared=occurrence.due if due != occurrence.due else None,
+                ),
+                occurrence.step_id(duty.id),
+            )  # fmt: skip
 
     def finish_if_complete(self) -> None:
         if all(s.status.finished for s in self.state.steps) and self.state.completed_at is None:
@@ -173,11 +198,23 @@ def _step(d: _Decision, action: StepAction) -> StepPlan:
     target = f"{d.plan.address}/{action.step}"
     try:
         plan = d.plan.step(action.step)
+        if plan.period is not None:
+            d.state.step(action.step)  # an occurrence exists once it has opened
     except KeyError:
         known = ", ".join(s.id for s in d.plan.steps)
-        raise NotFound("step", target, f"steps of this point are {known}") from None
+        hint = f"steps of this point are {known}"
+        if recurrence.split(action.step)[1] is not None:
+            hint = "no such occurrence has opened; `council show` lists those that have"
+        raise NotFound("step", target, hint) from None
     _require_running(d, verb, target)
     current = d.state.step(action.step)
+    if plan.duty and verb not in ("skip", "assign"):
+        raise TransitionNotAllowed(
+            command=verb, target=target, state="a recurring duty", allowed=["skip", "assign"],
+            reason=f"act on one of its occurrences ({action.step}@PERIOD, see `council show "
+            f"{d.plan.address}`); skipping the duty ends it, assigning it names the owner of "
+            "the occurrences to come",
+        )  # fmt: skip
     allowed = allowed_for(current)
     if verb not in allowed:
         state = f"{current.status.value}, held" if current.held_since else current.status.value
@@ -193,7 +230,21 @@ def _start(d: _Decision, action: StartPoint) -> None:
     start = d.plan.start or d.now.date()
     d.emit(EventType.POINT_STARTED, PointStarted(start_date=start))
     d.activate_ready()
+    for duty in d.plan.duties():
+        d.open_occurrences(duty)
     d.finish_if_complete()
+
+
+def _open(d: _Decision, action: OpenOccurrences) -> None:
+    """The sweep opens a duty's occurrences as their days come (none opened twice)."""
+    try:
+        duty = d.plan.step(action.step)
+    except KeyError:
+        raise NotFound("step", f"{d.plan.address}/{action.step}") from None
+    if not duty.duty:
+        raise InvalidInput(f"{d.plan.address}/{action.step} is not a recurring duty")
+    _require_running(d, "open occurrences of", f"{d.plan.address}/{action.step}")
+    d.open_occurrences(duty)
 
 
 def _begin(d: _Decision, action: BeginStep) -> None:
@@ -340,6 +391,7 @@ def _request_extension(d: _Decision, action: RequestExtension) -> None:
 
 _DECIDE: dict[type[Action], Callable[[_Decision, Any], None]] = {
     StartPoint: _start,
+    OpenOccurrences: _open,
     BeginStep: _begin,
     CompleteStep: _complete,
     SkipStep: _skip,

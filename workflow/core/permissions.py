@@ -22,7 +22,15 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from workflow.core.actions import SYSTEM, Action, AddNote, ExtendStep, StartPoint, WriteOff
+from workflow.core.actions import (
+    SYSTEM,
+    Action,
+    AddNote,
+    ExtendStep,
+    OpenOccurrences,
+    StartPoint,
+    WriteOff,
+)
 from workflow.core.plan import Directory, PointPlan
 from workflow.core.state import PointState
 from workflow.errors import NotPermitted
@@ -48,7 +56,7 @@ def _stands_in(directory: Directory, owners: set[str], day: dt.date) -> set[str]
 
 def _owners(plan: PointPlan, state: PointState, action: Action) -> set[str] | None:
     """The owners who may take this action themselves; None when only authority may."""
-    if isinstance(action, StartPoint | WriteOff | ExtendStep):
+    if isinstance(action, StartPoint | WriteOff | ExtendStep | OpenOccurrences):
         return None  # the coordinator's decisions (an owner asks for time with `delay`)
     step = getattr(action, "step", None)
     if step is not None:
@@ -78,8 +86,8 @@ def check(
     if authority.covers(action.actor):
         return
     step = getattr(action, "step", None)
-    if step is not None and step not in {s.id for s in plan.steps}:
-        return  # no such step: the machine says so
+    if step is not None and step not in {s.id for s in state.steps}:
+        return  # no such step (or occurrence not open): the machine says so
     owners = _owners(plan, state, action)
     allowed = set() if owners is None else owners | _stands_in(directory, owners, day)
     if action.actor in allowed:

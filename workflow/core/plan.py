@@ -9,11 +9,14 @@ running points.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
+from workflow.core import recurrence
+from workflow.core.recurrence import Rule
 from workflow.core.specs import (
     Absence,
     DueRule,
@@ -79,6 +82,15 @@ class StepPlan:
     requires_note: bool = False
     assembles_report: bool = False
     delegable: bool = False
+    #: A recurring duty's rule: the step itself is never worked on, its occurrences are.
+    repeat: Rule | None = None
+    #: For an occurrence: its period (``2027-W05``); its id is ``DUTY@PERIOD``.
+    period: str | None = None
+
+    @property
+    def duty(self) -> bool:
+        """The step recurs: each of its periods is an occurrence of its own."""
+        return self.repeat is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,10 +114,19 @@ class PointPlan:
         return f"{self.assignment}/{self.number}"
 
     def step(self, step_id: str) -> StepPlan:
+        """A step by id; an occurrence's id (``DUTY@PERIOD``) gives its duty's plan for it."""
         for step in self.steps:
             if step.id == step_id:
                 return step
+        duty, period = recurrence.split(step_id)
+        if period is not None:
+            for step in self.steps:
+                if step.id == duty and step.repeat is not None:
+                    return occurrence_plan(step, period)
         raise KeyError(step_id)
+
+    def duties(self) -> tuple[StepPlan, ...]:
+        return tuple(step for step in self.steps if step.repeat is not None)
 
     def dependants(self, step_id: str) -> Iterator[StepPlan]:
         return (step for step in self.steps if step_id in step.after)
@@ -140,6 +161,25 @@ class AssignmentPlan:
         """A stable hash of everything the machine would run differently."""
         text = json.dumps(asdict(self), sort_keys=True, default=str, ensure_ascii=False)
         return hashlib.sha256(text.encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=4096)
+def occurrence_plan(duty: StepPlan, period: str) -> StepPlan:
+    """One occurrence of a duty: the duty's owner, reminders and escalation, its period in
+    its title ("Lägesbild – vecka 5 2027"), its due date given when it opens."""
+    title = Localized(
+        sv=f"{duty.title.get(Language.SV)} – {recurrence.period_words(period, Language.SV)}",
+        en=f"{duty.title.get(Language.EN)} – {recurrence.period_words(period, Language.EN)}",
+    )
+    return replace(
+        duty,
+        id=f"{duty.id}{recurrence.MARK}{period}",
+        title=title,
+        after=(),
+        due=None,
+        repeat=None,
+        period=period,
+    )
 
 
 @dataclass(frozen=True)
@@ -231,6 +271,7 @@ def build_step(step: StepSpec, point: PointSpec, directory: Directory, lang: Lan
         requires_note=bool(step.requires_note),
         assembles_report=bool(step.assembles_report),
         delegable=bool(step.delegable),
+        repeat=step.repeat.rule() if step.repeat is not None else None,
     )
 
 

@@ -16,6 +16,7 @@ to look again, so occurrences are created as they come, never all at once.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -73,10 +74,15 @@ class Occurrence:
         return f"{duty}{MARK}{self.period}"
 
 
+#: A period as occurrence ids write it: 2027-W05, 2027-01, 2027-Q1, 2027.
+PERIOD = re.compile(r"^[0-9]{4}(-W(0[1-9]|[1-4][0-9]|5[0-3])|-Q[1-4]|-(0[1-9]|1[0-2]))?$")
+
+
 def split(step_id: str) -> tuple[str, str | None]:
-    """(the duty's step id, the period) of an occurrence id; (step_id, None) for others."""
+    """(the duty's step id, the period) of an occurrence id; (step_id, None) for others,
+    and for an id whose period is not one (``x@../``)."""
     duty, mark, period = step_id.partition(MARK)
-    return (duty, period) if mark else (step_id, None)
+    return (duty, period) if mark and PERIOD.match(period) else (step_id, None)
 
 
 # --- periods -----------------------------------------------------------------------

@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from workflow.core import deadlines
+from workflow.core import deadlines, recurrence
 from workflow.core.actions import SYSTEM, StartPoint
 from workflow.core.calendar import Calendar
 from workflow.core.events import StepActivated
 from workflow.core.machine import execute
-from workflow.core.plan import AssignmentPlan, Directory, PointPlan
-from workflow.core.state import PointState, initial
+from workflow.core.plan import AssignmentPlan, Directory, PointPlan, StepPlan
+from workflow.core.state import PointState, StepState, StepStatus, initial
 
 
 def timeline(
@@ -29,7 +29,8 @@ def timeline(
     Sweeping once a day from ``start``: on each day, what :func:`deadlines.due_now`
     would fire that has not fired yet (nor on an earlier simulated day). A point not
     started yet starts on its planned day (or on ``start`` when that day has passed) and
-    its steps' firings follow from then.
+    its steps' firings follow from then. A recurring duty's occurrences open on their
+    days (kind ``occurrence``) and their firings follow.
     """
     rows: list[dict[str, Any]] = []
     seen = set(fired)
@@ -42,10 +43,18 @@ def timeline(
                 continue
             first, state, row = planned
             rows.append(row)
-        for step in point.steps:
-            step_state = state.step(step.id)
+        steps = [(point.step(s.id), s, first) for s in state.steps if s.id not in duties(point)]
+        for duty in point.duties():
+            for opens_on, occurrence in _occurrences(point, state, duty, first, until, calendar):
+                steps.append((point.step(occurrence.id), occurrence, opens_on))
+                rows.append({
+                    "point": point.address, "step": occurrence.id, "kind": "occurrence",
+                    "level": 0, "fires_on": opens_on.isoformat(), "due": _iso(occurrence.due),
+                    "owner": occurrence.owner, "to": occurrence.owner, "via": None,
+                    "days_overdue": 0,
+                })  # fmt: skip
+        for step, step_state, day in steps:
             schedule = deadlines.schedule(point, step, step_state, calendar)
-            day = first
             while day <= until and schedule:
                 for firing in deadlines.due_now(schedule, day):
                     if firing.key in seen:
@@ -84,3 +93,39 @@ def _planned_start(
         "to": ", ".join(dict.fromkeys(owners)) or coordinator, "via": None, "days_overdue": 0,
     }  # fmt: skip
     return day, transition.state, row
+
+
+def duties(point: PointPlan) -> set[str]:
+    return {duty.id for duty in point.duties()}
+
+
+def _iso(day: dt.date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+def _occurrences(
+    point: PointPlan,
+    state: PointState,
+    duty: StepPlan,
+    first: dt.date,
+    until: dt.date,
+    calendar: Calendar,
+) -> list[tuple[dt.date, StepState]]:
+    """The duty's occurrences not open yet that open by ``until``, as they would be then."""
+    current = state.step(duty.id)
+    if duty.repeat is None or state.start_date is None or current.status.finished:
+        return []
+    opened = {recurrence.split(s.id)[1] for s in state.steps}
+    found = []
+    for occurrence in recurrence.occurrences(duty.repeat, state.start_date, calendar):
+        if occurrence.opens_on > until:
+            break
+        if occurrence.period in opened:
+            continue
+        day = max(occurrence.opens_on, first)
+        moment = dt.datetime.combine(day, dt.time(7), tzinfo=calendar.timezone or dt.UTC)
+        found.append((day, StepState(
+            id=occurrence.step_id(duty.id), owner=current.owner, status=StepStatus.ACTIVE,
+            due=calendar.adjust_due(occurrence.due), activated_at=moment,
+        )))  # fmt: skip
+    return found

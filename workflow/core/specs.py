@@ -26,6 +26,13 @@ from pydantic import (
 )
 from pydantic.json_schema import models_json_schema
 
+from workflow.core.recurrence import (
+    FIRST_BUSINESS_DAY,
+    LAST_BUSINESS_DAY,
+    WEEKDAYS,
+    Every,
+    Rule,
+)
 from workflow.core.values import (
     DUE_PATTERN,
     DURATION_PATTERN,
@@ -69,6 +76,53 @@ class Rung(_Model):
         return value
 
 
+class Repeat(_Model):
+    """How a recurring duty repeats: each period (week, month, quarter, year) gives one
+    occurrence of the step, with its own due date, prompt, reminders and escalation."""
+
+    every: Every = Field(description="week, month, quarter or year.")
+    on: StrictInt | str | None = Field(
+        None,
+        description="The day in each period the occurrence is due: a weekday (monday ... "
+        "sunday; default friday) for a weekly duty; first-business-day, last-business-day "
+        "(the default) or a day of the month (1-31) for the others.",
+    )
+    month: Annotated[StrictInt, Field(ge=1, le=12)] | None = Field(
+        None, description="For a yearly duty: the month it falls in (1-12)."
+    )
+    until: Day | None = Field(None, description="No occurrence is due after this day.")
+    count: Annotated[StrictInt, Field(gt=0)] | None = Field(
+        None, description="How many occurrences in all."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Repeat:
+        if self.until is not None and self.count is not None:
+            raise ValueError("a duty ends by until: or by count:, not both")
+        if self.month is not None and self.every is not Every.YEAR:
+            raise ValueError("month: is for a yearly duty (every: year)")
+        if self.every is Every.WEEK:
+            if self.on is not None and self.on not in WEEKDAYS:
+                raise ValueError(
+                    f"a weekly duty is due on a weekday ({', '.join(WEEKDAYS)}), not {self.on!r}"
+                )
+        elif isinstance(self.on, int):
+            if not 1 <= self.on <= 31:
+                raise ValueError(f"a day of the month is 1-31, not {self.on}")
+        elif self.on is not None and self.on not in (FIRST_BUSINESS_DAY, LAST_BUSINESS_DAY):
+            raise ValueError(
+                f"on: is {FIRST_BUSINESS_DAY}, {LAST_BUSINESS_DAY} or a day of the month "
+                f"(1-31), not {self.on!r}"
+            )
+        return self
+
+    def rule(self) -> Rule:
+        """The resolved recurrence, with its default day."""
+        default = "friday" if self.every is Every.WEEK else LAST_BUSINESS_DAY
+        on = self.on if self.on is not None else default
+        return Rule(self.every, on=on, month=self.month, until=self.until, count=self.count)
+
+
 class StepFields(_Model):
     """The fields of a step that a point may override."""
 
@@ -91,6 +145,11 @@ class StepFields(_Model):
         None,
         description="When this step activates, a worker assembles the report back to the "
         "council and mails it to the coordinator.",
+    )
+    repeat: Repeat | None = Field(
+        None,
+        description="Makes the step a recurring duty: it is never worked on itself; each "
+        "period gives an occurrence (STEP@PERIOD) of its own.",
     )
 
     @field_validator("remind")
@@ -259,6 +318,7 @@ __all__ = [
     "Duration",
     "DURATION_PATTERN",
     "DurationField",
+    "Every",
     "FileKind",
     "Id",
     "ID_PATTERN",
@@ -273,6 +333,7 @@ __all__ = [
     "Person",
     "PointSpec",
     "Prose",
+    "Repeat",
     "Rung",
     "StepFields",
     "StepSpec",

@@ -33,6 +33,7 @@ from workflow.core.events import (
     StepSkipped,
 )
 from workflow.core.plan import PointPlan
+from workflow.core.recurrence import MARK, split
 
 
 class StepStatus(StrEnum):
@@ -43,6 +44,8 @@ class StepStatus(StrEnum):
     IN_PROGRESS = "in_progress"  # the owner has begun
     DONE = "done"
     SKIPPED = "skipped"
+    #: A recurring duty whose occurrences are opening: it is never worked on itself.
+    RECURRING = "recurring"
 
     @property
     def finished(self) -> bool:
@@ -136,7 +139,8 @@ def category(plan: PointPlan, state: PointState) -> Category:
         return Category.WRITTEN_OFF
     if state.started_at is not None and all(s.status.finished for s in state.steps):
         return Category.COMPLETED
-    if any(s.status in (StepStatus.IN_PROGRESS, *_FINISHED) for s in state.steps):
+    if any(s.status in (StepStatus.IN_PROGRESS, StepStatus.RECURRING, *_FINISHED)
+           for s in state.steps):  # fmt: skip
         return Category.ONGOING
     return Category.TO_START
 
@@ -177,6 +181,48 @@ def is_at_risk(
     return any(calendar.business_days_between(today, due) <= within for due in dues)
 
 
+@dataclass(frozen=True, slots=True)
+class DutyTally:
+    """A recurring duty's occurrences so far: what reports and `show` count per duty."""
+
+    duty: str
+    done: int
+    skipped: int
+    #: Open occurrences whose due date has passed (not held).
+    missed: int
+    #: Open occurrences not yet due (or held).
+    open: int
+    latest_note: str | None
+    #: No occurrence is to come: the duty's last has opened, or the duty was skipped.
+    ended: bool
+
+    @property
+    def total(self) -> int:
+        return self.done + self.skipped + self.missed + self.open
+
+
+def duty_tallies(plan: PointPlan, state: PointState, today: dt.date) -> list[DutyTally]:
+    """Per recurring duty of the point: done, skipped, missed and open occurrences."""
+    tallies = []
+    late = {s.id for s in overdue_steps(state, today)}
+    for duty in plan.duties():
+        ids = {s.id for s in state.steps if split(s.id)[0] == duty.id and s.id != duty.id}
+        mine = [s for s in state.steps if s.id in ids]
+        notes = [n.text for n in state.notes if n.step in ids]
+        tallies.append(
+            DutyTally(
+                duty=duty.id,
+                done=sum(s.status is StepStatus.DONE for s in mine),
+                skipped=sum(s.status is StepStatus.SKIPPED for s in mine),
+                missed=sum(s.id in late for s in mine),
+                open=sum(s.status.open and s.id not in late for s in mine),
+                latest_note=notes[-1] if notes else None,
+                ended=state.step(duty.id).status.finished,
+            )
+        )
+    return tallies
+
+
 def _on_step(state: PointState, event: Event, **changes: object) -> PointState:
     assert event.step is not None
     return state.with_step(replace(state.step(event.step), **changes))  # type: ignore[arg-type]
@@ -194,6 +240,8 @@ def evolve(state: PointState, event: Event) -> PointState:  # noqa: C901 - one a
             return _noted(
                 replace(state, written_off_at=at, written_off_reason=reason), event, reason
             )
+        case StepActivated(owner=owner, due=due, last=last) if _is_new_occurrence(state, event):
+            return _occurrence_opened(state, event, owner or "", due, last)
         case StepActivated(owner=owner, due=due):
             return _on_step(
                 state, event, status=StepStatus.ACTIVE, due=due, activated_at=at,
@@ -225,6 +273,29 @@ def evolve(state: PointState, event: Event) -> PointState:  # noqa: C901 - one a
         ):  # facts beside the state: they change nothing
             return state
     raise ValueError(f"unknown event type {event.type!r}")  # pragma: no cover
+
+
+def _is_new_occurrence(state: PointState, event: Event) -> bool:
+    """An activation of an occurrence the state does not hold yet: the duty's next one."""
+    step = event.step or ""
+    return MARK in step and all(s.id != step for s in state.steps)
+
+
+def _occurrence_opened(
+    state: PointState, event: Event, owner: str, due: dt.date | None, last: bool
+) -> PointState:
+    """A duty's occurrence opens: a step of its own, active; the duty recurs, or is done."""
+    step = event.step or ""
+    duty, _ = split(step)
+    at = event.occurred_at
+    opened = StepState(id=step, owner=owner, status=StepStatus.ACTIVE, due=due, activated_at=at)
+    steps = tuple(
+        replace(s, status=StepStatus.DONE, finished_at=at) if s.id == duty and last
+        else replace(s, status=StepStatus.RECURRING) if s.id == duty
+        else s
+        for s in state.steps
+    )  # fmt: skip
+    return replace(state, steps=(*steps, opened))
 
 
 def _reopened(state: PointState, event: Event, reopened: StepReopened) -> PointState:

@@ -13,6 +13,7 @@ from typing import Any
 
 from workflow.core.actions import SYSTEM
 from workflow.core.plan import MANAGER, Directory, effective_steps
+from workflow.core.recurrence import MAX_DUTY_ID
 from workflow.core.specs import PointSpec, StepFields, StepSpec
 from workflow.definitions.corpus import Corpus, Parsed, directory_of, workflows_of
 from workflow.definitions.dag import Where, dag_problems, under
@@ -364,7 +365,7 @@ def _check_deadlines_have_due_dates(corpus: Corpus) -> Iterator[Problem]:
             if point.due or point.decision == "rejected":
                 continue
             for step in effective_steps(point, workflows):
-                if step.due is None and (step.remind or step.escalate):
+                if step.repeat is None and step.due is None and (step.remind or step.escalate):
                     yield parsed.doc.problem(
                         ("points", i, "number"),
                         f"point {point.number}, step {step.id!r}: reminders and escalations "
@@ -397,3 +398,40 @@ def _check_point_dates(corpus: Corpus) -> Iterator[Problem]:
                         f"point {point.number}: {name} ({value}) is before the council's "
                         f"decision ({spec.decided_on})",
                     )
+
+
+@check
+def _check_duties(corpus: Corpus) -> Iterator[Problem]:
+    """A recurring duty stands alone: its occurrences are due by its rule, wait on nothing
+    and nothing waits on them, and its id leaves room for the period."""
+    workflows = workflows_of(corpus)
+    for parsed in corpus.assignments:
+        for i, point in enumerate(parsed.model.points):
+            if point.decision == "rejected":
+                continue
+            steps = effective_steps(point, workflows)
+            duties = {s.id for s in steps if s.repeat is not None}
+            where, label = ("points", i, "number"), f"point {point.number}"
+            for step in steps:
+                for problem in _duty_problems(step, duties, point):
+                    yield parsed.doc.problem(where, f"{label}, step {step.id!r}: {problem}")
+
+
+def _duty_problems(step: StepSpec, duties: set[str], point: PointSpec) -> Iterator[str]:
+    waits_on = sorted(duties & set(step.after or ()))
+    if waits_on:
+        yield (
+            f"waits on the recurring duty {', '.join(waits_on)}, which never finishes as "
+            "a whole; wait on another step, or make this step recur too"
+        )
+    if step.repeat is None:
+        return
+    if step.after:
+        yield "a recurring duty cannot wait on other steps (after:); it runs from the start"
+    if step.due is not None:
+        yield "a recurring duty's occurrences are due by its repeat: rule; remove due:"
+    if len(step.id) > MAX_DUTY_ID:
+        yield f"a recurring duty's id has at most {MAX_DUTY_ID} characters (it gets @PERIOD)"
+    until = step.repeat.until
+    if until is not None and point.start is not None and until < point.start:
+        yield f"repeat: until ({until}) is before the point's start ({point.start})"

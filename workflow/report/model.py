@@ -22,7 +22,15 @@ from workflow.core.calendar import Calendar
 from workflow.core.events import Event
 from workflow.core.plan import AssignmentPlan, Definitions, PointPlan
 from workflow.core.specs import Language
-from workflow.core.state import Category, PointState, category, is_at_risk, is_overdue, replay
+from workflow.core.state import (
+    Category,
+    PointState,
+    category,
+    duty_tallies,
+    is_at_risk,
+    is_overdue,
+    replay,
+)
 
 NotesMode = Literal["latest", "all"]
 #: The groups of work points, in the order a council reads them.
@@ -33,6 +41,18 @@ APART = (Category.WRITTEN_OFF, Category.REJECTED)
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True)
+
+
+class ReportDuty(_Frozen):
+    """A recurring duty of a point, counted over its occurrences up to the report's date."""
+
+    title: str
+    done: int
+    skipped: int
+    missed: int
+    open: int
+    latest_note: str | None = None
+    ended: bool = False
 
 
 class ReportPoint(_Frozen):
@@ -51,6 +71,8 @@ class ReportPoint(_Frozen):
     report_back: bool = False
     delivered_on: dt.date | None = None
     reason: str | None = None
+    #: Its recurring duties, each with its occurrences counted.
+    duties: tuple[ReportDuty, ...] = ()
 
 
 class Summary(_Frozen):
@@ -139,6 +161,18 @@ def _report_point(
             else None
         ),
         reason=state.written_off_reason,
+        duties=tuple(
+            ReportDuty(
+                title=plan.step(t.duty).title.get(lang),
+                done=t.done,
+                skipped=t.skipped,
+                missed=t.missed,
+                open=t.open,
+                latest_note=t.latest_note,
+                ended=t.ended,
+            )
+            for t in duty_tallies(plan, state, as_of)
+        ),
     )
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from workflow.core.specs import Language
 from workflow.core.state import Category
 from workflow.mail.templating import environment, format_date
-from workflow.report.model import APART, GROUPS, Report, ReportPoint
+from workflow.report.model import APART, GROUPS, Report, ReportDuty, ReportPoint
 
 #: The report's templates (HTML and Markdown).
 TEMPLATES = Path(__file__).parent / "templates"
@@ -59,6 +59,9 @@ LABELS: dict[Language, dict[str, str]] = {
         "not_delivered": "Ska återrapporteras senast {date}.",
         "reason": "Skäl",
         "none": "Inga punkter.",
+        "duty": "{title}: {done} klara, {skipped} överhoppade, {missed} missade, {open} pågående",
+        "duty_ended": "avslutad",
+        "duty_latest": "Senast:",
     },
     Language.EN: {
         "report": "Report back",
@@ -89,6 +92,9 @@ LABELS: dict[Language, dict[str, str]] = {
         "not_delivered": "To be reported back by {date}.",
         "reason": "Reason",
         "none": "No points.",
+        "duty": "{title}: {done} done, {skipped} skipped, {missed} missed, {open} open",
+        "duty_ended": "ended",
+        "duty_latest": "Latest:",
     },
 }
 
@@ -118,6 +124,16 @@ def delivery_line(point: ReportPoint, report: Report) -> str:
     )
 
 
+def duty_line(duty: ReportDuty, report: Report) -> str:
+    """Lägesbild: 8 klara, 1 överhoppade, 1 missade, 0 pågående (avslutad)."""
+    labels = LABELS[report.language]
+    line = labels["duty"].format(
+        title=duty.title, done=duty.done, skipped=duty.skipped, missed=duty.missed,
+        open=duty.open,
+    )  # fmt: skip
+    return f"{line} ({labels['duty_ended']})" if duty.ended else line
+
+
 def _context(report: Report) -> dict[str, Any]:
     return {
         "r": report,
@@ -129,6 +145,7 @@ def _context(report: Report) -> dict[str, Any]:
         "decision": decision_line(report),
         "delivery": lambda point: delivery_line(point, report),
         "late": lambda point: late_line(point, report),
+        "duty": lambda duty: duty_line(duty, report),
     }
 
 
@@ -212,6 +229,10 @@ def _docx_point(doc: Any, point: ReportPoint, report: Report) -> None:
         doc.add_paragraph(text)
     if point.reason:
         doc.add_paragraph(f"{labels['reason']}: {point.reason}")
+    for duty in point.duties:
+        doc.add_paragraph(duty_line(duty, report), style="List Bullet")
+        if duty.latest_note:
+            doc.add_paragraph(f"{labels['duty_latest']} {duty.latest_note}")
     facts = []
     if point.owner:
         facts.append(f"{labels['owner']}: {point.owner}")

@@ -751,13 +751,15 @@ def test_allowed_commands_per_status(run, linear_plan):
 
 
 def test_allowed_table_matches_the_rules():
-    """The documented table: pending/active/in_progress/done/skipped and their verbs."""
+    """The documented table: pending/active/in_progress/done/skipped/recurring and their
+    verbs."""
     assert ALLOWED == {
         StepStatus.PENDING: ("skip", "assign"),
         StepStatus.ACTIVE: ("begin", "complete", "skip", "assign", "hold", "extend", "delay"),
         StepStatus.IN_PROGRESS: ("complete", "skip", "assign", "hold", "extend", "delay"),
         StepStatus.DONE: ("reopen",),
         StepStatus.SKIPPED: ("reopen",),
+        StepStatus.RECURRING: ("skip", "assign"),
     }
 
 

@@ -128,3 +128,5 @@ def test_periods_in_words(period: str, sv: str, en: str) -> None:
 def test_an_occurrence_id_names_its_duty_and_period() -> None:
     assert split("lagesbild@2027-W05") == ("lagesbild", "2027-W05")
     assert split("analyse") == ("analyse", None)
+    for odd in ("lagesbild@", "lagesbild@2027-W54", "lagesbild@2027-13", "lagesbild@../x"):
+        assert split(odd) == (odd, None)

@@ -177,13 +177,13 @@ def test_every_cross_check_is_exercised_by_the_corpus(monkeypatch: pytest.Monkey
 
 
 def test_bundled_definitions_load_without_problems() -> None:
-    """definitions/ validates cleanly and builds both assignments with 7 and 4 points."""
+    """definitions/ validates cleanly and builds its assignments with 7, 4 and 4 points."""
     definitions, problems = check([BUNDLED])
 
     assert problems == [], _shown(problems)
     assert definitions is not None
     points = {aid: len(plan.points) for aid, plan in definitions.assignments.items()}
-    assert points == {"kf-2022-hedersvald": 7, "kf-2024-lokalforsorjning": 4}
+    assert points == {"kf-2022-hedersvald": 7, "kf-2024-lokalforsorjning": 4, "kf-2025-trygghet": 4}
     assert len(definitions.workflows) == 7
 
 
