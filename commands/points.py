@@ -1,4 +1,5 @@
-"""Running assignments: start, status, show, the step commands, assign, note, write-off, events."""
+"""Running assignments: start, amend, status, show, the step commands, assign, note,
+write-off, events."""
 
 from __future__ import annotations
 
@@ -69,6 +70,44 @@ def start(
     finally:  # what was started before an error is said too (each assignment commits alone)
         for line in lines:
             click.echo(line)
+
+
+@click.command()
+@click.argument("assignment")
+@click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
+@acting
+@pass_app
+def amend(
+    app: App, assignment: str, dry_run: bool, actor: str | None, now: dt.datetime | None
+) -> None:
+    """Carry a running assignment over to its amended definition, point by point."""
+    from commands import addresses
+    from workflow.amend import amend as run_amend
+
+    plan = addresses.assignment(app.definitions, assignment)
+    report = run_amend(
+        app.engine, plan.id, **app.who(actor), now=app.now(now, acting=True), dry_run=dry_run
+    )
+    if report.version is None:
+        click.echo(f"{plan.id} is as its definition says: nothing to amend")
+        return
+    for change in report.changes:
+        click.echo(f"change: {change}")
+    for number, lines in report.points.items():
+        for line in lines:
+            click.echo(f"{plan.id}/{number}: {line}")
+    if report.started:
+        click.echo(f"started point(s) {', '.join(map(str, report.started))}")
+    for number, day in report.scheduled.items():
+        click.echo(
+            f"point {number} is planned to start on {day}: the deadline sweep starts it then"
+        )
+    if dry_run:
+        click.echo(f"would amend {plan.id} to version {report.version}: nothing was written")
+    else:
+        click.echo(
+            f"amended {plan.id}: version {report.version} in force ({len(report.event_ids)} events)"
+        )
 
 
 def _started(assignment: str, report: Any, *, several: bool) -> list[str]:
@@ -387,6 +426,7 @@ def events(app: App, point: str | None, since: int, limit: int | None, as_json: 
 
 COMMANDS: list[click.Command] = [
     start,
+    amend,
     status,
     show,
     *_step_commands(),

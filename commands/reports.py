@@ -56,7 +56,7 @@ def report(
     """The report back to the council: points by category, as of a date."""
     from commands import addresses
     from workflow.core.specs import Language
-    from workflow.report.model import build_report
+    from workflow.report.model import build_report, end_of_day
     from workflow.report.render import Format, render
 
     plan = addresses.assignment(app.definitions, assignment)
@@ -68,9 +68,11 @@ def report(
     chosen = Format(_report_format(fmt, output))
     if chosen is Format.DOCX and output is None and sys.stdout.isatty():
         raise click.UsageError("DOCX is a binary file: write it with -o FILE")
+    with app.engine.db.connect() as conn:  # the definition in force on the day
+        in_force = app.engine.plan_in_force(conn, plan.id, end_of_day(day, app.tz))
     events = [e for _, e in app.engine.events(assignment=plan.id)]
     built = build_report(
-        app.definitions, plan, events, as_of=day, tz=app.tz, lang=language,
+        app.definitions, in_force, events, as_of=day, tz=app.tz, lang=language,
         notes=app.settings.report_notes, calendar=app.settings.calendar(),
         at_risk_days=app.settings.at_risk_days,
     )  # fmt: skip

@@ -7,6 +7,7 @@ from typing import Any
 
 from workflow.core.calendar import Calendar
 from workflow.core.events import (
+    DefinitionAmended,
     Event,
     NoteAdded,
     PointStarted,
@@ -17,7 +18,9 @@ from workflow.core.events import (
     StepExtensionRequested,
     StepHeld,
     StepReassigned,
+    StepRemoved,
     StepReopened,
+    StepRescheduled,
     StepResumed,
     StepSkipped,
 )
@@ -114,6 +117,12 @@ def _event_detail(event: Event) -> str:
             return text
         case StepExtensionRequested(reason=text):
             return text or ""
+        case StepRescheduled(due=due, reason=text):
+            return f"due {due}: {text}"
+        case StepRemoved(status=status, reason=text):
+            return f"was {status}: {text}"
+        case DefinitionAmended(version=version, changes=changes):
+            return f"version {version}: " + "; ".join(changes)
     return ""
 
 

@@ -48,6 +48,11 @@ class Context:
             self._stamp = stamp
         return self._definitions
 
+    def forget_definitions(self) -> None:
+        """Read the definitions again on the next use, changed files or not."""
+        self._definitions = None
+        self._checked = float("-inf")
+
     def event_log(self) -> EventLog:
         """The event log on this process's database; what it commits is published at once."""
         from tasks.publish import publish_committed

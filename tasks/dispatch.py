@@ -10,6 +10,7 @@ from celery import shared_task
 
 from tasks.context import context
 from workflow import handlers
+from workflow.errors import StaleDefinitions
 from workflow.mail import delivery
 from workflow.ops.logs import get_logger
 
@@ -21,7 +22,7 @@ TRANSIENT = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.Disconnectio
 
 @shared_task(
     name="council.dispatch",
-    autoretry_for=TRANSIENT,
+    autoretry_for=(*TRANSIENT, StaleDefinitions),
     retry_backoff=True,  # 1 s, 2 s, 4 s ... between tries,
     retry_backoff_max=300,  # capped at five minutes,
     retry_jitter=True,  # randomised, so a recovering database is not stampeded
@@ -31,7 +32,14 @@ def dispatch(event_id: int) -> None:
     """Run each handler subscribed to the event at most once, then deliver its effects."""
     ctx = context()
     now = dt.datetime.now(dt.UTC)
-    done = handlers.dispatch(ctx.db, ctx.definitions(), ctx.settings, event_id, now=now, tz=ctx.tz)
+    try:
+        done = handlers.dispatch(
+            ctx.db, ctx.definitions(), ctx.settings, event_id, now=now, tz=ctx.tz
+        )
+    except StaleDefinitions:
+        log.info("dispatch.definitions_stale", action="reloading, then trying again")
+        ctx.forget_definitions()  # an amendment was accepted: read the files again
+        raise
     if done.event is None:
         log.warning("dispatch.unknown_event")
         return

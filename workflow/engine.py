@@ -15,13 +15,14 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from workflow import store
-from workflow.core import deadlines, drift, permissions, recurrence
+from workflow.core import deadlines, drift, permissions, recurrence, versions
 from workflow.core.actions import (
     SYSTEM,
     VERB,
@@ -47,6 +48,7 @@ from workflow.errors import (
 )
 from workflow.eventlog import EventLog
 from workflow.store import migrate, planned
+from workflow.store import versions as store_versions
 
 #: The role whose holders may act on every assignment (``admin_role`` in the settings).
 DEFAULT_ADMIN_ROLE = "council-admin"
@@ -171,6 +173,24 @@ class Engine:
             raise ConflictError(plan.address)
         return Outcome(plan, transition.state, transition.events, tuple(ids), state)
 
+    def run_in(
+        self, conn: Connection, plan: PointPlan, action: Action, now: dt.datetime
+    ) -> Outcome:
+        """Run one action in the caller's transaction (an amendment's); the events are the
+        caller's to publish once it commits."""
+        return self._run(conn, plan, action, self._local(now))
+
+    def local(self, now: dt.datetime) -> dt.datetime:
+        """``now`` in the configured zone (it must be aware)."""
+        return self._local(now)
+
+    def require_authority(
+        self, plan: AssignmentPlan, actor: str, recorded_by: str | None, verb: str
+    ) -> None:
+        """Refuse unless the actor (and whoever records for them) is the coordinator or an
+        administrator."""
+        self._require_authority(plan, actor, recorded_by, verb)
+
     def next_checks(self, plan: PointPlan, state: PointState) -> dict[str, dt.date | None]:
         """When the sweep must first look at each step (the earliest firing, due or not); for
         a recurring duty, the day its next occurrence opens."""
@@ -225,7 +245,7 @@ class Engine:
         if row.digest != plan.digest:
             raise DefinitionDrift(
                 f"the definition of {plan.id} changed after it was started; see "
-                f"`council validate --against-db`, then `council start {plan.id} --accept-changes`"
+                f"`council amend {plan.id} --dry-run`, then `council amend {plan.id}`"
             )
 
     # --- commands ----------------------------------------------------------------
@@ -311,7 +331,7 @@ class Engine:
         report = StartReport(plan.id)
         try:
             with self.db.begin() as conn:
-                self._record_definition(conn, plan, report, accept_changes, local)
+                self._record_definition(conn, plan, report, accept_changes, local, actor)
                 for point in points:
                     start_on = self.calendar.start_on(point.start) if point.start else None
                     if point.rejected:
@@ -372,6 +392,7 @@ class Engine:
         report: StartReport,
         accept: bool,
         now: dt.datetime,
+        actor: str,
     ) -> None:
         row = store.get_assignment(conn, plan.id)
         source = self.definitions.sources.get(plan.id, "")
@@ -385,6 +406,7 @@ class Engine:
                 source=source,
                 now=now,
             )
+            self.record_version(conn, plan, now=now, actor=actor)
             return
         if row.digest == plan.digest:
             return
@@ -399,12 +421,35 @@ class Engine:
         if breaking:
             raise DefinitionDrift(
                 f"cannot accept the new definition of {plan.id}: it would break running points "
-                f"({'; '.join(breaking)})"
+                f"({'; '.join(breaking)}); `council amend {plan.id}` carries them over"
             )
         store.update_assignment_definition(
             conn, plan.id, digest=plan.digest, structure=new_structure, source=source
         )
+        self.record_version(conn, plan, now=now, actor=actor)
         report.accepted_changes = [str(c) for c in changes]
+
+    def record_version(
+        self, conn: Connection, plan: AssignmentPlan, *, now: dt.datetime, actor: str
+    ) -> int:
+        """Record the definition now in force (its file's text, digest and plan)."""
+        source = self.definitions.sources.get(plan.id, "")
+        try:
+            text = Path(source).read_text(encoding="utf-8") if source else ""
+        except OSError:
+            text = ""
+        return store_versions.record(
+            conn, plan.id, digest=plan.digest, plan=versions.to_data(plan), text=text,
+            source=source, now=now, accepted_by=actor,
+        )  # fmt: skip
+
+    def plan_in_force(
+        self, conn: Connection, assignment_id: str, before: dt.datetime
+    ) -> AssignmentPlan:
+        """The assignment's plan as it was in force just before ``before`` (the current one
+        when no other version was recorded)."""
+        current = self.definitions.assignment(assignment_id)
+        return store_versions.plan_in_force(conn, current, before)
 
     def drift(self, conn: Connection, plan: AssignmentPlan) -> list[drift.Change]:
         """How the current definition differs from the one the assignment started with."""

@@ -143,6 +143,13 @@ class DefinitionDrift(CouncilError):
     exit_code = EXIT_CONFLICT
 
 
+class StaleDefinitions(CouncilError):
+    """A worker's definitions are older than the version the database has in force (an
+    amendment was just accepted): it reloads them and tries again."""
+
+    exit_code = EXIT_CONFLICT
+
+
 class NotInitialised(CouncilError):
     """The database has no council schema yet (or an older one)."""
 

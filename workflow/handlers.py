@@ -29,6 +29,7 @@ from workflow.core.machine import step_closed
 from workflow.core.plan import AssignmentPlan, Definitions
 from workflow.core.specs import Language
 from workflow.core.state import replay
+from workflow.errors import StaleDefinitions
 from workflow.mail import notices
 from workflow.mail.prompts import build_prompt, owner_of
 from workflow.ops.logs import get_logger
@@ -109,6 +110,7 @@ def prompt_owner(ctx: HandlerContext, event: Event) -> list[int]:
     for to, suffix, not_before in recipients:
         prompt = build_prompt(ctx.conn, ctx.definitions, ctx.event_id, event, ctx.tz, recipient=to)
         if prompt is None:
+            _require_current(ctx, event)
             log.warning("prompt.skipped", reason="owner or step no longer defined")
             return []
         effect_id = ctx.record(
@@ -118,6 +120,19 @@ def prompt_owner(ctx: HandlerContext, event: Event) -> list[int]:
         if effect_id is not None and not_before is None:
             recorded.append(effect_id)
     return recorded
+
+
+def _require_current(ctx: HandlerContext, event: Event) -> None:
+    """Raise :class:`StaleDefinitions` when this process's definitions of the event's
+    assignment are not the version in force in the database (an amendment added the step
+    after the worker read its files): the task reloads them and runs again, instead of
+    dropping the prompt."""
+    row = store.get_assignment(ctx.conn, event.assignment)
+    plan = ctx.definitions.assignments.get(event.assignment)
+    if row is not None and (plan is None or plan.digest != row.digest):
+        raise StaleDefinitions(
+            f"the definitions of {event.assignment} here are not the version in force"
+        )
 
 
 def _no_longer_waiting(ctx: HandlerContext, event: Event) -> str | None:

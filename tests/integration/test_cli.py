@@ -818,7 +818,8 @@ def test_commands_on_a_drifted_assignment_exit_4(drifting: Council) -> None:
         ["start", A, "--point", "3"],
     ):
         line = drifting.fails(4, *args, "--now", "2022-12-02")
-        assert "--accept-changes" in line, args
+        way = "--accept-changes" if args[0] == "start" else f"`council amend {A}`"
+        assert way in line, args
     assert drifting.event_count() == before
     # reading is still allowed
     assert drifting.status("2022-12-02")[1]["current_steps"] == ["analyse"]
@@ -852,7 +853,7 @@ def test_removed_step_of_a_running_point_is_refused_even_when_accepted(
     line = drifting.fails(4, "start", A, "--accept-changes", "--now", "2022-12-02")
     assert line == (
         f"error: cannot accept the new definition of {A}: it would break running points "
-        "(point 1: step 'present' removed)"
+        f"(point 1: step 'present' removed); `council amend {A}` carries them over"
     )
     drifting.fails(4, "begin", f"{A}/1/analyse", "--now", "2022-12-02")
     assert drifting.event_count() == before

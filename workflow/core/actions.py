@@ -11,7 +11,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from workflow.core.state import StepState, StepStatus
+from workflow.core.plan import PointPlan
+from workflow.core.state import PointState, StepState, StepStatus
 
 #: The actor of what council does by itself (the sweep, a worker): no person of the directory.
 SYSTEM = "council"
@@ -109,6 +110,16 @@ class RequestExtension(Action):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Amend(Action):
+    """Carry a running point over to an amended definition (the machine's plan is the new
+    one): ``previous`` is the point's plan before, ``before`` its state under it."""
+
+    previous: PointPlan
+    before: PointState
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class OpenOccurrences(Action):
     """Open a duty's occurrences whose day has come (the sweep asks it of the system)."""
 
@@ -152,6 +163,7 @@ VERB: dict[type[Action], str] = {
     WriteOff: "write off",
     StartPoint: "start",
     OpenOccurrences: "open occurrences of",
+    Amend: "amend",
 }
 
 

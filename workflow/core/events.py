@@ -54,6 +54,14 @@ class EventType(StrEnum):
     # A coordinator asked for the report to be mailed (`council report --send`); an
     # event of the whole assignment (no point). Changes no state.
     REPORT_REQUESTED = "report.requested"
+    # The council amended the assignment: a new version of its definition took effect (an
+    # event of the whole assignment). What it did to each running point follows as the
+    # points' own events (step.activated, step.removed, step.extended, step.reassigned).
+    DEFINITION_AMENDED = "definition.amended"
+    # An amendment removed a step that was open; its work is kept in the history.
+    STEP_REMOVED = "step.removed"
+    # An amendment moved an open step's due date (not a note: the council's decision).
+    STEP_RESCHEDULED = "step.rescheduled"
 
 
 class FiringKind(StrEnum):
@@ -187,6 +195,27 @@ class ReportRequested(Payload):
     language: Language
 
 
+class DefinitionAmended(Payload):
+    version: int
+    digest: str
+    #: What changed, one line each, as `council amend` showed it.
+    changes: tuple[str, ...] = ()
+
+
+class StepRescheduled(Payload):
+    due: dt.date
+    previous: dt.date | None = None
+    #: The due date as the amended definition gives it, when a day off moved it.
+    due_declared: dt.date | None = None
+    reason: str
+
+
+class StepRemoved(Payload):
+    reason: str
+    #: The step's status when it was removed.
+    status: str
+
+
 #: The payload model of each event type.
 PAYLOADS: dict[EventType, type[Payload]] = {
     EventType.POINT_STARTED: PointStarted,
@@ -208,6 +237,9 @@ PAYLOADS: dict[EventType, type[Payload]] = {
     EventType.STEP_ESCALATED: DeadlineFired,
     EventType.EFFECT_FAILED: EffectFailed,
     EventType.REPORT_REQUESTED: ReportRequested,
+    EventType.DEFINITION_AMENDED: DefinitionAmended,
+    EventType.STEP_REMOVED: StepRemoved,
+    EventType.STEP_RESCHEDULED: StepRescheduled,
 }
 
 

@@ -18,6 +18,7 @@ from workflow.core.actions import (
     VERB,
     Action,
     AddNote,
+    Amend,
     BeginStep,
     CompleteStep,
     ExtendStep,
@@ -49,14 +50,16 @@ from workflow.core.events import (
     StepExtensionRequested,
     StepHeld,
     StepReassigned,
+    StepRemoved,
     StepReopened,
+    StepRescheduled,
     StepResumed,
     StepSkipped,
 )
 from workflow.core.plan import PointPlan, StepPlan
 from workflow.core.privacy import clean_text
 from workflow.core.specs import DueAnchor
-from workflow.core.state import Category, PointState, StepStatus, category, evolve
+from workflow.core.state import Category, PointState, StepState, StepStatus, category, evolve
 from workflow.errors import InvalidInput, NotFound, TransitionNotAllowed
 
 
@@ -235,6 +238,65 @@ def _start(d: _Decision, action: StartPoint) -> None:
     d.finish_if_complete()
 
 
+def _amend(d: _Decision, action: Amend) -> None:
+    """Carry a running point over to its amended definition; work done is never undone.
+
+    Open steps the amendment removed are closed (``step.removed``, their history kept);
+    open steps whose due rule (or the point's due date) moved get the new date
+    (``step.rescheduled``), and those whose declared owner changed the new owner
+    (``step.reassigned``, unless someone reassigned them by hand); then every pending
+    step whose ``after:`` steps are finished becomes active (an added step after done
+    work is prompted now), added duties open their occurrences, and the point completes
+    if nothing is left.
+    """
+    _require_running(d, "amend", d.plan.address)
+    reason = clean_text("reason", action.reason, required=True)
+    kept = {s.id for s in d.state.steps}
+    for old in action.before.steps:
+        if old.id not in kept and old.status.open:
+            d.emit(EventType.STEP_REMOVED, StepRemoved(reason=reason, status=old.status.value),
+                   old.id)  # fmt: skip
+    previous = {s.id: s for s in action.previous.steps}
+    for step in d.plan.steps:
+        before, current = previous.get(step.id), d.state.step(step.id)
+        if before is None or step.duty or not current.status.open:
+            continue
+        if step.owner != before.owner and current.owner == before.owner:
+            d.emit(EventType.STEP_REASSIGNED, StepReassigned(from_=current.owner, to=step.owner),
+                   step.id)  # fmt: skip
+        moved = step.due != before.due or (step.due is None and d.plan.due != action.previous.due)
+        if moved and current.held_since is None:
+            due, declared = _due_as_amended(d, step, current)
+            if due is not None and due != current.due:
+                payload = StepRescheduled(reason=reason, due=due, previous=current.due,
+                                          due_declared=declared)  # fmt: skip
+                d.emit(EventType.STEP_RESCHEDULED, payload, step.id)
+    d.activate_ready()
+    for duty in d.plan.duties():
+        d.open_occurrences(duty)
+    d.finish_if_complete()
+
+
+def _due_as_amended(
+    d: _Decision, step: StepPlan, current: StepState
+) -> tuple[dt.date | None, dt.date | None]:
+    """The due date the amended rule gives an open step, counted from when it began to run."""
+    rule = step.due
+    if rule is None:
+        declared = d.plan.due
+    elif rule.anchor is DueAnchor.DATE:
+        declared = rule.date
+    else:
+        assert rule.after is not None
+        activated = d.calendar.day_of(current.activated_at) if current.activated_at else None
+        anchor = d.state.start_date if rule.anchor is DueAnchor.START else activated
+        declared = d.calendar.shift(anchor or d.now.date(), rule.after)
+    if declared is None:
+        return None, None
+    due = d.calendar.adjust_due(declared)
+    return due, (declared if due != declared else None)
+
+
 def _open(d: _Decision, action: OpenOccurrences) -> None:
     """The sweep opens a duty's occurrences as their days come (none opened twice)."""
     try:
@@ -392,6 +454,7 @@ def _request_extension(d: _Decision, action: RequestExtension) -> None:
 _DECIDE: dict[type[Action], Callable[[_Decision, Any], None]] = {
     StartPoint: _start,
     OpenOccurrences: _open,
+    Amend: _amend,
     BeginStep: _begin,
     CompleteStep: _complete,
     SkipStep: _skip,

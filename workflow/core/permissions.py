@@ -26,6 +26,7 @@ from workflow.core.actions import (
     SYSTEM,
     Action,
     AddNote,
+    Amend,
     ExtendStep,
     OpenOccurrences,
     StartPoint,
@@ -56,7 +57,7 @@ def _stands_in(directory: Directory, owners: set[str], day: dt.date) -> set[str]
 
 def _owners(plan: PointPlan, state: PointState, action: Action) -> set[str] | None:
     """The owners who may take this action themselves; None when only authority may."""
-    if isinstance(action, StartPoint | WriteOff | ExtendStep | OpenOccurrences):
+    if isinstance(action, StartPoint | WriteOff | ExtendStep | OpenOccurrences | Amend):
         return None  # the coordinator's decisions (an owner asks for time with `delay`)
     step = getattr(action, "step", None)
     if step is not None:

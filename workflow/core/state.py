@@ -14,6 +14,7 @@ from enum import StrEnum
 from workflow.core.calendar import Calendar
 from workflow.core.events import (
     DeadlineFired,
+    DefinitionAmended,
     EffectFailed,
     Event,
     NoteAdded,
@@ -28,12 +29,14 @@ from workflow.core.events import (
     StepExtensionRequested,
     StepHeld,
     StepReassigned,
+    StepRemoved,
     StepReopened,
+    StepRescheduled,
     StepResumed,
     StepSkipped,
 )
 from workflow.core.plan import PointPlan
-from workflow.core.recurrence import MARK, split
+from workflow.core.recurrence import split
 
 
 class StepStatus(StrEnum):
@@ -224,8 +227,14 @@ def duty_tallies(plan: PointPlan, state: PointState, today: dt.date) -> list[Dut
 
 
 def _on_step(state: PointState, event: Event, **changes: object) -> PointState:
+    """The event's step changed; a step the plan no longer has (an amendment removed it)
+    keeps its history in the log, not in the state."""
     assert event.step is not None
-    return state.with_step(replace(state.step(event.step), **changes))  # type: ignore[arg-type]
+    try:
+        current = state.step(event.step)
+    except KeyError:
+        return state
+    return state.with_step(replace(current, **changes))  # type: ignore[arg-type]
 
 
 def evolve(state: PointState, event: Event) -> PointState:  # noqa: C901 - one arm per payload
@@ -244,8 +253,8 @@ def evolve(state: PointState, event: Event) -> PointState:  # noqa: C901 - one a
             return _occurrence_opened(state, event, owner or "", due, last)
         case StepActivated(owner=owner, due=due):
             return _on_step(
-                state, event, status=StepStatus.ACTIVE, due=due, activated_at=at,
-                owner=owner or state.step(event.step or "").owner, begun_at=None,
+                replace(state, completed_at=None), event, status=StepStatus.ACTIVE, due=due,
+                activated_at=at, owner=owner or _owner(state, event.step), begun_at=None,
                 finished_at=None,
             )  # fmt: skip
         case StepBegun():
@@ -268,17 +277,33 @@ def evolve(state: PointState, event: Event) -> PointState:  # noqa: C901 - one a
             return _on_step(state, event, held_since=None, due=due)
         case StepExtended(due=due, reason=reason):
             return _noted(_on_step(state, event, due=due), event, reason)
+        case StepRescheduled(due=due):
+            return _on_step(state, event, due=due)
         case (
-            EffectFailed() | DeadlineFired() | StepExtensionRequested() | ReportRequested()
-        ):  # facts beside the state: they change nothing
+            EffectFailed()
+            | DeadlineFired()
+            | StepExtensionRequested()
+            | ReportRequested()
+            | DefinitionAmended()
+            | StepRemoved()
+        ):  # facts beside the state (a removed step is no longer in it): they change nothing
             return state
     raise ValueError(f"unknown event type {event.type!r}")  # pragma: no cover
 
 
+def _owner(state: PointState, step_id: str | None) -> str:
+    try:
+        return state.step(step_id or "").owner
+    except KeyError:
+        return ""
+
+
 def _is_new_occurrence(state: PointState, event: Event) -> bool:
-    """An activation of an occurrence the state does not hold yet: the duty's next one."""
+    """An activation of an occurrence the state does not hold yet, of a duty it holds."""
     step = event.step or ""
-    return MARK in step and all(s.id != step for s in state.steps)
+    duty, period = split(step)
+    ids = {s.id for s in state.steps}
+    return period is not None and step not in ids and duty in ids
 
 
 def _occurrence_opened(

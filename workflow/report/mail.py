@@ -14,10 +14,11 @@ from workflow.core.plan import Definitions
 from workflow.core.specs import Language
 from workflow.mail.compose import Rendered
 from workflow.mail.templating import format_date
-from workflow.report.model import NotesMode, build_report
+from workflow.report.model import NotesMode, build_report, end_of_day
 from workflow.report.render import LABELS, to_docx, to_html, to_markdown
 from workflow.store import effects
 from workflow.store.effects import EffectKind
+from workflow.store.versions import plan_in_force
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
@@ -42,7 +43,7 @@ def record_report(
     Rendered now and stored with the effect, so a resend is the same message.
     Returns the new effect id, or None if this key was recorded before.
     """
-    plan = definitions.assignment(assignment)
+    plan = plan_in_force(conn, definitions.assignment(assignment), end_of_day(as_of, tz))
     events = [e for _, e in store.list_events(conn, assignment=assignment)]
     report = build_report(
         definitions, plan, events, as_of=as_of, tz=tz, lang=language, notes=notes,

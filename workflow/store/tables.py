@@ -6,7 +6,8 @@ same transaction for fast queries, and ``points.version`` is the optimistic
 lock. ``outbox`` lists events still to publish; ``effects`` records each side
 effect once, by a unique key, for the workers; ``firings`` records each
 deadline firing once; ``replies`` each received reply once; ``planned_starts`` the
-points the sweep will start on their day.
+points the sweep will start on their day; ``definition_versions`` each version of an
+assignment's definition.
 
 Nothing outside :mod:`workflow.store` touches a table: the rest of council
 calls the store's functions.
@@ -72,6 +73,22 @@ steps = sa.Table(
     sa.ForeignKeyConstraint(["assignment", "number"], ["points.assignment", "points.number"]),
     sa.Index("ix_steps_owner_status", "owner", "status"),
     sa.Index("ix_steps_next_check_at", "next_check_at"),
+)
+
+definition_versions = sa.Table(
+    "definition_versions",
+    metadata,
+    # Every version of an assignment's definition that was started or amended: the file's
+    # text, its digest and resolved plan, and when it took effect. A report as of a date
+    # renders with the version in force then.
+    sa.Column("assignment", sa.String(64), sa.ForeignKey("assignments.id"), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("plan", sa.JSON, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("source", sa.String(500), nullable=False),
+    sa.Column("effective_at", Stamp, nullable=False),
+    sa.Column("accepted_by", sa.String(64), nullable=False),
 )
 
 planned_starts = sa.Table(

@@ -331,10 +331,14 @@ def test_events_are_immutable_and_strict():
 
 def test_event_types_are_named_subject_verb():
     """The event types: the design's ten, hold/resume/extend, extension requests, deadline
-    firings, effect.failed, report.requested."""
+    firings, effect.failed, report.requested, and amendments (definition.amended,
+    step.removed, step.rescheduled)."""
     assert {t.value for t in EventType} == {
         "effect.failed",
         "report.requested",
+        "definition.amended",
+        "step.removed",
+        "step.rescheduled",
         "step.held",
         "step.resumed",
         "step.extended",
