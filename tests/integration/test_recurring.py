@@ -5,7 +5,8 @@ kf-2025-trygghet (a weekly lägesbild due on Thursdays, a quarterly analysis, an
 annual analysis with a count): ten weeks swept day by day with one week missed
 (the missed week stays overdue on its own, the others open and close on their
 days), racing sweeps open each occurrence once, a held or extended occurrence,
-who may act on an occurrence, skipping a duty ends it, a counted duty completes
+who may act on an occurrence, a reply by e-mail to an occurrence's prompt, skipping a
+duty ends it, a counted duty completes
 its point, and the as-of report counts only the occurrences up to its date. End to
 end, a real worker mails the ten prompts and the overdue notices to a real SMTP
 server.
@@ -17,6 +18,7 @@ import datetime as dt
 import threading
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -288,3 +290,49 @@ def test_a_worker_mails_ten_prompts_and_the_missed_weeks_notices(
     digests = [r for r in smtp.received if str(r.message["Subject"]).startswith("Eskalering: ")]
     assert [r.envelope_to for r in digests] == [["anders.berg@kommun.example"]]
     assert len(set(smtp.message_ids())) == len(smtp.received)
+
+
+def test_an_owner_reports_an_occurrence_done_by_replying_to_its_prompt(
+    engine: Engine, database_url: str, tmp_path: Path
+) -> None:
+    """The reply address of week 7's prompt is signed over its own activation: amir.hassan
+    answers DONE with a note, and that week (only) is done."""
+    from pydantic import SecretStr
+
+    from workflow.replies import tokens
+    from workflow.replies.inbox import Inbox
+    from workflow.settings import Settings
+
+    mailbox = "council@kommun.example"
+    secret = SecretStr("recurring-tests-reply-secret-0123456789")
+    settings = Settings(
+        reply_secret=secret,
+        database_url=database_url,
+        definitions=DEFINITIONS,
+        var_dir=tmp_path / "var",
+        mail_from=mailbox,
+        reply_address=mailbox,
+    )
+    start_est(engine)
+    run_sweep(engine, at("2025-02-10"))
+    with engine.db.connect() as conn:
+        activation = conn.execute(
+            sa.select(tables.events.c.id).where(
+                tables.events.c.type == "step.activated",
+                tables.events.c.step == "lagesbild@2025-W07",
+            )
+        ).scalar_one()
+    address = tokens.address(mailbox, settings.reply_key(), activation)  # type: ignore[arg-type]
+    raw = (
+        "From: Amir Hassan <amir.hassan@kommun.example>\r\n"
+        f"To: {address}\r\nSubject: Re: Task: Situation picture - week 7 2025\r\n"
+        "Message-ID: <week-7-done@mail.kommun.example>\r\n\r\n"
+        "DONE\r\nA quiet week; two incidents near the station.\r\n"
+    ).encode()
+    receipt = Inbox(engine, settings).receive(raw, now=at("2025-02-13", "10:00"))
+    assert (receipt.outcome, receipt.step) == ("done", f"{EST}/1/lagesbild@2025-W07")
+    rows = occurrence_rows(engine)
+    assert rows["lagesbild@2025-W07"][0] == "done"
+    assert rows["lagesbild@2025-W06"][0] == "active"
+    state = engine.snapshot(EST)[(EST, 1)]
+    assert state.step("lagesbild").status.value == "recurring"
