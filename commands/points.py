@@ -154,6 +154,7 @@ def status(app: App, assignment: str | None, now: dt.datetime | None, as_json: b
         app.now(now).date(),
         app.settings.calendar(),
         app.settings.at_risk_days,
+        app.engine.planned_starts(plans[0].id if assignment else None),
     )
     if as_json:
         console.print_json(rows)
@@ -181,6 +182,8 @@ def status(app: App, assignment: str | None, now: dt.datetime | None, as_json: b
 def _marks(row: dict[str, Any]) -> str:
     if row["late_to_start"]:
         return f"LATE TO START (planned {row['starts_on']})"
+    if row["not_planned"]:
+        return "not planned: `council start` plans it"
     if row["starts_on"]:
         return f"planned for {row['starts_on']}"
     marks = ["OVERDUE" if row["overdue"] else "at risk" if row["at_risk"] else ""]
@@ -204,8 +207,9 @@ def show(app: App, point: str, now: dt.datetime | None, as_json: bool) -> None:
     found = addresses.point(app.definitions, point)
     state, history = app.engine.point_state(found.point)
     detail = views.point_detail(
-        found.point, state, history, app.now(now).date(), app.tz, app.settings.calendar()
-    )
+        found.point, state, history, app.now(now).date(), app.tz, app.settings.calendar(),
+        app.engine.planned_starts(found.point.assignment),
+    )  # fmt: skip
     if as_json:
         console.print_json(detail)
         return
@@ -219,6 +223,11 @@ def show(app: App, point: str, now: dt.datetime | None, as_json: bool) -> None:
         )
     elif detail["starts_on"]:
         click.echo(f"planned to start on {detail['starts_on']}: the deadline sweep starts it")
+    elif detail["not_planned"]:
+        click.echo(
+            f"not started and not planned: `council start {found.point.assignment}` plans it "
+            f"(or `--point {found.point.number}` starts it now)"
+        )
     console.print_table(
         ["step", "status", "owner", "after", "due", "finished"],
         [

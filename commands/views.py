@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 from workflow.core.calendar import Calendar
@@ -48,13 +49,21 @@ def point_summary(
     today: dt.date,
     calendar: Calendar | None = None,
     at_risk_days: int = 5,
+    planned_starts: Mapping[tuple[str, int], dt.date] | None = None,
 ) -> dict[str, Any]:
-    """One row of ``council status``."""
+    """One row of ``council status``.
+
+    With ``planned_starts`` (the sweep's rows), a point not started is planned only if the
+    sweep will start it; one with a ``start:`` but no row says so (`not_planned`)."""
     state = state or initial(plan)
     closed = category(plan, state) in (Category.WRITTEN_OFF, Category.REJECTED)
     open_steps = [] if closed else state.open_steps()
     dues = [s.due for s in open_steps if s.due is not None]
     planned = planned_start(plan, state, calendar or Calendar())
+    not_planned = False
+    if planned is not None and planned_starts is not None:
+        row = planned_starts.get((plan.assignment, plan.number))
+        planned, not_planned = row, row is None
     return {
         "point": plan.address,
         "number": plan.number,
@@ -63,6 +72,7 @@ def point_summary(
         "started": state.started_at is not None,
         "starts_on": _iso(planned),
         "late_to_start": planned is not None and planned < today,
+        "not_planned": not_planned,
         "current_steps": [s.id for s in open_steps],
         "owners": sorted({s.owner for s in open_steps} or ({plan.owner} if plan.owner else set())),
         "due": _iso(min(dues) if dues else plan.due),
@@ -90,9 +100,17 @@ def status(
     today: dt.date,
     calendar: Calendar | None = None,
     at_risk_days: int = 5,
+    planned_starts: Mapping[tuple[str, int], dt.date] | None = None,
 ) -> list[dict[str, Any]]:
     return [
-        point_summary(point, snapshot.get((plan.id, point.number)), today, calendar, at_risk_days)
+        point_summary(
+            point,
+            snapshot.get((plan.id, point.number)),
+            today,
+            calendar,
+            at_risk_days,
+            planned_starts,
+        )
         for plan in assignments
         for point in plan.points
     ]
@@ -148,6 +166,7 @@ def point_detail(
     today: dt.date,
     tz: dt.tzinfo,
     calendar: Calendar | None = None,
+    planned_starts: Mapping[tuple[str, int], dt.date] | None = None,
 ) -> dict[str, Any]:
     """Everything ``council show`` prints about one point."""
     late = {s.id for s in overdue_steps(state, today)} if is_overdue(plan, state, today) else set()
@@ -184,7 +203,7 @@ def point_detail(
             }
         )
     return {
-        **point_summary(plan, state, today, calendar),
+        **point_summary(plan, state, today, calendar, planned_starts=planned_starts),
         "workflow": plan.workflow,
         "planned_start": _iso(plan.start),
         "steps": steps,

@@ -32,7 +32,7 @@ from workflow.core.events import (
     StepRescheduled,
 )
 from workflow.core.plan import AssignmentPlan
-from workflow.core.state import replay
+from workflow.core.state import Category, replay
 from workflow.core.versions import from_data
 from workflow.engine import Engine, Outcome
 from workflow.errors import ConflictError, DefinitionDrift, TransitionNotAllowed
@@ -54,6 +54,10 @@ class AmendReport:
     started: list[int] = field(default_factory=list)
     scheduled: dict[int, dt.date] = field(default_factory=dict)
     event_ids: list[int] = field(default_factory=list)
+
+
+#: The categories of points an amendment carries over (others have nothing running).
+_RUNNING = {Category.TO_START.value, Category.ONGOING.value, Category.COMPLETED.value}
 
 
 class _DryRun(Exception):
@@ -113,7 +117,8 @@ def _amend(
             "after that (it records the version)"
         )
     previous = from_data(found[-1].plan)
-    running = {r.number for r in store.point_rows(conn, plan.id)}
+    rows = {r.number: r.category for r in store.point_rows(conn, plan.id)}
+    running = {n for n, category in rows.items() if category in _RUNNING}
     report.changes = [str(c) for c in _changes(previous, plan, running)]
     report.version = engine.record_version(conn, plan, now=now, actor=actor)
     store.update_assignment_definition(
@@ -128,11 +133,14 @@ def _amend(
     )  # fmt: skip
     report.event_ids.extend(engine.log.append(conn, [amended], now=now))
     reason = f"Uppdraget ändrat (version {report.version}) / Assignment amended"
+    planned_days = planned.planned(conn, plan.id)
     for point in plan.points:
-        if point.number not in running:
-            _new_point(engine, conn, plan, point.number, report, actor, recorded_by, now,
-                       previous)  # fmt: skip
+        if point.number not in rows:  # never started: added, planned, or left as it was
+            _not_started(engine, conn, plan, point.number, report, actor, recorded_by, now,
+                         previous, (plan.id, point.number) in planned_days)  # fmt: skip
             continue
+        if point.number not in running:
+            continue  # written off or completed long ago: nothing of it runs
         before_plan = previous.point(point.number)
         history = store.point_events(conn, plan.id, point.number)
         action = Amend(actor=actor, recorded_by=recorded_by, previous=before_plan,
@@ -157,7 +165,7 @@ def _changes(
     return changes or [drift.OTHER_CHANGES]
 
 
-def _new_point(
+def _not_started(
     engine: Engine,
     conn: sa.Connection,
     plan: AssignmentPlan,
@@ -167,21 +175,26 @@ def _new_point(
     recorded_by: str | None,
     now: dt.datetime,
     previous: AssignmentPlan,
+    was_planned: bool,
 ) -> None:
-    """A point not running: started now, or planned, as `council start` would (reported
-    when the amendment added it or moved its start)."""
+    """A point that has not started. One the amendment adds starts now, or is planned, as
+    `council start` would start it; a planned one whose start moved is planned for the new
+    day; any other is left as it was (`council start` starts it)."""
     point = plan.point(number)
-    if point.rejected:
+    before = next((p for p in previous.points if p.number == number), None)
+    if point.rejected or (before is not None and not was_planned):
         return
     start_on = engine.calendar.start_on(point.start) if point.start else None
-    if start_on and start_on > now.date():
-        before = next((p for p in previous.points if p.number == number), None)
-        if before is None or before.start != point.start or before.rejected:
+    if before is not None:  # planned before: follow its start
+        if start_on is not None and before.start != point.start:
             report.scheduled[number] = start_on
+            planned.plan_starts(conn, plan.id, {number: start_on}, now=now)
+        return
+    if start_on and start_on > now.date():
+        report.scheduled[number] = start_on
         planned.plan_starts(conn, plan.id, {number: start_on}, now=now)
         return
     outcome = engine.run_in(conn, point, StartPoint(actor=actor, recorded_by=recorded_by), now)
-    planned.unplan(conn, plan.id, number)
     report.started.append(number)
     report.event_ids.extend(outcome.event_ids)
 

@@ -36,7 +36,16 @@ from workflow.core.events import Event, EventType, ReportRequested
 from workflow.core.machine import execute
 from workflow.core.plan import AssignmentPlan, Definitions, PointPlan
 from workflow.core.specs import Language
-from workflow.core.state import Category, PointState, StepState, category, replay
+from workflow.core.state import (
+    Category,
+    PointState,
+    StepState,
+    StepStatus,
+    category,
+    duty_periods,
+    duty_since,
+    replay,
+)
 from workflow.errors import (
     ConflictError,
     DefinitionDrift,
@@ -195,19 +204,18 @@ class Engine:
         """When the sweep must first look at each step (the earliest firing, due or not); for
         a recurring duty, the day its next occurrence opens."""
         checks: dict[str, dt.date | None] = {}
-        opened: set[str] | None = None
         for step in state.steps:
             step_plan = plan.step(step.id)
             if step_plan.repeat is None:
                 schedule = deadlines.schedule(plan, step_plan, step, self.calendar)
                 checks[step.id] = deadlines.next_check(schedule)
-            elif state.start_date is None or step.status.finished:
+                continue
+            since = duty_since(state, step.id, self.calendar)
+            if since is None or step.status is not StepStatus.RECURRING:
                 checks[step.id] = None
             else:
-                if opened is None:
-                    opened = {recurrence.split(s.id)[1] or "" for s in state.steps}
                 checks[step.id] = recurrence.next_opening(
-                    step_plan.repeat, state.start_date, opened, self.calendar
+                    step_plan.repeat, since, duty_periods(state, step.id), self.calendar
                 )
         return checks
 
@@ -409,6 +417,9 @@ class Engine:
             self.record_version(conn, plan, now=now, actor=actor)
             return
         if row.digest == plan.digest:
+            if not store_versions.versions(conn, plan.id):  # started before 0.3 kept them
+                self.record_version(conn, plan, now=store.aware(row.started_at) or now,
+                                    actor=actor)  # fmt: skip
             return
         changes = self.drift(conn, plan)
         if not accept:

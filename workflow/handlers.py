@@ -29,6 +29,7 @@ from workflow.core.machine import step_closed
 from workflow.core.plan import AssignmentPlan, Definitions
 from workflow.core.specs import Language
 from workflow.core.state import replay
+from workflow.core.versions import from_data
 from workflow.errors import StaleDefinitions
 from workflow.mail import notices
 from workflow.mail.prompts import build_prompt, owner_of
@@ -36,6 +37,7 @@ from workflow.ops.logs import get_logger
 from workflow.report.mail import record_report
 from workflow.settings import Settings
 from workflow.store import effects, firings, outbox
+from workflow.store import versions as store_versions
 from workflow.store.effects import EffectKind
 
 log = get_logger(__name__)
@@ -129,10 +131,21 @@ def _require_current(ctx: HandlerContext, event: Event) -> None:
     dropping the prompt."""
     row = store.get_assignment(ctx.conn, event.assignment)
     plan = ctx.definitions.assignments.get(event.assignment)
-    if row is not None and (plan is None or plan.digest != row.digest):
+    if row is None or (plan is not None and plan.digest == row.digest):
+        return
+    found = store_versions.versions(ctx.conn, event.assignment)
+    if found and _has_step(from_data(found[-1].plan), event):  # the version in force has it
         raise StaleDefinitions(
             f"the definitions of {event.assignment} here are not the version in force"
         )
+
+
+def _has_step(plan: AssignmentPlan, event: Event) -> bool:
+    try:
+        plan.point(event.point or 0).step(event.step or "")
+    except KeyError:
+        return False
+    return True
 
 
 def _no_longer_waiting(ctx: HandlerContext, event: Event) -> str | None:

@@ -242,8 +242,10 @@ class _Run:
         try:
             with conn.begin_nested():
                 outcome = self.engine.start_planned(conn, due, now=self.now)
-        except sa.exc.IntegrityError:
-            return []
+        except (sa.exc.IntegrityError, sa.exc.OperationalError) as exc:
+            if not _lost_race(exc):
+                raise
+            return []  # a command took the point meanwhile: the next sweep sees it
         if outcome is None:
             if self._point_for(due) is not None:
                 result.held_back.append(due)
@@ -290,7 +292,9 @@ class _Run:
         try:
             with conn.begin_nested():
                 outcome = self.engine.open_occurrences(conn, point, duty.id, now=self.now)
-        except (sa.exc.IntegrityError, ConflictError):
+        except (sa.exc.IntegrityError, sa.exc.OperationalError, ConflictError) as exc:
+            if not _lost_race(exc):
+                raise
             return []  # a command changed the point meanwhile: the next sweep opens them
         except CouncilError:
             firings.stop_checking(conn, DueStep(point.assignment, point.number,
@@ -351,3 +355,17 @@ def _opened(point: PointPlan, events: tuple[Event, ...]) -> list[Opened]:
         for e in events
         if isinstance(e.payload, StepActivated)
     ]
+
+
+#: PostgreSQL's deadlock_detected and serialization_failure: a command on the same point
+#: took its locks in the other order (the point's row, then its steps).
+_RACES = {"40P01", "40001"}
+
+
+def _lost_race(exc: Exception) -> bool:
+    """The savepoint lost to a concurrent command on the same point: retry on the next
+    sweep (only the savepoint rolls back, the rest of the sweep commits)."""
+    if isinstance(exc, sa.exc.IntegrityError | ConflictError):
+        return True
+    code = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return code in _RACES

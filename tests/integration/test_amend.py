@@ -321,3 +321,24 @@ def test_council_amend_on_the_command_line(
     done = cli.ok("amend", LOKAL, "--now", "2024-04-03T09:05")
     assert done.splitlines()[-1] == f"amended {LOKAL}: version 2 in force (2 events)"
     cli.ok("complete", f"{LOKAL}/1/inventory", "--as", "per.lund", "--now", "2024-04-03T10:00")
+
+
+def test_a_written_off_point_and_points_not_started_are_left_alone(council: Council) -> None:
+    """Point 1 written off, point 2 started by hand, point 4 planned: an amendment moving
+    point 2's study date carries point 2 over only; nothing starts point 1 again, and
+    point 4 stays planned for its day."""
+    from workflow.core.actions import WriteOff
+
+    council.engine.start(LOKAL, actor="erik.sjoberg", now=at("2024-05-06", "08:00"), only=2)
+    council.engine.start(LOKAL, actor="erik.sjoberg", now=at("2024-05-06", "08:05"), only=1)
+    council.act(1, WriteOff(actor="erik.sjoberg", reason="Ersätts av ny lokalplan."),
+                at("2024-05-07", "10:00"))  # fmt: skip
+    council.edit("        due: start+60bd", "        due: start+70bd")
+    report = council.amend(at("2024-05-08", "09:00"))
+    assert report.started == []  # type: ignore[attr-defined]
+    assert report.scheduled == {}  # type: ignore[attr-defined]
+    assert list(report.points) == [2]  # type: ignore[attr-defined]
+    assert report.points[2] == ["step study now due 2024-08-15 (was 2024-08-01)"]  # type: ignore[attr-defined]
+    assert council.engine.planned_starts(LOKAL) == {}  # point 4 was never planned: not now
+    rows = council.engine.snapshot(LOKAL)
+    assert sorted(n for (_, n) in rows) == [1, 2]

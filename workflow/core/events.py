@@ -107,6 +107,8 @@ class StepActivated(Payload):
     due_declared: dt.date | None = None
     #: For an occurrence of a duty: no occurrence follows it (the duty ends with it).
     last: bool = False
+    #: The step is a recurring duty, in force from now: its occurrences open on their days.
+    recurring: bool = False
 
 
 class StepBegun(Payload):

@@ -59,7 +59,16 @@ from workflow.core.events import (
 from workflow.core.plan import PointPlan, StepPlan
 from workflow.core.privacy import clean_text
 from workflow.core.specs import DueAnchor
-from workflow.core.state import Category, PointState, StepState, StepStatus, category, evolve
+from workflow.core.state import (
+    Category,
+    PointState,
+    StepState,
+    StepStatus,
+    category,
+    duty_periods,
+    duty_since,
+    evolve,
+)
 from workflow.errors import InvalidInput, NotFound, TransitionNotAllowed
 
 
@@ -157,13 +166,20 @@ class _Decision:
             if self.state.step(step.id).status is StepStatus.PENDING and self.ready(step):
                 self.activate(step)
 
+    def activate_duty(self, duty: StepPlan) -> None:
+        """Put a pending duty in force (``recurring``): its occurrences open from today."""
+        current = self.state.step(duty.id)
+        if duty.repeat is not None and current.status is StepStatus.PENDING:
+            self.emit(EventType.STEP_ACTIVATED,
+                      StepActivated(owner=current.owner, recurring=True), duty.id)  # fmt: skip
+
     def open_occurrences(self, duty: StepPlan) -> None:
         """Open each occurrence of ``duty`` whose day has come and that is not open yet."""
         current = self.state.step(duty.id)
-        start = self.state.start_date
+        start = duty_since(self.state, duty.id, self.calendar)
         if duty.repeat is None or start is None or current.status.finished:
             return
-        opened = {recurrence.split(s.id)[1] or "" for s in self.state.steps}
+        opened = duty_periods(self.state, duty.id)
         for occurrence in recurrence.due_to_open(
             duty.repeat, start, opened, self.now.date(), self.calendar
         ):
@@ -234,6 +250,7 @@ def _start(d: _Decision, action: StartPoint) -> None:
     d.emit(EventType.POINT_STARTED, PointStarted(start_date=start))
     d.activate_ready()
     for duty in d.plan.duties():
+        d.activate_duty(duty)
         d.open_occurrences(duty)
     d.finish_if_complete()
 
@@ -273,6 +290,7 @@ def _amend(d: _Decision, action: Amend) -> None:
                 d.emit(EventType.STEP_RESCHEDULED, payload, step.id)
     d.activate_ready()
     for duty in d.plan.duties():
+        d.activate_duty(duty)
         d.open_occurrences(duty)
     d.finish_if_complete()
 
@@ -383,6 +401,7 @@ def _note(d: _Decision, action: AddNote) -> None:
     if action.step is not None:
         try:
             d.plan.step(action.step)
+            d.state.step(action.step)  # an occurrence exists once it has opened
         except KeyError:
             raise NotFound("step", f"{d.plan.address}/{action.step}") from None
     text = clean_text("note", action.text, required=True)

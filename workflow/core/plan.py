@@ -158,9 +158,24 @@ class AssignmentPlan:
 
     @property
     def digest(self) -> str:
-        """A stable hash of everything the machine would run differently."""
-        text = json.dumps(asdict(self), sort_keys=True, default=str, ensure_ascii=False)
+        """A stable hash of everything the machine would run differently.
+
+        Fields a release added are left out while they hold their default, so an
+        unchanged definition keeps its digest across an upgrade (a running assignment
+        must not look changed because the code learnt something new).
+        """
+        data = asdict(self)
+        for point in data["points"]:
+            for step in point["steps"]:
+                for name in _ADDED_STEP_FIELDS:
+                    if step.get(name) is None:
+                        step.pop(name, None)
+        text = json.dumps(data, sort_keys=True, default=str, ensure_ascii=False)
         return hashlib.sha256(text.encode()).hexdigest()
+
+
+#: StepPlan fields added after release 0.2: hashed only when set.
+_ADDED_STEP_FIELDS = ("repeat", "period")
 
 
 @functools.lru_cache(maxsize=4096)

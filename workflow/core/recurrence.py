@@ -169,14 +169,18 @@ def _due_in(rule: Rule, first: dt.date, calendar: Calendar) -> dt.date:
 
 def _raw(rule: Rule, start: dt.date, calendar: Calendar) -> Iterator[tuple[str, dt.date, dt.date]]:
     """(period, opens on, due) of every occurrence from the period holding ``start``, without
-    end: the first period counts only if its due day is not before ``start``."""
+    end: the first period counts only if its due day is not before ``start``. An occurrence
+    opens on the first working day of its period, and never after its due day as the
+    day-off policy moves it (due on a Sunday the 1st: it opens, and is due, the Friday
+    before)."""
     first = _period_of(rule, start)
     while True:
         due = _due_in(rule, first, calendar)
-        if due >= start:
+        moved = calendar.adjust_due(due)  # the due day after the day-off policy
+        if moved >= start:
             window_start, _ = _window(rule, first)
             opens = calendar.start_on(max(window_start, start))
-            yield label(rule, first), min(opens, due), due
+            yield label(rule, first), min(opens, moved), due
         first = _next_period(rule, first)
 
 

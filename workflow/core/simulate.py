@@ -11,7 +11,14 @@ from workflow.core.calendar import Calendar
 from workflow.core.events import StepActivated
 from workflow.core.machine import execute
 from workflow.core.plan import AssignmentPlan, Directory, PointPlan, StepPlan
-from workflow.core.state import PointState, StepState, StepStatus, initial
+from workflow.core.state import (
+    PointState,
+    StepState,
+    StepStatus,
+    duty_periods,
+    duty_since,
+    initial,
+)
 
 
 def timeline(
@@ -113,11 +120,12 @@ def _occurrences(
 ) -> list[tuple[dt.date, StepState]]:
     """The duty's occurrences not open yet that open by ``until``, as they would be then."""
     current = state.step(duty.id)
-    if duty.repeat is None or state.start_date is None or current.status.finished:
+    since = duty_since(state, duty.id, calendar)
+    if duty.repeat is None or since is None or current.status.finished:
         return []
-    opened = {recurrence.split(s.id)[1] for s in state.steps}
+    opened = duty_periods(state, duty.id)
     found = []
-    for occurrence in recurrence.occurrences(duty.repeat, state.start_date, calendar):
+    for occurrence in recurrence.occurrences(duty.repeat, since, calendar):
         if occurrence.opens_on > until:
             break
         if occurrence.period in opened:

@@ -204,6 +204,27 @@ class DutyTally:
         return self.done + self.skipped + self.missed + self.open
 
 
+def duty_periods(state: PointState, duty: str) -> set[str]:
+    """The periods of the duty's occurrences that have opened."""
+    periods = set()
+    for step in state.steps:
+        owner, period = split(step.id)
+        if owner == duty and period is not None:
+            periods.add(period)
+    return periods
+
+
+def duty_since(state: PointState, duty: str, calendar: Calendar) -> dt.date | None:
+    """The day a duty's occurrences count from: the point's start (its planned day), or the
+    day an amendment put the duty in force, if later; None before the point starts."""
+    if state.start_date is None:
+        return None
+    current = state.step(duty)
+    if current.activated_at and state.started_at and current.activated_at > state.started_at:
+        return max(state.start_date, calendar.day_of(current.activated_at))
+    return state.start_date
+
+
 def duty_tallies(plan: PointPlan, state: PointState, today: dt.date) -> list[DutyTally]:
     """Per recurring duty of the point: done, skipped, missed and open occurrences."""
     tallies = []
@@ -251,6 +272,11 @@ def evolve(state: PointState, event: Event) -> PointState:  # noqa: C901 - one a
             )
         case StepActivated(owner=owner, due=due, last=last) if _is_new_occurrence(state, event):
             return _occurrence_opened(state, event, owner or "", due, last)
+        case StepActivated(owner=owner, recurring=True):
+            return _on_step(
+                state, event, status=StepStatus.RECURRING, activated_at=at,
+                owner=owner or _owner(state, event.step),
+            )  # fmt: skip
         case StepActivated(owner=owner, due=due):
             return _on_step(
                 replace(state, completed_at=None), event, status=StepStatus.ACTIVE, due=due,
@@ -320,7 +346,7 @@ def _occurrence_opened(
         else s
         for s in state.steps
     )  # fmt: skip
-    return replace(state, steps=(*steps, opened))
+    return replace(state, steps=(*steps, opened), completed_at=None)
 
 
 def _reopened(state: PointState, event: Event, reopened: StepReopened) -> PointState:

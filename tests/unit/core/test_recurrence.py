@@ -130,3 +130,19 @@ def test_an_occurrence_id_names_its_duty_and_period() -> None:
     assert split("analyse") == ("analyse", None)
     for odd in ("lagesbild@", "lagesbild@2027-W54", "lagesbild@2027-13", "lagesbild@../x"):
         assert split(odd) == (odd, None)
+
+
+def test_an_occurrence_due_on_a_day_off_opens_by_its_moved_due_day() -> None:
+    """Due on Sunday 1 June 2025 (moved to Friday 30 May by the default policy): it opens
+    that Friday, never after its due day; weekly on Monday over Easter Monday likewise."""
+    monthly = Rule(Every.MONTH, on=1)
+    (june,) = [o for o in itertools.islice(occurrences(monthly, D(2025, 1, 1), CAL), 6)
+               if o.period == "2025-06"]  # fmt: skip
+    assert (june.opens_on, CAL.adjust_due(june.due)) == (D(2025, 5, 30), D(2025, 5, 30))
+    weekly = Rule(Every.WEEK, on="monday")
+    (easter,) = [o for o in itertools.islice(occurrences(weekly, D(2025, 4, 1), CAL), 4)
+                 if o.period == "2025-W17"]  # fmt: skip
+    assert easter.opens_on <= CAL.adjust_due(easter.due) == D(2025, 4, 17)
+    found = list(itertools.islice(occurrences(monthly, D(2025, 1, 1), CAL), 24))
+    assert all(o.opens_on <= CAL.adjust_due(o.due) for o in found)
+    assert all(CAL.is_business_day(o.opens_on) for o in found)

@@ -11,13 +11,14 @@ import pytest
 
 from tests.support import DEFINITIONS
 from workflow.core import versions
-from workflow.core.actions import Amend, CompleteStep, StartPoint
+from workflow.core.actions import AddNote, Amend, CompleteStep, StartPoint
 from workflow.core.calendar import Calendar
 from workflow.core.machine import execute
 from workflow.core.plan import PointPlan, StepPlan
-from workflow.core.state import initial, replay
+from workflow.core.state import Category, category, initial, replay
 from workflow.core.values import DueRule
 from workflow.definitions.loader import load
+from workflow.errors import NotFound
 
 TZ = ZoneInfo("Europe/Stockholm")
 CAL = Calendar()
@@ -94,3 +95,68 @@ def test_amend_closes_a_removed_open_step_and_keeps_its_note_in_the_history() ->
         ("step.removed", "decide"), ("point.completed", None)
     ]  # fmt: skip
     assert [n.text for n in amended.state.notes] == ["Klar."]
+
+
+#: The digests release 0.2 stored for the bundled assignments (read from 30eab30): an
+#: unchanged definition must keep its digest, or an upgrade would make it look amended.
+DIGESTS_0_2 = {
+    "kf-2022-hedersvald": "3cbd36ac83322d65aed6cad77fc50507a34ae053016e76d05b35fb5e965c2b19",
+    "kf-2024-lokalforsorjning": "508047636a07794531b9b0a8a2ac257832cab86a4ef3dfcfd619512ba5194927",
+}
+
+
+def test_an_unchanged_definition_keeps_its_digest_from_release_0_2() -> None:
+    """Tripwire: these two files are unchanged since 0.2 (if a change to them is meant,
+    update the pin); new plan fields left at their defaults do not enter the digest."""
+    definitions = load([DEFINITIONS])
+    assert {a: definitions.assignment(a).digest for a in DIGESTS_0_2} == DIGESTS_0_2
+
+
+def _duties_point() -> PointPlan:
+    """EST point 1 with a second weekly duty beside the situation picture."""
+    point = load([DEFINITIONS]).assignment("kf-2025-trygghet").point(1)
+    (duty,) = point.steps
+    meeting = dataclasses.replace(duty, id="veckomote", title=duty.title)
+    return dataclasses.replace(point, steps=(duty, meeting))
+
+
+def test_two_duties_of_one_point_open_their_own_occurrences() -> None:
+    point = _duties_point()
+    started = execute(point, initial(point), StartPoint(actor="sara.nilsson"),
+                      now=at("2025-02-03"), calendar=CAL)  # fmt: skip
+    ids = sorted(s.id for s in started.state.steps)
+    assert ids == ["lagesbild", "lagesbild@2025-W06", "veckomote", "veckomote@2025-W06"]
+    assert {s.id: s.status.value for s in started.state.steps if "@" not in s.id} == {
+        "lagesbild": "recurring", "veckomote": "recurring"
+    }  # fmt: skip
+
+
+def test_a_duty_added_by_an_amendment_counts_from_the_amendment() -> None:
+    """A second weekly duty added on 2025-03-12 opens week 11 only, not weeks 6 to 10."""
+    old = load([DEFINITIONS]).assignment("kf-2025-trygghet").point(1)
+    t = execute(old, initial(old), StartPoint(actor="sara.nilsson"), now=at("2025-02-03"),
+                calendar=CAL)  # fmt: skip
+    new = _duties_point()
+    amended = execute(new, replay(new, list(t.events)),
+                      Amend(actor="sara.nilsson", previous=old, before=t.state, reason="Ändrat"),
+                      now=at("2025-03-12"), calendar=CAL)  # fmt: skip
+    opened = [e.step for e in amended.events if e.step and e.step.startswith("veckomote@")]
+    assert opened == ["veckomote@2025-W11"]
+
+
+def test_a_point_whose_duty_has_not_opened_yet_is_ongoing() -> None:
+    """The annual analysis opens in November: from its start in February the point runs."""
+    point = load([DEFINITIONS]).assignment("kf-2025-trygghet").point(3)
+    started = execute(point, initial(point), StartPoint(actor="sara.nilsson"),
+                      now=at("2025-02-03"), calendar=CAL)  # fmt: skip
+    assert started.state.step("arsanalys").status.value == "recurring"
+    assert category(point, started.state) is Category.ONGOING
+
+
+def test_a_note_on_an_occurrence_that_has_not_opened_is_not_found() -> None:
+    point = load([DEFINITIONS]).assignment("kf-2025-trygghet").point(1)
+    started = execute(point, initial(point), StartPoint(actor="sara.nilsson"),
+                      now=at("2025-02-03"), calendar=CAL)  # fmt: skip
+    early = AddNote(actor="amir.hassan", step="lagesbild@2025-W07", text="Tidigt.")
+    with pytest.raises(NotFound):
+        execute(point, started.state, early, now=at("2025-02-04"), calendar=CAL)
