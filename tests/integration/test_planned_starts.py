@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import sqlalchemy as sa
 
 from tests.integration.conftest import STOCKHOLM
 from tests.integration.servers import SmtpCatcher, WorkerProcess, wait_for
-from tests.integration.test_sweep import Council, at, run_sweep
+from tests.integration.test_sweep import Council, at, run_sweep, sweeps_at_once
 from tests.support import DEFINITIONS
 from workflow.core.calendar import Calendar
 from workflow.core.values import Duration
@@ -132,23 +131,8 @@ def test_two_sweeps_racing_start_a_planned_point_once(engine: Engine) -> None:
     """Two sweeps in two threads at the same moment: one starts the point, the other finds
     it started (SQLite: the write lock; PostgreSQL: SKIP LOCKED and the point's key)."""
     engine.start(LOKAL, actor="erik.sjoberg", now=at("2024-04-02", "09:00"))
-    barrier = threading.Barrier(2)
-    starts: list[str] = []
-    errors: list[BaseException] = []
-
-    def race() -> None:
-        try:
-            barrier.wait(timeout=10)
-            starts.extend(s.planned.address for s in run_sweep(engine, at("2024-05-06")).started)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=race) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert errors == []
+    results = sweeps_at_once(engine, at("2024-05-06"))
+    starts = [s.planned.address for result in results for s in result.started]
     assert starts == [f"{LOKAL}/2"]
     assert len(started_events(engine.db, LOKAL, 2)) == 1
 

@@ -15,7 +15,6 @@ server.
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +24,7 @@ import sqlalchemy as sa
 
 from tests.integration.conftest import STOCKHOLM
 from tests.integration.servers import SmtpCatcher, WorkerProcess, wait_for
-from tests.integration.test_sweep import at, days, handle, run_sweep
+from tests.integration.test_sweep import at, days, handle, run_sweep, sweeps_at_once
 from tests.support import DEFINITIONS
 from workflow.core.actions import CompleteStep, ExtendStep, HoldStep, SkipStep
 from workflow.core.calendar import Calendar
@@ -159,23 +158,8 @@ def test_the_as_of_report_counts_the_occurrences_up_to_its_date(engine: Engine) 
 def test_two_sweeps_racing_open_each_occurrence_once(engine: Engine) -> None:
     """Two sweeps at once on Monday 2025-02-10: week 7 opens once between them."""
     start_est(engine)
-    barrier = threading.Barrier(2)
-    opened: list[str] = []
-    errors: list[BaseException] = []
-
-    def race() -> None:
-        try:
-            barrier.wait(timeout=10)
-            opened.extend(o.step for o in run_sweep(engine, at("2025-02-10")).result.opened)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=race) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert errors == []
+    results = sweeps_at_once(engine, at("2025-02-10"))
+    opened = [o.step for result in results for o in result.result.opened]
     assert [o for o in opened if o.startswith("lagesbild")] == ["lagesbild@2025-W07"]
     with engine.db.connect() as conn:
         activations = conn.execute(

@@ -100,6 +100,30 @@ def digest_ids(db: sa.Engine) -> set[int]:
     return {row.id for row in effect_rows(db, "digest")}
 
 
+def sweeps_at_once(engine: Engine, now: dt.datetime, count: int = 2) -> list[Swept]:
+    """``count`` sweeps at the same moment in threads (a beat firing twice): each result;
+    any error in a thread fails the test."""
+    barrier = threading.Barrier(count)
+    results: list[Swept] = []
+    errors: list[BaseException] = []
+
+    def race() -> None:
+        try:
+            barrier.wait(timeout=10)
+            results.append(run_sweep(engine, now))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=race) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert len(results) == count
+    return results
+
+
 def fired(result: Swept | sweep.SweepResult) -> list[tuple[str, str, int, str, str | None]]:
     """What a sweep fired, as (step, kind, level, to, via), in a stable order."""
     return sorted(
@@ -397,23 +421,7 @@ def test_two_sweeps_at_once_in_threads_fire_each_firing_once(engine: Engine) -> 
     now = at("2024-06-07")
     expected = sorted(f.firing.key for f in run_sweep(engine, now, dry_run=True).fired)
     assert len(expected) == 9
-    barrier = threading.Barrier(2)
-    results: list[Swept] = []
-    errors: list[BaseException] = []
-
-    def race() -> None:
-        try:
-            barrier.wait(timeout=10)
-            results.append(run_sweep(engine, now))
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=race) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert errors == []
+    results = sweeps_at_once(engine, now)
     keys = [f.firing.key for result in results for f in result.fired]
     assert sorted(keys) == expected  # each once, none lost
     assert_each_firing_once(engine.db)

@@ -62,7 +62,6 @@ from workflow.core.specs import DueAnchor
 from workflow.core.state import (
     Category,
     PointState,
-    StepState,
     StepStatus,
     category,
     duty_periods,
@@ -115,8 +114,13 @@ class _Decision:
         self.state = evolve(self.state, event)
         self.events.append(event)
 
-    def due_for(self, step: StepPlan) -> tuple[dt.date | None, dt.date | None]:
-        """(due date after the day-off policy, the date as declared when it moved)."""
+    def due_for(
+        self, step: StepPlan, activated: dt.date | None = None
+    ) -> tuple[dt.date | None, dt.date | None]:
+        """(due date after the day-off policy, the date as declared when it moved).
+
+        ``activated`` is the day the step became active, for rules counted from it
+        (default today: the step activates now)."""
         rule = step.due
         if rule is None:
             declared = self.plan.due
@@ -124,7 +128,7 @@ class _Decision:
             declared = rule.date
         else:
             assert rule.after is not None
-            anchor = self.state.start_date if rule.anchor is DueAnchor.START else None
+            anchor = self.state.start_date if rule.anchor is DueAnchor.START else activated
             declared = self.calendar.shift(anchor or self.now.date(), rule.after)
         if declared is None:
             return None, None
@@ -283,7 +287,8 @@ def _amend(d: _Decision, action: Amend) -> None:
                    step.id)  # fmt: skip
         moved = step.due != before.due or (step.due is None and d.plan.due != action.previous.due)
         if moved and current.held_since is None:
-            due, declared = _due_as_amended(d, step, current)
+            activated = d.calendar.day_of(current.activated_at) if current.activated_at else None
+            due, declared = d.due_for(step, activated)
             if due is not None and due != current.due:
                 payload = StepRescheduled(reason=reason, due=due, previous=current.due,
                                           due_declared=declared)  # fmt: skip
@@ -293,26 +298,6 @@ def _amend(d: _Decision, action: Amend) -> None:
         d.activate_duty(duty)
         d.open_occurrences(duty)
     d.finish_if_complete()
-
-
-def _due_as_amended(
-    d: _Decision, step: StepPlan, current: StepState
-) -> tuple[dt.date | None, dt.date | None]:
-    """The due date the amended rule gives an open step, counted from when it began to run."""
-    rule = step.due
-    if rule is None:
-        declared = d.plan.due
-    elif rule.anchor is DueAnchor.DATE:
-        declared = rule.date
-    else:
-        assert rule.after is not None
-        activated = d.calendar.day_of(current.activated_at) if current.activated_at else None
-        anchor = d.state.start_date if rule.anchor is DueAnchor.START else activated
-        declared = d.calendar.shift(anchor or d.now.date(), rule.after)
-    if declared is None:
-        return None, None
-    due = d.calendar.adjust_due(declared)
-    return due, (declared if due != declared else None)
 
 
 def _open(d: _Decision, action: OpenOccurrences) -> None:
