@@ -29,10 +29,8 @@ def validate(app: App, paths: tuple[Path, ...], against_db: bool) -> None:
         sys.exit(1)
     app.__dict__["definitions"] = definitions
     drifted = _drift_warnings(app) if against_db else 0
-    total = sum(len(a.points) for a in definitions.assignments.values())
     click.echo(
-        f"ok: {len(definitions.directory.people)} people, {len(definitions.workflows)} workflows, "
-        f"{len(definitions.assignments)} assignments, {total} points"
+        f"ok: {definitions.summary()}"
         + (f"; {drifted} change(s) against running assignments" if drifted else "")
     )
 

@@ -36,6 +36,7 @@ from workflow.core.state import (
     is_at_risk,
     is_overdue,
     overdue_steps,
+    point_due,
 )
 
 
@@ -58,7 +59,6 @@ def point_summary(
     state = state or initial(plan)
     closed = category(plan, state) in (Category.WRITTEN_OFF, Category.REJECTED)
     open_steps = [] if closed else state.open_steps()
-    dues = [s.due for s in open_steps if s.due is not None]
     planned = planned_start(plan, state, calendar or Calendar())
     not_planned = False
     if planned is not None and planned_starts is not None:
@@ -75,7 +75,7 @@ def point_summary(
         "not_planned": not_planned,
         "current_steps": [s.id for s in open_steps],
         "owners": sorted({s.owner for s in open_steps} or ({plan.owner} if plan.owner else set())),
-        "due": _iso(min(dues) if dues else plan.due),
+        "due": _iso(point_due(plan, state)),
         "overdue": is_overdue(plan, state, today),
         "at_risk": is_at_risk(
             plan, state, today, within=at_risk_days, calendar=calendar or Calendar()

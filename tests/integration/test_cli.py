@@ -217,7 +217,9 @@ def test_validate_counts_the_definitions(tmp_path: Path) -> None:
     """`council validate` checks the definitions directory and needs no database."""
     council = Council("sqlite:///" + str(tmp_path / "unused.db"), DEFINITIONS, tmp_path / "var")
     out = council.ok("validate")
-    assert out.strip() == "ok: 11 people, 7 workflows, 3 assignments, 15 points"
+    assert (
+        out.strip() == "ok: 11 people, 5 bodies, 3 occasions, 7 workflows, 3 assignments, 15 points"
+    )
     assert not (tmp_path / "unused.db").exists()
 
 
@@ -864,7 +866,10 @@ def test_validate_against_db_without_changes_prints_no_warning(drifting: Council
     result = drifting("validate", "--against-db")
     assert result.exit_code == 0
     assert result.stderr == ""
-    assert result.stdout.strip() == "ok: 11 people, 7 workflows, 3 assignments, 15 points"
+    assert (
+        result.stdout.strip()
+        == "ok: 11 people, 5 bodies, 3 occasions, 7 workflows, 3 assignments, 15 points"
+    )
 
 
 def test_a_command_cannot_happen_before_the_points_history(started: Council) -> None:

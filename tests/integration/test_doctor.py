@@ -174,7 +174,10 @@ def test_healthy_installation_is_ok_on_every_line(
             "beat": "ok",
         }, checks
         assert code == 0
-        assert "11 people, 7 workflows, 3 assignments, 15 points" in checks["definitions"]["detail"]
+        assert (
+            "11 people, 5 bodies, 3 occasions, 7 workflows, 3 assignments, 15 points"
+            in checks["definitions"]["detail"]
+        )
         assert f"schema at {migrate.head()} (current)" in checks["database"]["detail"]
         assert "1 answered: celery@" in checks["worker"]["detail"]
         assert "doctor-tests-reply-secret" not in repr(checks)

@@ -63,10 +63,10 @@ from workflow.core.state import (
     Category,
     PointState,
     StepStatus,
-    category,
     duty_periods,
     duty_since,
     evolve,
+    lifecycle,
 )
 from workflow.errors import InvalidInput, NotFound, TransitionNotAllowed
 
@@ -203,7 +203,7 @@ class _Decision:
 
 
 def _require_running(d: _Decision, verb: str, target: str) -> None:
-    cat = category(d.plan, d.state)
+    cat = lifecycle(d.plan, d.state)
     if cat is Category.REJECTED or cat is Category.WRITTEN_OFF:
         raise TransitionNotAllowed(command=verb, target=target, state=cat.value, allowed=[])
     if d.state.started_at is None:
@@ -246,7 +246,7 @@ def _step(d: _Decision, action: StepAction) -> StepPlan:
 
 
 def _start(d: _Decision, action: StartPoint) -> None:
-    cat = category(d.plan, d.state)
+    cat = lifecycle(d.plan, d.state)
     if cat in (Category.REJECTED, Category.WRITTEN_OFF) or d.state.started_at is not None:
         state = "started" if d.state.started_at else cat.value
         raise TransitionNotAllowed(command="start", target=d.plan.address, state=state, allowed=[])
@@ -394,7 +394,7 @@ def _note(d: _Decision, action: AddNote) -> None:
 
 
 def _write_off(d: _Decision, action: WriteOff) -> None:
-    cat = category(d.plan, d.state)
+    cat = lifecycle(d.plan, d.state)
     if cat in (Category.REJECTED, Category.WRITTEN_OFF, Category.COMPLETED):
         raise TransitionNotAllowed(
             command="write-off", target=d.plan.address, state=cat.value, allowed=[]
@@ -491,7 +491,7 @@ def execute(
 
 def allowed_actions(plan: PointPlan, state: PointState, step_id: str) -> tuple[str, ...]:
     """The CLI verbs a step accepts now (empty when the point is not running)."""
-    cat = category(plan, state)
+    cat = lifecycle(plan, state)
     if state.started_at is None or cat in (Category.REJECTED, Category.WRITTEN_OFF):
         return ()
     return allowed_for(state.step(step_id))
@@ -508,5 +508,5 @@ def step_closed(plan: PointPlan, state: PointState, step_id: str) -> str | None:
     if not status.open:
         return status.value
     if not allowed_actions(plan, state, step_id):
-        return category(plan, state).value
+        return lifecycle(plan, state).value
     return None

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 
 from workflow.core import recurrence
+from workflow.core.calendar import Calendar
 from workflow.core.recurrence import Rule
 from workflow.core.specs import (
     Absence,
@@ -149,6 +150,18 @@ class AssignmentPlan:
     paragraph: str | None = None
     co_owners: tuple[str, ...] = ()
     description: Localized | None = None
+    #: The body the report goes to; None: the body that decided (``decided_by``).
+    report_to: str | None = None
+    tags: tuple[str, ...] = ()
+
+    @property
+    def receiver(self) -> str:
+        """The body the report back goes to."""
+        return self.report_to or self.decided_by
+
+    def involves(self, body: str) -> bool:
+        """The body leads or co-owns the assignment."""
+        return body == self.lead or body in self.co_owners
 
     def point(self, number: int) -> PointPlan:
         for point in self.points:
@@ -165,6 +178,9 @@ class AssignmentPlan:
         must not look changed because the code learnt something new).
         """
         data = asdict(self)
+        for name in _ADDED_ASSIGNMENT_FIELDS:
+            if not data.get(name):
+                data.pop(name, None)
         for point in data["points"]:
             for step in point["steps"]:
                 for name in _ADDED_STEP_FIELDS:
@@ -176,6 +192,8 @@ class AssignmentPlan:
 
 #: StepPlan fields added after release 0.2: hashed only when set.
 _ADDED_STEP_FIELDS = ("repeat", "period")
+#: AssignmentPlan fields added after release 0.3: hashed only when set.
+_ADDED_ASSIGNMENT_FIELDS = ("report_to", "tags")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -197,11 +215,51 @@ def occurrence_plan(duty: StepPlan, period: str) -> StepPlan:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class BodyPlan:
+    """A committee or board: its name, the person who answers for it, its registry."""
+
+    id: str
+    name: Localized
+    #: The chief officer's person id.
+    chief: str
+    registrar: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OccasionPlan:
+    """A reporting occasion, resolved: its yearly day rule and what it covers."""
+
+    id: str
+    name: Localized
+    rule: Rule
+    #: The coordinator's person id: reminded before the day, sent the report on it.
+    coordinator: str
+    language: Language
+    bodies: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    report_to: str | None = None
+    remind: tuple[Duration, ...] = ()
+
+    def day(self, year: int, calendar: Calendar) -> dt.date:
+        """The occasion's day in ``year``."""
+        return recurrence.day_in_year(self.rule, year, calendar)
+
+    def covers(self, assignment: AssignmentPlan) -> bool:
+        """The occasion's selection, by body and tag (whether it is open is the report's
+        business: it depends on the day)."""
+        if self.bodies and not any(assignment.involves(b) for b in self.bodies):
+            return False
+        return not self.tags or any(t in assignment.tags for t in self.tags)
+
+
 @dataclass(frozen=True)
 class Directory:
-    """People by id, with role lookup."""
+    """People by id, with role lookup; a body's id stands for its chief officer."""
 
     people: Mapping[str, Person] = field(default_factory=dict)
+    #: Body id -> the person id or role that answers for it.
+    chiefs: Mapping[str, str] = field(default_factory=dict)
 
     def holders(self, role: str) -> list[str]:
         return [p.id for p in self.people.values() if role in p.roles]
@@ -210,9 +268,12 @@ class Directory:
         return {role for person in self.people.values() for role in person.roles}
 
     def resolve(self, name: str) -> str:
-        """Return the person id that ``name`` (a person id or a role) stands for."""
+        """Return the person id that ``name`` (a person id, a role, or a body: its chief)
+        stands for."""
         if name in self.people:
             return name
+        if name in self.chiefs and self.chiefs[name] != name:
+            return self.resolve(self.chiefs[name])
         holders = self.holders(name)
         if len(holders) != 1:
             raise KeyError(name)
@@ -248,6 +309,23 @@ class Definitions:
     assignments: dict[str, AssignmentPlan]
     #: Each assignment's definition file, as the user would type its path.
     sources: dict[str, str]
+    #: Declared bodies by id; empty when no bodies.yaml is given (names are then free text).
+    bodies: dict[str, BodyPlan] = field(default_factory=dict)
+    occasions: dict[str, OccasionPlan] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """11 people, 5 bodies, 3 occasions, 7 workflows, 3 assignments, 15 points."""
+        counts = [(len(self.directory.people), "people"), (len(self.bodies), "bodies"),
+                  (len(self.occasions), "occasions"), (len(self.workflows), "workflows"),
+                  (len(self.assignments), "assignments"),
+                  (sum(len(a.points) for a in self.assignments.values()), "points")]  # fmt: skip
+        shown = [c for c in counts if c[0] or c[1] not in ("bodies", "occasions")]
+        return ", ".join(f"{n} {what}" for n, what in shown)
+
+    def body_name(self, ref: str, language: Language | str) -> str:
+        """A body's name in ``language``; an undeclared name is shown as written."""
+        body = self.bodies.get(ref)
+        return body.name.get(language) if body else ref
 
     def assignment(self, assignment_id: str) -> AssignmentPlan:
         return self.assignments[assignment_id]

@@ -167,6 +167,12 @@ def _due_in(rule: Rule, first: dt.date, calendar: Calendar) -> dt.date:
     return min(start.replace(day=1) + dt.timedelta(days=rule.on - 1), _month_end(start))
 
 
+def day_in_year(rule: Rule, year: int, calendar: Calendar) -> dt.date:
+    """The day a yearly rule gives in ``year`` (a reporting occasion's day)."""
+    assert rule.every is Every.YEAR
+    return _due_in(rule, dt.date(year, 1, 1), calendar)
+
+
 def _raw(rule: Rule, start: dt.date, calendar: Calendar) -> Iterator[tuple[str, dt.date, dt.date]]:
     """(period, opens on, due) of every occurrence from the period holding ``start``, without
     end: the first period counts only if its due day is not before ``start``. An occurrence

@@ -1,4 +1,4 @@
-"""Pydantic models of the three kinds of definition file, exactly as written.
+"""Pydantic models of the kinds of definition file, exactly as written.
 
 The value types they are made of (ids, texts, days, durations, due rules, languages)
 are in :mod:`workflow.core.values`; this module offers them too (``__all__``).
@@ -213,10 +213,93 @@ class PeopleFile(_Model):
 
 
 class AssignedTo(_Model):
-    """Who the council gave the assignment to."""
+    """Who the council gave the assignment to: body ids when bodies are declared."""
 
-    lead: Line
-    co_owners: list[Line] = Field(default_factory=list)
+    lead: Line = Field(description="The body that leads (a body id from bodies.yaml).")
+    co_owners: list[Line] = Field(default_factory=list, description="Co-owning bodies.")
+
+
+class Body(_Model):
+    """A committee or board (nämnd, styrelse): leads or co-owns assignments, receives reports."""
+
+    id: Id
+    name: LocalLine
+    chief: str = Field(
+        min_length=1,
+        description="Who answers for the body (its chief officer): a person id or a role. "
+        "Steps the body owns (`owner: BODY`) prompt this person.",
+    )
+    registrar: EmailStr | None = Field(
+        None, description="The body's registry (registrator): receives occasions' reports."
+    )
+
+
+class BodiesFile(_Model):
+    """``bodies.yaml``: the council's committees and boards."""
+
+    bodies: list[Body] = Field(min_length=1)
+
+
+class Covers(_Model):
+    """Which assignments an occasion's report covers: every open one, or those of some bodies
+    or tags (an assignment is covered when it matches any body and any tag given)."""
+
+    bodies: list[Id] = Field(default_factory=list, description="Lead or co-owning bodies.")
+    tags: list[Id] = Field(default_factory=list)
+
+
+class Occasion(_Model):
+    """A fixed reporting occasion (rapporteringstillfälle), once a year."""
+
+    id: Id
+    name: LocalLine
+    month: Annotated[StrictInt, Field(ge=1, le=12)] = Field(description="Its month (1-12).")
+    on: StrictInt | str = Field(
+        LAST_BUSINESS_DAY,
+        description="first-business-day, last-business-day (the default) or a day of the "
+        "month (1-31).",
+    )
+    covers: Covers = Field(default_factory=Covers)
+    report_to: Id | None = Field(
+        None, description="The body the report goes to (its heading names it)."
+    )
+    coordinator: str = Field(
+        min_length=1, description="Who is reminded and receives the report: a person or role."
+    )
+    remind: list[DurationField] = Field(
+        default_factory=list, description="Reminders to the coordinator before the day: [-10bd]."
+    )
+    language: Language = Language.SV
+
+    @field_validator("on")
+    @classmethod
+    def _day(cls, value: int | str) -> int | str:
+        if isinstance(value, int):
+            if not 1 <= value <= 31:
+                raise ValueError(f"a day of the month is 1-31, not {value}")
+        elif value not in (FIRST_BUSINESS_DAY, LAST_BUSINESS_DAY):
+            raise ValueError(
+                f"a day of the month (1-31), {FIRST_BUSINESS_DAY} or {LAST_BUSINESS_DAY}, "
+                f"not {value!r}"
+            )
+        return value
+
+    @field_validator("remind")
+    @classmethod
+    def _before(cls, value: list[Duration]) -> list[Duration]:
+        for offset in value:
+            if offset.days >= 0:
+                raise ValueError(f"reminder {offset} is not before the day; write -10bd")
+        return value
+
+    def rule(self) -> Rule:
+        return Rule(Every.YEAR, on=self.on, month=self.month)
+
+
+class OccasionsFile(_Model):
+    """``occasions.yaml``: the council's fixed reporting occasions."""
+
+    occasions: list[Occasion] = Field(min_length=1)
 
 
 class PointSpec(_Model):
@@ -263,34 +346,44 @@ class AssignmentSpec(_Model):
     id: Id
     title: LocalLine
     reference: Line = Field(description="Diarienummer, free text, e.g. KS 2022/123.")
-    decided_by: Line
+    decided_by: Line = Field(description="The body that decided (a body id).")
     decided_on: Day
     paragraph: Line | None = Field(None, description="Paragraph of the minutes, e.g. § 87.")
     assigned_to: AssignedTo
     coordinator: str = Field(min_length=1)
     report_back: Day
+    report_to: Line | None = Field(
+        None, description="The body the report goes to (a body id); default: decided_by."
+    )
+    tags: list[Id] = Field(
+        default_factory=list, description="Free labels to select on (budget, audit, ...)."
+    )
     language: Language = Language.SV
     description: LocalProse | None = None
     points: list[PointSpec] = Field(min_length=1)
 
 
 class FileKind(StrEnum):
-    """The three kinds of definition file."""
+    """The kinds of definition file."""
 
     PEOPLE = "people"
     WORKFLOW = "workflow"
     ASSIGNMENT = "assignment"
+    BODIES = "bodies"
+    OCCASIONS = "occasions"
 
 
 MODELS: dict[FileKind, type[_Model]] = {
     FileKind.PEOPLE: PeopleFile,
+    FileKind.BODIES: BodiesFile,
+    FileKind.OCCASIONS: OccasionsFile,
     FileKind.WORKFLOW: WorkflowSpec,
     FileKind.ASSIGNMENT: AssignmentSpec,
 }
 
 
 def json_schema() -> dict[str, Any]:
-    """The JSON Schema of all three file kinds, for editor completion.
+    """The JSON Schema of every file kind, for editor completion.
 
     One document with shared ``$defs``; its top level accepts any of the kinds.
     """
@@ -309,6 +402,9 @@ __all__ = [
     "Absence",
     "AssignedTo",
     "AssignmentSpec",
+    "BodiesFile",
+    "Body",
+    "Covers",
     "Day",
     "DayKind",
     "DUE_PATTERN",
@@ -329,6 +425,8 @@ __all__ = [
     "LocalLine",
     "LocalProse",
     "MODELS",
+    "Occasion",
+    "OccasionsFile",
     "PeopleFile",
     "Person",
     "PointSpec",

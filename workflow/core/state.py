@@ -135,7 +135,18 @@ def initial(plan: PointPlan) -> PointState:
 
 
 def category(plan: PointPlan, state: PointState) -> Category:
-    """The report bucket of a point, derived from its state alone."""
+    """The report bucket of a point, derived from its state alone: its :func:`lifecycle`,
+    except that a point whose steps were all skipped is reported as written off."""
+    cat = lifecycle(plan, state)
+    if cat is Category.COMPLETED and all_skipped(state):
+        return Category.WRITTEN_OFF
+    return cat
+
+
+def lifecycle(plan: PointPlan, state: PointState) -> Category:
+    """Where a point is in its life, as the machine sees it: written off only by
+    ``point.written_off`` (a point with its steps all skipped is completed, and a step
+    may still be reopened)."""
     if plan.rejected:
         return Category.REJECTED
     if state.written_off_at is not None:
@@ -149,6 +160,36 @@ def category(plan: PointPlan, state: PointState) -> Category:
 
 
 _FINISHED = (StepStatus.DONE, StepStatus.SKIPPED)
+
+
+def all_skipped(state: PointState) -> bool:
+    """Every step of a started point was skipped: it finished without any work done.
+
+    Such a point is reported as written off, its skip reasons as the reason, never as
+    completed work (docs/register.md, "A point whose steps were all skipped").
+    """
+    return (
+        state.started_at is not None
+        and bool(state.steps)
+        and all(s.status is StepStatus.SKIPPED for s in state.steps)
+    )
+
+
+def skip_reasons(state: PointState) -> tuple[str, ...]:
+    """The reasons the point's steps were skipped, in step order: skipping notes its reason
+    on the step, so a skipped step's last note is why."""
+    last = {n.step: n.text for n in state.notes if n.step is not None}
+    reasons = (last.get(s.id) for s in state.steps if s.status is StepStatus.SKIPPED)
+    return tuple(dict.fromkeys(r for r in reasons if r))
+
+
+def point_due(plan: PointPlan, state: PointState) -> dt.date | None:
+    """The due date a point shows, the same in status, show, backlog and reports: the
+    council's date for the point when it set one, else the earliest of its open steps'."""
+    if plan.due is not None or state.written_off_at is not None:
+        return plan.due
+    dues = [s.due for s in state.open_steps() if s.due is not None]
+    return min(dues) if dues else None
 
 
 def overdue_steps(state: PointState, today: dt.date) -> list[StepState]:

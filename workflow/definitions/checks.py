@@ -40,7 +40,12 @@ def _directory(corpus: Corpus) -> Directory:
 
 def _known(corpus: Corpus, name: str) -> bool:
     directory = _directory(corpus)
-    return name in directory.people or name in directory.roles() or corpus.may_be_person(name)
+    return (
+        name in directory.people
+        or name in directory.roles()
+        or name in directory.chiefs
+        or corpus.may_be_person(name)
+    )
 
 
 # --- people ----------------------------------------------------------------------
@@ -144,6 +149,8 @@ def _resolve_problem(corpus: Corpus, name: str, what: str) -> str | None:
     """Why ``name`` cannot stand for exactly one person, or None when it can."""
     directory = _directory(corpus)
     if name in directory.people or corpus.may_be_person(name):
+        return None
+    if name in directory.chiefs:  # a body: its chief officer (checked with the bodies)
         return None
     holders = directory.holders(name)
     if not holders:
@@ -435,3 +442,113 @@ def _duty_problems(step: StepSpec, duties: set[str], point: PointSpec) -> Iterat
     until = step.repeat.until
     if until is not None and point.start is not None and until < point.start:
         yield f"repeat: until ({until}) is before the point's start ({point.start})"
+
+
+# --- bodies and occasions --------------------------------------------------------
+
+
+def _declared_bodies(corpus: Corpus) -> dict[str, str]:
+    """Body id -> where it is declared."""
+    seen: dict[str, str] = {}
+    for parsed in corpus.bodies:
+        for i, body in enumerate(parsed.model.bodies):
+            where = parsed.doc.problem(("bodies", i, "id"), "")
+            seen.setdefault(body.id, f"{where.path}:{where.line}")
+    return seen
+
+
+@check
+def _check_bodies(corpus: Corpus) -> Iterator[Problem]:
+    """Body ids are unique and no person or role; each body's chief is one person."""
+    directory = _directory(corpus)
+    seen: dict[str, str] = {}
+    for parsed in corpus.bodies:
+        for i, body in enumerate(parsed.model.bodies):
+            where = parsed.doc.problem(("bodies", i, "id"), "")
+            if body.id in seen:
+                yield parsed.doc.problem(
+                    ("bodies", i, "id"), f"duplicate body id {body.id!r} (first at {seen[body.id]})"
+                )
+                continue
+            seen[body.id] = f"{where.path}:{where.line}"
+            if body.id in directory.people or body.id in directory.roles() or body.id == SYSTEM:
+                yield parsed.doc.problem(
+                    ("bodies", i, "id"),
+                    f"body {body.id!r} has the same id as a person or role",
+                )
+            if body.chief in directory.chiefs:
+                yield parsed.doc.problem(
+                    ("bodies", i, "chief"),
+                    f"body {body.id!r}: the chief is a person or a role, not a body",
+                )
+            elif msg := _resolve_problem(corpus, body.chief, "chief"):
+                yield parsed.doc.problem(("bodies", i, "chief"), f"body {body.id!r}: {msg}")
+
+
+def _unknown_body(corpus: Corpus, name: str, declared: dict[str, str]) -> str | None:
+    if name in declared or corpus.may_be_body(name):
+        return None
+    known = ", ".join(sorted(declared)) or "none"
+    return f"unknown body {name!r} (bodies.yaml declares: {known})"
+
+
+@check
+def _check_assignment_bodies(corpus: Corpus) -> Iterator[Problem]:
+    """With bodies declared, an assignment names them by id: who decided, leads, co-owns and
+    receives the report. Without a bodies file the names are free text, as before 0.4."""
+    if not corpus.declares_bodies():
+        for parsed in corpus.assignments:
+            if parsed.model.report_to is not None:
+                message = "report_to: names a body; declare bodies in bodies.yaml"
+                yield parsed.doc.problem(("report_to",), message)
+        return
+    declared = _declared_bodies(corpus)
+    for parsed in corpus.assignments:
+        spec = parsed.model
+        refs: list[tuple[Path, str]] = [
+            (("decided_by",), spec.decided_by),
+            (("assigned_to", "lead"), spec.assigned_to.lead),
+        ]
+        owners = spec.assigned_to.co_owners
+        refs += [(("assigned_to", "co_owners", j), c) for j, c in enumerate(owners)]
+        if spec.report_to is not None:
+            refs.append((("report_to",), spec.report_to))
+        for path, name in refs:
+            if msg := _unknown_body(corpus, name, declared):
+                yield parsed.doc.problem(path, msg)
+        if spec.assigned_to.lead in spec.assigned_to.co_owners:
+            j = spec.assigned_to.co_owners.index(spec.assigned_to.lead)
+            message = f"{spec.assigned_to.lead!r} leads; it is no co-owner too"
+            yield parsed.doc.problem(("assigned_to", "co_owners", j), message)
+
+
+@check
+def _check_occasions(corpus: Corpus) -> Iterator[Problem]:
+    """Occasion ids are unique; their bodies, tags and coordinator exist."""
+    declared = _declared_bodies(corpus)
+    tags = {t for parsed in corpus.assignments for t in parsed.model.tags}
+    seen: dict[str, str] = {}
+    for parsed in corpus.occasions:
+        for i, occasion in enumerate(parsed.model.occasions):
+            where = parsed.doc.problem(("occasions", i, "id"), "")
+            label = f"occasion {occasion.id!r}"
+            if occasion.id in seen:
+                yield parsed.doc.problem(("occasions", i, "id"),
+                                         f"duplicate occasion id {occasion.id!r} "
+                                         f"(first at {seen[occasion.id]})")  # fmt: skip
+                continue
+            seen[occasion.id] = f"{where.path}:{where.line}"
+            if msg := _resolve_problem(corpus, occasion.coordinator, "coordinator"):
+                yield parsed.doc.problem(("occasions", i, "coordinator"), f"{label}: {msg}")
+            for j, body in enumerate(occasion.covers.bodies):
+                if msg := _unknown_body(corpus, body, declared):
+                    yield parsed.doc.problem(("occasions", i, "covers", "bodies", j),
+                                             f"{label}: {msg}")  # fmt: skip
+            if occasion.report_to is not None and (
+                msg := _unknown_body(corpus, occasion.report_to, declared)
+            ):
+                yield parsed.doc.problem(("occasions", i, "report_to"), f"{label}: {msg}")
+            for j, tag in enumerate(occasion.covers.tags):
+                if tag not in tags and corpus.assignments:
+                    message = f"{label}: no assignment has the tag {tag!r}"
+                    yield parsed.doc.problem(("occasions", i, "covers", "tags", j), message)

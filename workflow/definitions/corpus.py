@@ -13,7 +13,14 @@ from typing import Generic, TypeVar
 from pydantic import BaseModel
 
 from workflow.core.plan import Directory
-from workflow.core.specs import AssignmentSpec, FileKind, PeopleFile, WorkflowSpec
+from workflow.core.specs import (
+    AssignmentSpec,
+    BodiesFile,
+    FileKind,
+    OccasionsFile,
+    PeopleFile,
+    WorkflowSpec,
+)
 from workflow.definitions.yamlsource import Document
 from workflow.errors import Problem
 
@@ -35,6 +42,8 @@ class Corpus:
     people: list[Parsed[PeopleFile]] = field(default_factory=list)
     workflows: list[Parsed[WorkflowSpec]] = field(default_factory=list)
     assignments: list[Parsed[AssignmentSpec]] = field(default_factory=list)
+    bodies: list[Parsed[BodiesFile]] = field(default_factory=list)
+    occasions: list[Parsed[OccasionsFile]] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     #: Ids declared by files that failed validation: references to them are not
     #: reported again as "unknown", which would only be noise.
@@ -50,6 +59,16 @@ class Corpus:
     def may_be_workflow(self, name: str) -> bool:
         return name in self.broken_ids or FileKind.WORKFLOW in self.unreadable
 
+    def declares_bodies(self) -> bool:
+        """Bodies are declared (or a bodies file failed): assignments must name them by id."""
+        return bool(self.bodies) or FileKind.BODIES in self.unreadable or self.broken_bodies
+
+    def may_be_body(self, name: str) -> bool:
+        return name in self.broken_ids or FileKind.BODIES in self.unreadable
+
+    #: A bodies file was given but failed its own validation.
+    broken_bodies: bool = False
+
 
 def first_by_id(items: Iterable[M]) -> dict[str, M]:
     """Models by their ``id``; with duplicates (reported elsewhere) the first one wins."""
@@ -60,7 +79,11 @@ def first_by_id(items: Iterable[M]) -> dict[str, M]:
 
 
 def directory_of(corpus: Corpus) -> Directory:
-    return Directory(first_by_id(p for parsed in corpus.people for p in parsed.model.people))
+    bodies = first_by_id(b for parsed in corpus.bodies for b in parsed.model.bodies)
+    return Directory(
+        first_by_id(p for parsed in corpus.people for p in parsed.model.people),
+        {body_id: body.chief for body_id, body in bodies.items()},
+    )
 
 
 def workflows_of(corpus: Corpus) -> dict[str, WorkflowSpec]:

@@ -13,14 +13,19 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from workflow.core.plan import AssignmentPlan, Definitions, Localized, build_point
+from workflow.core.plan import (
+    AssignmentPlan,
+    BodyPlan,
+    Definitions,
+    Localized,
+    OccasionPlan,
+    build_point,
+)
 from workflow.core.specs import (
     MODELS,
-    AssignmentSpec,
     FileKind,
-    PeopleFile,
-    WorkflowSpec,
 )
+from workflow.core.values import Language
 from workflow.definitions.checks import run_checks
 from workflow.definitions.corpus import Corpus, Parsed, directory_of, workflows_of
 from workflow.definitions.yamlsource import Document, read_yaml
@@ -51,22 +56,25 @@ def discover(paths: Iterable[Path]) -> list[Path]:
     return list(found.values())
 
 
+#: A file's kind by its name (people.yaml) or its folder (workflows/, assignments/).
+_BY_STEM = {"people": FileKind.PEOPLE, "bodies": FileKind.BODIES, "occasions": FileKind.OCCASIONS}
+_BY_FOLDER = {"workflows": FileKind.WORKFLOW, "assignments": FileKind.ASSIGNMENT}
+#: Else by its first top-level key found, in this order.
+_BY_KEY = (
+    ("people", FileKind.PEOPLE),
+    ("bodies", FileKind.BODIES),
+    ("occasions", FileKind.OCCASIONS),
+    ("points", FileKind.ASSIGNMENT),
+    ("steps", FileKind.WORKFLOW),
+)
+
+
 def classify(path: Path, data: Any) -> FileKind | None:
     """Tell a file's kind from its place in the tree, else from its top-level keys."""
-    if path.stem == "people":
-        return FileKind.PEOPLE
-    if path.parent.name == "workflows":
-        return FileKind.WORKFLOW
-    if path.parent.name == "assignments":
-        return FileKind.ASSIGNMENT
-    if isinstance(data, dict):
-        if "people" in data:
-            return FileKind.PEOPLE
-        if "points" in data:
-            return FileKind.ASSIGNMENT
-        if "steps" in data:
-            return FileKind.WORKFLOW
-    return None
+    kind = _BY_STEM.get(path.stem) or _BY_FOLDER.get(path.parent.name)
+    if kind is not None or not isinstance(data, dict):
+        return kind
+    return next((kind for key, kind in _BY_KEY if key in data), None)
 
 
 def _context(data: Any, loc: Sequence[str | int]) -> str:
@@ -191,6 +199,7 @@ def _read_one(corpus: Corpus, path: Path, doc: Document) -> None:
     if doc.problems:
         _remember_id(corpus, doc.data)
         kind = classify(path, doc.data)
+        corpus.broken_bodies |= kind is FileKind.BODIES
         if not isinstance(doc.data, dict) and kind is not None:
             corpus.unreadable.add(kind)
         return
@@ -200,7 +209,11 @@ def _read_one(corpus: Corpus, path: Path, doc: Document) -> None:
     kind = classify(path, doc.data)
     if kind is None:
         corpus.problems.append(
-            doc.problem((), "cannot tell the kind of file: expected people:, steps: or points:")
+            doc.problem(
+                (),
+                "cannot tell the kind of file: expected people:, bodies:, occasions:, steps: "
+                "or points:",
+            )
         )
         return
     try:
@@ -208,13 +221,20 @@ def _read_one(corpus: Corpus, path: Path, doc: Document) -> None:
     except ValidationError as exc:
         corpus.problems.extend(_problems_from(exc, doc))
         _remember_id(corpus, doc.data)
+        corpus.broken_bodies |= kind is FileKind.BODIES
         return
-    if isinstance(model, PeopleFile):
-        corpus.people.append(Parsed(model, doc))
-    elif isinstance(model, WorkflowSpec):
-        corpus.workflows.append(Parsed(model, doc))
-    elif isinstance(model, AssignmentSpec):
-        corpus.assignments.append(Parsed(model, doc))
+    _lists(corpus)[kind].append(Parsed(model, doc))
+
+
+def _lists(corpus: Corpus) -> dict[FileKind, list[Any]]:
+    """The corpus's list of valid files of each kind."""
+    return {
+        FileKind.PEOPLE: corpus.people,
+        FileKind.WORKFLOW: corpus.workflows,
+        FileKind.ASSIGNMENT: corpus.assignments,
+        FileKind.BODIES: corpus.bodies,
+        FileKind.OCCASIONS: corpus.occasions,
+    }
 
 
 def _remember_id(corpus: Corpus, data: Any) -> None:
@@ -224,6 +244,10 @@ def _remember_id(corpus: Corpus, data: Any) -> None:
         return
     if isinstance(data.get("id"), str):
         corpus.broken_ids.add(data["id"])
+    bodies = data.get("bodies")
+    for body in bodies if isinstance(bodies, list) else []:
+        if isinstance(body, dict) and isinstance(body.get("id"), str):
+            corpus.broken_ids.add(body["id"])
     people = data.get("people")
     for person in people if isinstance(people, list) else []:
         if not isinstance(person, dict):
@@ -257,6 +281,8 @@ def build(corpus: Corpus) -> Definitions:
             co_owners=tuple(spec.assigned_to.co_owners),
             coordinator=directory.resolve(spec.coordinator),
             report_back=spec.report_back,
+            report_to=spec.report_to,
+            tags=tuple(spec.tags),
             language=lang,
             description=Localized.of(spec.description, lang),
             points=tuple(
@@ -265,7 +291,38 @@ def build(corpus: Corpus) -> Definitions:
             ),
         )
         sources[spec.id] = parsed.doc.path
-    return Definitions(directory, workflows, assignments, sources)
+    return Definitions(
+        directory, workflows, assignments, sources, bodies_of(corpus), occasions_of(corpus)
+    )
+
+
+def bodies_of(corpus: Corpus) -> dict[str, BodyPlan]:
+    directory = directory_of(corpus)
+    bodies: dict[str, BodyPlan] = {}
+    for parsed in corpus.bodies:
+        for body in parsed.model.bodies:
+            name = Localized.of(body.name, Language.SV)
+            assert name is not None
+            bodies.setdefault(body.id, BodyPlan(body.id, name, directory.resolve(body.chief),
+                                                body.registrar))  # fmt: skip
+    return bodies
+
+
+def occasions_of(corpus: Corpus) -> dict[str, OccasionPlan]:
+    directory = directory_of(corpus)
+    occasions: dict[str, OccasionPlan] = {}
+    for parsed in corpus.occasions:
+        for occasion in parsed.model.occasions:
+            name = Localized.of(occasion.name, occasion.language)
+            assert name is not None
+            occasions.setdefault(occasion.id, OccasionPlan(
+                id=occasion.id, name=name, rule=occasion.rule(),
+                coordinator=directory.resolve(occasion.coordinator),
+                language=occasion.language, bodies=tuple(occasion.covers.bodies),
+                tags=tuple(occasion.covers.tags), report_to=occasion.report_to,
+                remind=tuple(occasion.remind),
+            ))  # fmt: skip
+    return occasions
 
 
 def check(paths: Iterable[Path]) -> tuple[Definitions | None, list[Problem]]:

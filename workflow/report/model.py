@@ -25,11 +25,14 @@ from workflow.core.specs import Language
 from workflow.core.state import (
     Category,
     PointState,
+    all_skipped,
     category,
     duty_tallies,
     is_at_risk,
     is_overdue,
+    point_due,
     replay,
+    skip_reasons,
 )
 
 NotesMode = Literal["latest", "all"]
@@ -70,9 +73,14 @@ class ReportPoint(_Frozen):
     at_risk: bool = False
     report_back: bool = False
     delivered_on: dt.date | None = None
+    #: Why it was written off; for a point whose steps were all skipped, their reasons.
     reason: str | None = None
+    #: Every step was skipped: written off, never counted as completed work.
+    all_skipped: bool = False
     #: Its recurring duties, each with its occurrences counted.
     duties: tuple[ReportDuty, ...] = ()
+    #: When its latest progress note was written (the register's "latest status").
+    noted_at: dt.datetime | None = None
 
 
 class Summary(_Frozen):
@@ -85,7 +93,11 @@ class Summary(_Frozen):
 
 
 class Report(_Frozen):
-    """An assignment's status, as of a date, in one language."""
+    """An assignment's status, as of a date, in one language.
+
+    Bodies appear by name in the report's language (``decided_by``, ``lead``,
+    ``co_owners``, ``receiver``); their ids are kept beside for selecting and grouping.
+    """
 
     assignment: str
     title: str
@@ -95,6 +107,11 @@ class Report(_Frozen):
     paragraph: str | None
     lead: str
     co_owners: tuple[str, ...]
+    #: The body the report goes to, by name.
+    receiver: str
+    lead_id: str
+    co_owner_ids: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
     coordinator: str
     report_back: dt.date
     description: str | None
@@ -144,13 +161,14 @@ def _report_point(
     open_dues = [s.due for s in state.open_steps() if s.due is not None]
     overdue = is_overdue(plan, state, as_of)
     passed = [d for d in [*open_dues, plan.due] if d is not None and d < as_of]
+    skipped = all_skipped(state) and state.written_off_at is None
     return ReportPoint(
         number=plan.number,
         title=plan.title.get(lang),
         category=cat,
         progress=_progress(state, notes),
         owner=_owner_name(plan, state, definitions),
-        due=plan.due or (min(open_dues) if open_dues else None),
+        due=point_due(plan, state),
         overdue=overdue,
         late_since=min(passed) if overdue and passed else None,
         at_risk=is_at_risk(plan, state, as_of, within=at_risk_days, calendar=calendar),
@@ -160,7 +178,9 @@ def _report_point(
             if plan.report_back and state.completed_at and cat is Category.COMPLETED
             else None
         ),
-        reason=state.written_off_reason,
+        reason=("; ".join(skip_reasons(state)) or None) if skipped else state.written_off_reason,
+        all_skipped=skipped,
+        noted_at=state.notes[-1].at if state.notes else None,
         duties=tuple(
             ReportDuty(
                 title=plan.step(t.duty).title.get(lang),
@@ -220,11 +240,15 @@ def build_report(
         assignment=assignment.id,
         title=assignment.title.get(lang),
         reference=assignment.reference,
-        decided_by=assignment.decided_by,
+        decided_by=definitions.body_name(assignment.decided_by, lang),
         decided_on=assignment.decided_on,
         paragraph=assignment.paragraph,
-        lead=assignment.lead,
-        co_owners=assignment.co_owners,
+        lead=definitions.body_name(assignment.lead, lang),
+        co_owners=tuple(definitions.body_name(b, lang) for b in assignment.co_owners),
+        receiver=definitions.body_name(assignment.receiver, lang),
+        lead_id=assignment.lead,
+        co_owner_ids=assignment.co_owners,
+        tags=assignment.tags,
         coordinator=coordinator,
         report_back=assignment.report_back,
         description=assignment.description.get(lang) if assignment.description else None,

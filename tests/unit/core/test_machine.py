@@ -24,7 +24,15 @@ from workflow.core.actions import (
 from workflow.core.calendar import Calendar, DuePolicy
 from workflow.core.events import EventType
 from workflow.core.machine import allowed_actions, execute
-from workflow.core.state import Category, StepStatus, category, initial, is_overdue
+from workflow.core.state import (
+    Category,
+    StepStatus,
+    category,
+    initial,
+    is_overdue,
+    lifecycle,
+    skip_reasons,
+)
 from workflow.errors import InvalidInput, NotFound, PersonalDataRefused, TransitionNotAllowed
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
@@ -422,15 +430,31 @@ def test_skipped_step_satisfies_after(run, diamond_plan):
     assert types(t) == [(EventType.STEP_COMPLETED, "c"), (EventType.STEP_ACTIVATED, "d")]
 
 
-def test_skipping_every_step_completes_the_point(run, single_plan):
-    """Skipping the last open step completes the point."""
+def test_skipping_every_step_finishes_the_point_as_written_off(run, single_plan):
+    """Skipping the last open step finishes the point; with no step done it is reported as
+    written off, its skip reason the reason, never as completed work."""
     t = run(
         single_plan,
         StartPoint(actor="coord"),
         SkipStep(actor="coord", step="only", reason="Behövs inte."),
     )
     assert t.events[-1].type is EventType.POINT_COMPLETED
-    assert category(single_plan, t.state) is Category.COMPLETED
+    assert category(single_plan, t.state) is Category.WRITTEN_OFF
+    assert skip_reasons(t.state) == ("Behövs inte.",)
+
+
+def test_a_point_with_one_step_done_and_the_rest_skipped_is_completed(run, diamond_plan):
+    """Work done counts: a point with a step done and the rest skipped is completed."""
+    t = run(
+        diamond_plan,
+        StartPoint(actor="coord"),
+        CompleteStep(actor="anna", step="a"),
+        SkipStep(actor="coord", step="b", reason="Görs av regionen."),
+        SkipStep(actor="coord", step="c", reason="Görs av regionen."),
+        SkipStep(actor="coord", step="d", reason="Behövs inte."),
+    )
+    assert t.events[-1].type is EventType.POINT_COMPLETED
+    assert category(diamond_plan, t.state) is Category.COMPLETED
 
 
 def test_skip_done_step_is_refused(run, single_plan):
@@ -906,14 +930,15 @@ def test_back_to_to_start_only_by_reopen(all_plans, walk, plan_index, picks):
 @settings(max_examples=100, deadline=None)
 @given(plan_index=st.integers(min_value=0, max_value=4), picks=choices)
 def test_written_off_is_final(all_plans, walk, plan_index, picks):
-    """Once written off a point stays written off and its steps never change."""
+    """Once written off (by a write-off, the machine's lifecycle) a point stays written off
+    and its steps never change."""
     plan = all_plans[plan_index]
     off = None
     for _before, transition in walk(plan, picks):
         if off is not None:
-            assert category(plan, transition.state) is Category.WRITTEN_OFF
+            assert lifecycle(plan, transition.state) is Category.WRITTEN_OFF
             assert transition.state.steps == off.steps
-        elif category(plan, transition.state) is Category.WRITTEN_OFF:
+        elif lifecycle(plan, transition.state) is Category.WRITTEN_OFF:
             off = transition.state
 
 
@@ -970,7 +995,7 @@ def test_allowed_commands_agree_with_execute(
     plan = all_plans[plan_index]
     history = walk(plan, picks)
     state = history[-1][1].state if history else initial(plan)
-    if state.started_at is None or category(plan, state) is Category.WRITTEN_OFF:
+    if state.started_at is None or lifecycle(plan, state) is Category.WRITTEN_OFF:
         assert all(allowed_actions(plan, state, s.id) == () for s in plan.steps)
         return
     at = dt.datetime(2024, 9, 2, 9, 0, tzinfo=STOCKHOLM)

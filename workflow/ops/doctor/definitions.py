@@ -23,12 +23,4 @@ def check_definitions(settings: Settings) -> list[Result]:
                 "run `council validate` and correct the files it names",
             )
         ]
-    points = sum(len(a.points) for a in definitions.assignments.values())
-    return [
-        ok(
-            "definitions",
-            f"{settings.definitions}: {len(definitions.directory.people)} people, "
-            f"{len(definitions.workflows)} workflows, {len(definitions.assignments)} "
-            f"assignments, {points} points",
-        )
-    ]
+    return [ok("definitions", f"{settings.definitions}: {definitions.summary()}")]
