@@ -83,8 +83,10 @@ def test_a_step_owned_by_a_body_prompts_its_chief(tmp_path):
     root = _tree(tmp_path, HEAD)
     path = root / "assignments" / "base-2024.yaml"
     text = path.read_text(encoding="utf-8")
-    path.write_text(text.replace("{id: one, title: Ett, owner: bo.berg}",
-                                 "{id: one, title: Ett, owner: son}"), encoding="utf-8")  # fmt: skip
+    owned = text.replace(
+        "{id: one, title: Ett, owner: bo.berg}", "{id: one, title: Ett, owner: son}"
+    )
+    path.write_text(owned, encoding="utf-8")
     plan = load([root]).assignment("base-2024")
     assert plan.point(3).step("one").owner == "cecilia.ek"
 
