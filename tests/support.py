@@ -26,3 +26,21 @@ def missing_server(what: str) -> None:
     if in_ci():
         pytest.fail(f"{what} is not reachable, and CI must not skip it", pytrace=False)
     pytest.skip(f"{what} is not reachable")
+
+
+#: Set to rewrite the golden files from what the code produces now (then review the diff).
+UPDATE_GOLDEN = os.environ.get("COUNCIL_UPDATE_GOLDEN") == "1"
+
+
+def assert_golden(path: Path, actual: bytes | str) -> None:
+    """``actual`` is the golden file's content, byte for byte (text is compared as text,
+    for a readable diff); with COUNCIL_UPDATE_GOLDEN=1 the file is written instead."""
+    data = actual.encode() if isinstance(actual, str) else actual
+    if UPDATE_GOLDEN:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return
+    if isinstance(actual, str):
+        assert actual == path.read_text(encoding="utf-8"), f"differs from {path.name}"
+    else:
+        assert data == path.read_bytes(), f"differs from {path.name}"

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from tests.integration.conftest import STOCKHOLM
 from tests.integration.servers import SmtpCatcher, WorkerProcess, wait_for
 from tests.integration.test_sweep import at, handle
-from tests.support import DEFINITIONS, ROOT
+from tests.support import DEFINITIONS, ROOT, assert_golden
 from workflow.amend import amend
 from workflow.core import versions
 from workflow.core.actions import CompleteStep
@@ -129,7 +129,7 @@ def test_a_step_added_after_completed_work_becomes_active_and_old_reports_stay(
     before = {(lang, fmt): council.report(as_of, lang, fmt) for lang, fmt in REPORTS}
     for lang in Language:
         golden = GOLDEN / f"report-{LOKAL}-{as_of}-amended-later.{lang.value}.md"
-        assert before[(lang, Format.MARKDOWN)].decode() == golden.read_text(encoding="utf-8")
+        assert_golden(golden, before[(lang, Format.MARKDOWN)].decode())
     assert council.engine.snapshot(LOKAL)[(LOKAL, 2)].completed_at is not None
 
     council.edit("        requires_note: true\n\n  - number: 3", FOLLOW_UP + "\n  - number: 3")

@@ -81,6 +81,8 @@ class ReportPoint(_Frozen):
     duties: tuple[ReportDuty, ...] = ()
     #: When its latest progress note was written (the register's "latest status").
     noted_at: dt.datetime | None = None
+    #: The day it was completed or written off (None while open, and for a rejected point).
+    closed_on: dt.date | None = None
 
 
 class Summary(_Frozen):
@@ -181,6 +183,7 @@ def _report_point(
         reason=("; ".join(skip_reasons(state)) or None) if skipped else state.written_off_reason,
         all_skipped=skipped,
         noted_at=state.notes[-1].at if state.notes else None,
+        closed_on=_closed_on(cat, state, tz),
         duties=tuple(
             ReportDuty(
                 title=plan.step(t.duty).title.get(lang),
@@ -194,6 +197,14 @@ def _report_point(
             for t in duty_tallies(plan, state, as_of)
         ),
     )
+
+
+def _closed_on(cat: Category, state: PointState, tz: ZoneInfo) -> dt.date | None:
+    if cat is Category.WRITTEN_OFF and state.written_off_at is not None:
+        return state.written_off_at.astimezone(tz).date()
+    if cat in (Category.COMPLETED, Category.WRITTEN_OFF) and state.completed_at is not None:
+        return state.completed_at.astimezone(tz).date()
+    return None
 
 
 def build_report(
