@@ -32,7 +32,13 @@ from workflow.core.actions import (
     StartPoint,
 )
 from workflow.core.calendar import Calendar
-from workflow.core.events import Event, EventType, ReportRequested
+from workflow.core.events import (
+    REGISTER,
+    Event,
+    EventType,
+    OccasionReached,
+    ReportRequested,
+)
 from workflow.core.machine import execute
 from workflow.core.plan import AssignmentPlan, Definitions, PointPlan
 from workflow.core.specs import Language
@@ -309,6 +315,33 @@ class Engine:
         event = Event(
             type=EventType.REPORT_REQUESTED, assignment=plan.id, point=None, actor=actor,
             occurred_at=self._local(now), payload=ReportRequested(as_of=as_of, language=language),
+        )  # fmt: skip
+        with self.db.begin() as conn:
+            (event_id,) = self.log.append(conn, [event], now=now)
+        self.log.committed([event_id])
+        return event_id
+
+    def request_occasion_report(
+        self, occasion_id: str, *, year: int, as_of: dt.date, language: Language, actor: str,
+        now: dt.datetime,
+    ) -> int:  # fmt: skip
+        """Ask the workers to mail an occasion's report now (``council report --occasion X
+        --send``): for its coordinator and administrators. Mailed once per date and language,
+        whoever asks and however often (the sweep asks on the day)."""
+        occasion = self.definitions.occasions[occasion_id]
+        authority = permissions.Authority(
+            coordinator=occasion.coordinator,
+            administrators=frozenset(self.definitions.directory.holders(self.admin_role)),
+            role=self.admin_role,
+        )
+        if not authority.covers(actor):
+            raise NotPermitted(person=actor, verb="mail the report of", target=occasion_id,
+                               who=permissions.authority_words(authority))  # fmt: skip
+        event = Event(
+            type=EventType.OCCASION_REACHED, assignment=REGISTER, point=None, actor=actor,
+            occurred_at=self._local(now),
+            payload=OccasionReached(occasion=occasion_id, year=year, as_of=as_of,
+                                    language=language),
         )  # fmt: skip
         with self.db.begin() as conn:
             (event_id,) = self.log.append(conn, [event], now=now)

@@ -62,6 +62,14 @@ class EventType(StrEnum):
     STEP_REMOVED = "step.removed"
     # An amendment moved an open step's due date (not a note: the council's decision).
     STEP_RESCHEDULED = "step.rescheduled"
+    # Events of the register (assignment REGISTER): a reporting occasion comes near, and
+    # its day came (the sweep) or a coordinator asked for its report (`report --send`).
+    OCCASION_REMINDER_DUE = "occasion.reminder_due"
+    OCCASION_REACHED = "occasion.reached"
+
+
+#: The ``assignment`` of the register's own events (occasions), which name no assignment.
+REGISTER = ""
 
 
 class FiringKind(StrEnum):
@@ -197,6 +205,22 @@ class ReportRequested(Payload):
     language: Language
 
 
+class OccasionReminderDue(Payload):
+    occasion: str
+    year: int
+    #: The occasion's day.
+    day: dt.date
+    #: The reminder as declared (-10bd).
+    offset: str
+
+
+class OccasionReached(Payload):
+    occasion: str
+    year: int
+    as_of: dt.date
+    language: Language
+
+
 class DefinitionAmended(Payload):
     version: int
     digest: str
@@ -242,6 +266,8 @@ PAYLOADS: dict[EventType, type[Payload]] = {
     EventType.DEFINITION_AMENDED: DefinitionAmended,
     EventType.STEP_REMOVED: StepRemoved,
     EventType.STEP_RESCHEDULED: StepRescheduled,
+    EventType.OCCASION_REMINDER_DUE: OccasionReminderDue,
+    EventType.OCCASION_REACHED: OccasionReached,
 }
 
 
