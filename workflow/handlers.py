@@ -24,7 +24,15 @@ from sqlalchemy.engine import Connection
 from structlog.contextvars import bind_contextvars
 
 from workflow import store
-from workflow.core.events import DeadlineFired, Event, EventType, ReportRequested
+from workflow.core.events import (
+    DeadlineFired,
+    Event,
+    EventType,
+    FiringKind,
+    OccasionReached,
+    OccasionReminderDue,
+    ReportRequested,
+)
 from workflow.core.machine import step_closed
 from workflow.core.plan import AssignmentPlan, Definitions
 from workflow.core.specs import Language
@@ -34,7 +42,7 @@ from workflow.errors import StaleDefinitions
 from workflow.mail import notices
 from workflow.mail.prompts import build_prompt, owner_of
 from workflow.ops.logs import get_logger
-from workflow.report.mail import record_report
+from workflow.report.mail import record_occasion_reminder, record_occasion_report, record_report
 from workflow.settings import Settings
 from workflow.store import effects, firings, outbox
 from workflow.store import versions as store_versions
@@ -258,6 +266,78 @@ def mail_digest(ctx: HandlerContext, event: Event) -> list[int]:
     return [recorded] if recorded is not None else []
 
 
+def mail_body_digest(ctx: HandlerContext, event: Event) -> list[int]:
+    """One e-mail per body and sweep to its chief officer: the steps of the assignments the
+    body leads or co-owns that became overdue in that sweep (not those the chief owns: the
+    chief had the notice). Each overdue event of the sweep reaches this handler; the first
+    to run for a body records the digest of all of them, the others find its key."""
+    item = event.payload
+    assert isinstance(item, DeadlineFired)
+    plan = ctx.definitions.assignments.get(event.assignment)
+    if item.sweep is None or plan is None:
+        return []
+    recorded = []
+    for body_id in (plan.lead, *plan.co_owners):
+        body = ctx.definitions.bodies.get(body_id)
+        key = f"body-digest:{item.sweep}:{body_id}"
+        if body is None or body.chief not in ctx.definitions.directory.people:
+            continue
+        if effects.exists(ctx.conn, key):
+            continue
+        items = [
+            fired.payload
+            for _, fired in firings.escalations_of_sweep(ctx.conn, item.sweep, FiringKind.OVERDUE)
+            if isinstance(fired.payload, DeadlineFired) and fired.payload.owner != body.chief
+            and (owning := ctx.definitions.assignments.get(fired.assignment)) is not None
+            and owning.involves(body_id)
+        ]  # fmt: skip
+        if not items:
+            continue
+        message = notices.body_digest(ctx.definitions, body, items)
+        effect = ctx.record(key=key, kind=EffectKind.DIGEST,
+                            payload={"message": message.model_dump(mode="json")})  # fmt: skip
+        if effect is not None:
+            recorded.append(effect)
+    return recorded
+
+
+def mail_occasion_reminder(ctx: HandlerContext, event: Event) -> list[int]:
+    """An occasion comes near: remind its coordinator what it covers and what is missing."""
+    due = event.payload
+    assert isinstance(due, OccasionReminderDue)
+    occasion = ctx.definitions.occasions.get(due.occasion)
+    if occasion is None:
+        log.warning("occasion.skipped", occasion=due.occasion, reason="no longer defined")
+        return []
+    effect = record_occasion_reminder(
+        ctx.conn, ctx.definitions, occasion=occasion, year=due.year, day=due.day,
+        offset=due.offset, event_id=ctx.event_id, now=ctx.now, tz=ctx.tz,
+        calendar=ctx.settings.calendar(), at_risk_days=ctx.settings.at_risk_days,
+    )  # fmt: skip
+    return [effect] if effect is not None else []
+
+
+def mail_occasion_report(ctx: HandlerContext, event: Event) -> list[int]:
+    """An occasion's day came (or its coordinator asked): assemble its register and mail it
+    to the coordinator and the receiving body's registrar, once per date and language."""
+    reached = event.payload
+    assert isinstance(reached, OccasionReached)
+    occasion = ctx.definitions.occasions.get(reached.occasion)
+    if occasion is None:
+        log.warning("occasion.skipped", occasion=reached.occasion, reason="no longer defined")
+        return []
+    recorded = record_occasion_report(
+        ctx.conn, ctx.definitions, occasion=occasion, year=reached.year, as_of=reached.as_of,
+        language=reached.language, event_id=ctx.event_id, now=ctx.now, tz=ctx.tz,
+        notes=ctx.settings.report_notes, calendar=ctx.settings.calendar(),
+        at_risk_days=ctx.settings.at_risk_days,
+    )  # fmt: skip
+    if not recorded:
+        log.info("occasion.already_sent", occasion=occasion.id, year=reached.year,
+                 as_of=reached.as_of.isoformat())  # fmt: skip
+    return recorded
+
+
 def ask_coordinator(ctx: HandlerContext, event: Event) -> list[int]:
     """An owner asked for more time: mail the coordinator the `council extend` to grant it."""
     rendered = notices.extension_request(ctx.definitions, event)
@@ -277,10 +357,12 @@ HANDLERS: dict[EventType, tuple[Handler, ...]] = {
     EventType.STEP_ACTIVATED: (_PROMPT, Handler("mail-report", mail_report)),
     EventType.STEP_REASSIGNED: (_PROMPT,),
     EventType.STEP_REMINDER_DUE: (_DEADLINE,),
-    EventType.STEP_OVERDUE: (_DEADLINE,),
+    EventType.STEP_OVERDUE: (_DEADLINE, Handler("mail-body-digest", mail_body_digest)),
     EventType.STEP_ESCALATED: (Handler("mail-digest", mail_digest),),
     EventType.STEP_EXTENSION_REQUESTED: (Handler("ask-coordinator", ask_coordinator),),
     EventType.REPORT_REQUESTED: (Handler("mail-requested-report", mail_requested_report),),
+    EventType.OCCASION_REMINDER_DUE: (Handler("mail-occasion-reminder", mail_occasion_reminder),),
+    EventType.OCCASION_REACHED: (Handler("mail-occasion-report", mail_occasion_report),),
 }
 
 

@@ -33,9 +33,18 @@ from workflow import store
 from workflow.core import deadlines
 from workflow.core.actions import SYSTEM, OpenOccurrences, StartPoint
 from workflow.core.deadlines import Fired, Firing
-from workflow.core.events import Event, EventType, FiringKind, StepActivated
+from workflow.core.events import (
+    REGISTER,
+    Event,
+    EventType,
+    FiringKind,
+    OccasionReached,
+    OccasionReminderDue,
+    Payload,
+    StepActivated,
+)
 from workflow.core.machine import execute
-from workflow.core.plan import PointPlan, StepPlan
+from workflow.core.plan import OccasionPlan, PointPlan, StepPlan
 from workflow.core.state import PointState, StepState, initial, replay
 from workflow.engine import Engine
 from workflow.errors import ConflictError, CouncilError
@@ -45,6 +54,9 @@ from workflow.store.planned import PlannedStart
 
 #: Steps one sweep transaction handles at most; a sweep loops until none are due.
 BATCH = 1000
+#: How long after an occasion's day a sweep still asks for its report (no sweep ran on the
+#: day: the scheduler was down); older occasions are left to `council report --occasion`.
+OCCASION_GRACE = dt.timedelta(days=7)
 EVENT_OF = {
     FiringKind.REMINDER: EventType.STEP_REMINDER_DUE,
     FiringKind.OVERDUE: EventType.STEP_OVERDUE,
@@ -87,6 +99,27 @@ class Opened:
         }  # fmt: skip
 
 
+@dataclass(frozen=True)
+class OccasionFired:
+    """A reporting occasion's reminder or report the sweep asked for (or would ask for)."""
+
+    occasion: str
+    year: int
+    day: dt.date
+    #: ``report`` on the day, else the reminder's offset (-10bd).
+    what: str
+    to: str
+
+    def as_dict(self, today: dt.date) -> dict[str, Any]:
+        """What `check-deadlines --json` prints for it, beside the firings."""
+        kind = "occasion" if self.what == "report" else "occasion-reminder"
+        return {
+            "point": self.occasion, "step": str(self.year), "kind": kind, "level": 0,
+            "fires_on": today.isoformat(), "due": self.day.isoformat(), "owner": None,
+            "to": self.to, "via": None, "days_overdue": 0,
+        }  # fmt: skip
+
+
 @dataclass
 class SweepResult:
     fired: list[Fired] = field(default_factory=list)
@@ -98,6 +131,8 @@ class SweepResult:
     held_back: list[PlannedStart] = field(default_factory=list)
     #: Occurrences of recurring duties opened.
     opened: list[Opened] = field(default_factory=list)
+    #: Reporting occasions' reminders and reports asked for.
+    occasions: list[OccasionFired] = field(default_factory=list)
     today: dt.date | None = None
 
     def full(self, limit: int | None = BATCH) -> bool:
@@ -105,10 +140,13 @@ class SweepResult:
         return limit is not None and max(self.steps_checked, self.starts_checked) >= limit
 
     def items(self) -> list[dict[str, Any]]:
-        """Planned starts first, then occurrences opened, then firings, as `check-deadlines`
-        prints them."""
-        opened = [o.as_dict(self.today) for o in self.opened] if self.today else []
-        return [s.as_dict() for s in self.started] + opened + [f.as_dict() for f in self.fired]
+        """Planned starts first, then occurrences opened, then firings, then occasions, as
+        `check-deadlines` prints them."""
+        today = self.today
+        opened = [o.as_dict(today) for o in self.opened] if today else []
+        occasions = [o.as_dict(today) for o in self.occasions] if today else []
+        fired = [f.as_dict() for f in self.fired]
+        return [s.as_dict() for s in self.started] + opened + fired + occasions
 
 
 def due_count(engine: Engine, *, now: dt.datetime) -> int:
@@ -163,6 +201,7 @@ def sweep(
                 on_step(1)
         for row in opened:
             run.step(conn, row, result)
+        run.occasions(conn, result)
         if dry_run:
             return result  # leaving connect() rolls back: nothing is written
     engine.log.committed(result.event_ids)
@@ -218,8 +257,7 @@ class _Run:
             Event(
                 type=EVENT_OF[item.firing.kind], assignment=point.assignment, point=point.number,
                 step=plan.id, actor="council", occurred_at=self.now,
-                payload=item.payload(self.sweep if item.firing.kind is FiringKind.ESCALATION
-                                     else None),
+                payload=item.payload(self.sweep if item.firing.kind in _DIGESTED else None),
             )
             for item in fired
         ]  # fmt: skip
@@ -319,6 +357,73 @@ class _Run:
             and check <= self.today
         ]  # fmt: skip
 
+    def occasions(self, conn: Connection, result: SweepResult) -> None:
+        """Remind each occasion's coordinator before its day, and on the day (or within
+        :data:`OCCASION_GRACE` after it, if no sweep ran that day) ask the workers for its
+        report: each once, by key, whatever the number of sweeps."""
+        calendar = self.engine.calendar
+        for occasion in self.engine.definitions.occasions.values():
+            for year in (self.today.year - 1, self.today.year):
+                day = occasion.day(year, calendar)
+                if day <= self.today <= day + OCCASION_GRACE:
+                    self._occasion_report(conn, occasion, year, day, result)
+                elif self.today < day:
+                    self._occasion_reminder(conn, occasion, year, day, result)
+
+    def _occasion_report(
+        self, conn: Connection, occasion: OccasionPlan, year: int, day: dt.date,
+        result: SweepResult,
+    ) -> None:  # fmt: skip
+        key = f"occasion:{occasion.id}:{year}"
+        if not self._claim_occasion(conn, key, occasion.id, firings.OCCASION):
+            return
+        result.occasions.append(OccasionFired(occasion.id, year, day, "report",
+                                              occasion.coordinator))  # fmt: skip
+        payload = OccasionReached(occasion=occasion.id, year=year, as_of=day,
+                                  language=occasion.language)  # fmt: skip
+        self._occasion_event(conn, key, EventType.OCCASION_REACHED, payload, result)
+
+    def _occasion_reminder(
+        self, conn: Connection, occasion: OccasionPlan, year: int, day: dt.date,
+        result: SweepResult,
+    ) -> None:  # fmt: skip
+        """The latest reminder whose day has come; earlier ones it supersedes never fire."""
+        calendar = self.engine.calendar
+        come = [o for o in occasion.remind if calendar.shift(day, o) <= self.today]
+        if not come:
+            return
+        latest = max(come, key=lambda o: calendar.shift(day, o))
+        keys = {o: f"occasion:{occasion.id}:{year}:remind:{o}" for o in come}
+        if not self._claim_occasion(conn, keys[latest], occasion.id, firings.OCCASION_REMINDER):
+            return
+        for offset in come:
+            if offset != latest:
+                self._claim_occasion(conn, keys[offset], occasion.id, firings.OCCASION_REMINDER)
+        result.occasions.append(OccasionFired(occasion.id, year, day, str(latest),
+                                              occasion.coordinator))  # fmt: skip
+        payload = OccasionReminderDue(occasion=occasion.id, year=year, day=day,
+                                      offset=str(latest))  # fmt: skip
+        self._occasion_event(conn, keys[latest], EventType.OCCASION_REMINDER_DUE, payload,
+                             result)  # fmt: skip
+
+    def _claim_occasion(self, conn: Connection, key: str, occasion: str, kind: str) -> bool:
+        if self.dry_run:
+            return not firings.already_fired(conn, [key])
+        return firings.claim_occasion(conn, key, occasion=occasion, kind=kind, now=self.now,
+                                      sweep=self.sweep)  # fmt: skip
+
+    def _occasion_event(
+        self, conn: Connection, key: str, type_: EventType, payload: Payload,
+        result: SweepResult,
+    ) -> None:  # fmt: skip
+        if self.dry_run:
+            return
+        event = Event(type=type_, assignment=REGISTER, point=None, actor=SYSTEM,
+                      occurred_at=self.now, payload=payload)  # fmt: skip
+        ids = self.engine.log.append(conn, [event], now=self.now)
+        firings.link_events(conn, [(key, ids[0])])
+        result.event_ids.extend(ids)
+
     def _point_for(self, due: PlannedStart) -> PointPlan | None:
         assignment = self.engine.definitions.assignments.get(due.assignment)
         try:
@@ -356,6 +461,10 @@ def _opened(point: PointPlan, events: tuple[Event, ...]) -> list[Opened]:
         if isinstance(e.payload, StepActivated)
     ]
 
+
+#: Firings whose events carry their sweep: escalations (one digest per person and sweep)
+#: and overdue notices (one digest per body and sweep).
+_DIGESTED = (FiringKind.ESCALATION, FiringKind.OVERDUE)
 
 #: PostgreSQL's deadlock_detected and serialization_failure: a command on the same point
 #: took its locks in the other order (the point's row, then its steps).

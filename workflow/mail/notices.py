@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from workflow.core.events import DeadlineFired, Event, FiringKind, StepExtensionRequested
-from workflow.core.plan import Definitions
+from workflow.core.plan import BodyPlan, Definitions
 from workflow.core.specs import Language
 from workflow.mail.compose import Rendered
 from workflow.mail.templating import environment, format_date
@@ -34,6 +34,9 @@ LABELS: dict[Language, dict[str, str]] = {
         "footer": "Detta meddelande skickades automatiskt av council.",
         "steps": "försenade moment",
         "copy": "Kopia: skickades till din ersättare medan du var borta.",
+        "body_late": "Försenat i uppdrag för {body}",
+        "body_digest_text": "Följande moment i uppdrag där {body} är ansvarig eller medansvarig "
+        "har blivit försenade. Ansvariga har fått besked.",
     },
     Language.EN: {
         "hello": "Hello",
@@ -54,6 +57,9 @@ LABELS: dict[Language, dict[str, str]] = {
         "footer": "This message was sent automatically by council.",
         "steps": "overdue steps",
         "copy": "Copy: this went to your substitute while you were away.",
+        "body_late": "Overdue in assignments of {body}",
+        "body_digest_text": "These steps of assignments that {body} leads or co-owns have become "
+        "overdue. Their owners have been told.",
     },
 }
 
@@ -169,6 +175,23 @@ def extension_request(definitions: Definitions, event: Event) -> Rendered | None
     text, html = _render("extension", context)
     subject = f"{labels['subject']}: {row['step_title']} ({point_address})"
     return Rendered(language=lang, to_name=coordinator.name, to_email=coordinator.email,
+                    subject=subject, text=text, html=html)  # fmt: skip
+
+
+def body_digest(definitions: Definitions, body: BodyPlan, items: list[DeadlineFired]) -> Rendered:
+    """One e-mail to a body's chief officer with its assignments' steps that became overdue
+    in one sweep (the escalation digest's layout, in the chief's language)."""
+    person = definitions.directory.people[body.chief]
+    lang = person.language
+    labels = LABELS[lang]
+    name = body.name.get(lang)
+    words = {**labels, "digest_text": labels["body_digest_text"].format(body=name),
+             "escalation": labels["body_late"].format(body=name)}  # fmt: skip
+    rows = [_fired_row(definitions, item, lang) for item in items]
+    context = {"l": words, "lang": lang, "name": person.name, "rows": rows}
+    text, html = _render("digest", context)
+    subject = f"{words['escalation']}: {len(rows)} {labels['steps']}"
+    return Rendered(language=lang, to_name=person.name, to_email=person.email,
                     subject=subject, text=text, html=html)  # fmt: skip
 
 

@@ -108,6 +108,26 @@ def claim(conn: Connection, firing: Firing, *, now: dt.datetime, sweep: str) -> 
     return inserted is not None
 
 
+#: The ``kind`` of an occasion's firings (the register's: no assignment, point 0).
+OCCASION = "occasion"
+OCCASION_REMINDER = "occasion-remind"
+
+
+def claim_occasion(
+    conn: Connection, key: str, *, occasion: str, kind: str, now: dt.datetime, sweep: str
+) -> bool:
+    """Record an occasion's firing by key; False when it was recorded before."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    inserted = conn.execute(
+        dialect.insert(firings)
+        .values(key=key, assignment="", point=0, step=occasion, kind=kind, level=0,
+                fired_at=utc(now), sweep=sweep)
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(firings.c.key)
+    ).scalar_one_or_none()  # fmt: skip
+    return inserted is not None
+
+
 def link_events(conn: Connection, keys_and_events: Sequence[tuple[str, int]]) -> None:
     """Remember which event each firing wrote."""
     for key, event_id in keys_and_events:
@@ -127,12 +147,15 @@ def fired_keys_for(conn: Connection, assignment: str) -> set[str]:
     return {row.key for row in rows}
 
 
-def escalations_of_sweep(conn: Connection, sweep: str) -> list[tuple[int, Event]]:
-    """The escalation events one sweep transaction wrote, in order (for its digests)."""
+def escalations_of_sweep(
+    conn: Connection, sweep: str, kind: FiringKind = FiringKind.ESCALATION
+) -> list[tuple[int, Event]]:
+    """The escalation (or overdue) events one sweep transaction wrote, in order (for its
+    digests)."""
     rows = conn.execute(
         sa.select(events)
         .join(firings, firings.c.event_id == events.c.id)
-        .where(firings.c.sweep == sweep, firings.c.kind == FiringKind.ESCALATION.value)
+        .where(firings.c.sweep == sweep, firings.c.kind == kind.value)
         .order_by(events.c.id)
     )
     return [(row.id, to_event(row)) for row in rows]
