@@ -44,3 +44,15 @@ def assert_golden(path: Path, actual: bytes | str) -> None:
         assert actual == path.read_text(encoding="utf-8"), f"differs from {path.name}"
     else:
         assert data == path.read_bytes(), f"differs from {path.name}"
+
+
+def copy_definitions(target: Path, *, occasions: bool = False) -> Path:
+    """A copy of the bundled definitions at ``target``; without its reporting occasions
+    unless asked for. A worker's beat sweeps at the real clock: on the days around an
+    occasion (late April, August, December) it would mail reminders and reports that a test
+    about something else does not expect. Occasion tests bring them (``occasions=True``)."""
+    import shutil
+
+    ignore = None if occasions else shutil.ignore_patterns("occasions.yaml")
+    shutil.copytree(DEFINITIONS, target, ignore=ignore)
+    return target

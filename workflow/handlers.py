@@ -268,14 +268,20 @@ def mail_digest(ctx: HandlerContext, event: Event) -> list[int]:
 
 def mail_body_digest(ctx: HandlerContext, event: Event) -> list[int]:
     """One e-mail per body and sweep to its chief officer: the steps of the assignments the
-    body leads or co-owns that became overdue in that sweep (not those the chief owns: the
-    chief had the notice). Each overdue event of the sweep reaches this handler; the first
-    to run for a body records the digest of all of them, the others find its key."""
+    body leads or co-owns that became overdue in that sweep (not those the chief owns or had
+    escalated in the same sweep: the chief has heard of them). Each overdue event of the
+    sweep reaches this handler; the first to run for a body records the digest of all of
+    them, the others find its key."""
     item = event.payload
     assert isinstance(item, DeadlineFired)
     plan = ctx.definitions.assignments.get(event.assignment)
     if item.sweep is None or plan is None:
         return []
+    escalated = {
+        (fired.payload.to, fired.payload.point, fired.payload.step)
+        for _, fired in firings.escalations_of_sweep(ctx.conn, item.sweep)
+        if isinstance(fired.payload, DeadlineFired)
+    }
     recorded = []
     for body_id in (plan.lead, *plan.co_owners):
         body = ctx.definitions.bodies.get(body_id)
@@ -288,13 +294,14 @@ def mail_body_digest(ctx: HandlerContext, event: Event) -> list[int]:
             fired.payload
             for _, fired in firings.escalations_of_sweep(ctx.conn, item.sweep, FiringKind.OVERDUE)
             if isinstance(fired.payload, DeadlineFired) and fired.payload.owner != body.chief
+            and (body.chief, fired.payload.point, fired.payload.step) not in escalated
             and (owning := ctx.definitions.assignments.get(fired.assignment)) is not None
             and owning.involves(body_id)
         ]  # fmt: skip
         if not items:
             continue
         message = notices.body_digest(ctx.definitions, body, items)
-        effect = ctx.record(key=key, kind=EffectKind.DIGEST,
+        effect = ctx.record(key=key, kind=EffectKind.BODY_DIGEST,
                             payload={"message": message.model_dump(mode="json")})  # fmt: skip
         if effect is not None:
             recorded.append(effect)

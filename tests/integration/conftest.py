@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from tests.support import DEFINITIONS, missing_server
+from tests.support import DEFINITIONS, copy_definitions, missing_server
 from workflow.core.calendar import Calendar
 from workflow.core.plan import Definitions
 from workflow.definitions.loader import load
@@ -112,9 +112,21 @@ def smtp() -> Iterator[SmtpCatcher]:
     catcher.stop()
 
 
+@pytest.fixture(scope="session")
+def worker_definitions(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled definitions without their reporting occasions (see
+    :func:`tests.support.copy_definitions`): what workers and the CLI run with in tests."""
+    return copy_definitions(tmp_path_factory.mktemp("definitions") / "definitions")
+
+
 @pytest.fixture
 def worker_env(
-    database_url: str, db: sa.Engine, redis_server: RedisServer, smtp: SmtpCatcher, tmp_path: Path
+    database_url: str,
+    db: sa.Engine,
+    redis_server: RedisServer,
+    smtp: SmtpCatcher,
+    tmp_path: Path,
+    worker_definitions: Path,
 ) -> dict[str, str]:
     """The environment a worker (or the CLI) runs with: this test's servers, short clocks."""
     env = {
@@ -125,7 +137,7 @@ def worker_env(
     env.update(
         COUNCIL_DATABASE_URL=database_url,
         COUNCIL_BROKER_URL=redis_server.url,
-        COUNCIL_DEFINITIONS=str(DEFINITIONS),
+        COUNCIL_DEFINITIONS=str(worker_definitions),
         COUNCIL_VAR_DIR=str(tmp_path / "var"),
         COUNCIL_SMTP_HOST="127.0.0.1",
         COUNCIL_SMTP_PORT=str(smtp.port),

@@ -13,7 +13,6 @@ the added step to a real SMTP server.
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import sqlalchemy as sa
 from tests.integration.conftest import STOCKHOLM
 from tests.integration.servers import SmtpCatcher, WorkerProcess, wait_for
 from tests.integration.test_sweep import at, handle
-from tests.support import DEFINITIONS, ROOT, assert_golden
+from tests.support import ROOT, assert_golden, copy_definitions
 from workflow.amend import amend
 from workflow.core import versions
 from workflow.core.actions import CompleteStep
@@ -58,7 +57,7 @@ class Council:
     ):
         self.db = db
         self.folder = tmp_path / "definitions"
-        shutil.copytree(DEFINITIONS, self.folder)
+        copy_definitions(self.folder)
         self.on_commit = on_commit
         self.engine = self._engine()
 
@@ -290,7 +289,7 @@ def test_council_amend_on_the_command_line(
     from tests.integration.test_sweep import Council as Cli
 
     folder = tmp_path / "definitions"
-    shutil.copytree(DEFINITIONS, folder)
+    copy_definitions(folder)
     workdir = tmp_path / "cwd"
     workdir.mkdir()
     monkeypatch.chdir(workdir)

@@ -11,7 +11,6 @@ owner receives the prompt at a real SMTP server.
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import sqlalchemy as sa
 from tests.integration.conftest import STOCKHOLM
 from tests.integration.servers import SmtpCatcher, WorkerProcess, wait_for
 from tests.integration.test_sweep import Council, at, run_sweep, sweeps_at_once
-from tests.support import DEFINITIONS
+from tests.support import DEFINITIONS, copy_definitions
 from workflow.core.calendar import Calendar
 from workflow.core.values import Duration
 from workflow.definitions.loader import load
@@ -58,7 +57,7 @@ points:
 def with_planned(tmp_path: Path, start: dt.date) -> Path:
     """The bundled definitions and PLANNED_YAML planned for ``start``."""
     folder = tmp_path / "definitions"
-    shutil.copytree(DEFINITIONS, folder)
+    copy_definitions(folder)
     text = PLANNED_YAML.format(
         start=start, decided=start - dt.timedelta(days=30), report=start + dt.timedelta(days=200)
     )

@@ -39,6 +39,7 @@ class EffectKind(StrEnum):
     REMINDER = "reminder"  # a step is due soon
     OVERDUE = "overdue"  # a step is overdue
     DIGEST = "digest"  # escalations, one mail per recipient and sweep
+    BODY_DIGEST = "body-digest"  # a body's overdue steps, to its chief, one mail per sweep
     REPORT = "report"  # the report back, to the coordinator
     ANSWER = "answer"  # the answer to an owner's reply
     EXTENSION_REQUEST = "extension-request"  # an owner asks the coordinator for more time
