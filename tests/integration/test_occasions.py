@@ -9,7 +9,6 @@ registrar is registrator@kommun.example, coordinated by the kanslichef (erik.sjo
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import io
 import subprocess
@@ -211,8 +210,12 @@ def test_an_occasion_report_is_mailed_once_by_a_worker_with_two_racing_sweeps(
     def reports() -> list[EmailMessage]:
         return [r.message for r in smtp.received if str(r.message["Subject"]).startswith(TERTIAL)]
 
-    wait_for(lambda: len(reports()) >= 2 and settled(db), timeout=60,
-             what="the register to both recipients", progress=lambda: len(smtp.received))  # fmt: skip
+    wait_for(
+        lambda: len(reports()) >= 2 and settled(db),
+        timeout=60,
+        what="the register to both recipients",
+        progress=lambda: len(smtp.received),
+    )
     council(env, "report", "--occasion", "tertial-1", "--year", "2024", "--as-of", "2024-04-30",
             "--send", actor="erik.sjoberg")  # fmt: skip
     council(env, "check-deadlines", "--now", "2024-05-02T07:00")
@@ -235,7 +238,6 @@ def test_an_occasion_report_is_mailed_once_by_a_worker_with_two_racing_sweeps(
     assert attachment.get_filename() == "tertial-1-2024-2024-04-30-sv.docx"
     document = Document(io.BytesIO(attachment.get_content()))
     assert document.paragraphs[0].text == TERTIAL
-    assert base64.b64encode(attachment.get_content())  # a real, non-empty file
     with db.connect() as conn:
         reached = conn.execute(
             sa.select(sa.func.count()).where(
