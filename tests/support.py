@@ -41,7 +41,7 @@ def assert_golden(path: Path, actual: bytes | str) -> None:
         path.write_bytes(data)
         return
     if isinstance(actual, str):
-        assert actual == path.read_text(encoding="utf-8"), f"differs from {path.name}"
+        assert actual == path.read_bytes().decode("utf-8"), f"differs from {path.name}"
     else:
         assert data == path.read_bytes(), f"differs from {path.name}"
 
