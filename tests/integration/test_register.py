@@ -83,8 +83,12 @@ def test_an_occasion_covers_what_was_open_when_its_year_began(
     assert tertial["receiver"] == "Kommunfullmäktige"
     assert len({row["lead_id"] for row in tertial["rows"]}) == 4  # ks, son, bun, sbn
 
-    points = {(r["assignment"], p["number"]): p for r in tertial["reports"]
-              for group in (*r["groups"].values(), *r["apart"].values()) for p in group}  # fmt: skip
+    points = {
+        (r["assignment"], p["number"]): p
+        for r in tertial["reports"]
+        for group in (*r["groups"].values(), *r["apart"].values())
+        for p in group
+    }
     skipped = points[("kf-2026-bibliotek", 1)]
     assert (skipped["category"], skipped["all_skipped"]) == ("written_off", True)
     assert skipped["reason"] == "Försöket ryms inte i budgeten 2026.; Inget försök att utvärdera."
