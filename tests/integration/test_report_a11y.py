@@ -1,4 +1,5 @@
-"""The HTML report passes an automated accessibility check (axe-core) in real headless Chromium.
+"""The HTML report and the register pass an automated accessibility check (axe-core) in real
+headless Chromium.
 
 Chromium comes from Debian's packages, axe-core from the npm registry
 (tests/a11y/package.json, installed by `make test`). Without them the test is
@@ -18,11 +19,12 @@ from pathlib import Path
 import pytest
 
 from scripts.seed_history import AS_OF, TZ, A, play
+from tests.integration.register_history import play_all, register_of
 from tests.support import ROOT, missing_server
 from workflow.core.specs import Language
 from workflow.engine import Engine
 from workflow.report.model import build_report
-from workflow.report.render import to_html
+from workflow.report.render import register_to_html, to_html
 
 AXE = ROOT / "tests" / "a11y" / "node_modules" / "axe-core" / "axe.min.js"
 #: Flags that keep headless Chromium off the network (this machine has none) and quiet.
@@ -92,6 +94,27 @@ def test_html_report_has_no_accessibility_violations(
     findings = run_axe(to_html(report), tmp_path)
     assert findings["violations"] == []
     assert {"color-contrast", "html-has-lang", "heading-order"} <= set(findings["passes"])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("lang", [Language.SV, Language.EN])
+def test_html_register_has_no_accessibility_violations(
+    engine: Engine, lang: Language, tmp_path: Path
+) -> None:
+    """axe-core finds no WCAG 2.1 A/AA or best-practice violation in the register of every
+    assignment: its tables, links to each assignment, groups of points and overdue marks."""
+    play_all(engine)
+    register = register_of(engine, "all", lang)
+    assert len(register.rows) == 3
+    page = register_to_html(register)
+    assert 'class="mark overdue"' in page
+    assert 'class="mark at-risk"' in page
+    findings = run_axe(page, tmp_path)
+    assert findings["violations"] == []
+    checked = {"color-contrast", "html-has-lang", "heading-order", "th-has-data-cells",
+               "link-name", "landmark-one-main"}  # fmt: skip
+    if lang is Language.EN:  # the Swedish notes in it say lang="sv"
+        checked.add("valid-lang")
+    assert checked <= set(findings["passes"])
 
 
 def test_the_check_catches_a_broken_page(tmp_path: Path) -> None:
