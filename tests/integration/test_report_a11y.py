@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from scripts.seed_history import AS_OF, TZ, A, play
-from tests.integration.register_history import play_all, register_of
+from tests.integration.bundled_history import play_all, register_of
 from tests.support import ROOT, missing_server
 from workflow.core.specs import Language
 from workflow.engine import Engine

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from scripts.seed_history import AS_OF, TZ, A
-from tests.integration.register_history import play_all, register_of
+from tests.integration.bundled_history import play_all, register_of
 from tests.support import missing_server
 from workflow.core.calendar import Calendar
 from workflow.core.plan import Definitions

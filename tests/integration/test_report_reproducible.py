@@ -18,7 +18,7 @@ from xml.etree import ElementTree
 import pytest
 
 from scripts.seed_history import AS_OF, TZ, A
-from tests.integration.register_history import AS_OF_ALL, play_all, register_of
+from tests.integration.bundled_history import AS_OF_ALL, play_all, register_of
 from workflow.core.specs import Language
 from workflow.engine import Engine
 from workflow.report.model import build_report

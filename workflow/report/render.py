@@ -274,9 +274,10 @@ def to_docx(report: Report) -> bytes:
 
 
 def _document(title: str, language: Language, as_of: dt.date, *, landscape: bool = False) -> Any:
-    """A new document with its properties set from the report, not from the clock."""
+    """A new A4 document with its properties set from the report, not from the clock."""
     from docx import Document
     from docx.enum.section import WD_ORIENT
+    from docx.shared import Mm
 
     doc = Document()
     props = doc.core_properties
@@ -284,17 +285,31 @@ def _document(title: str, language: Language, as_of: dt.date, *, landscape: bool
     props.language = language.value
     props.author = "council"
     props.last_modified_by = "council"
+    props.comments = ""
     props.revision = 1
     props.created = props.modified = dt.datetime.combine(as_of, dt.time(0))
     props.last_printed = dt.datetime.combine(as_of, dt.time(0))
+    package = doc.part.package  # no thumbnail of python-docx's template page
+    for rel_id, rel in list(package.rels.items()):
+        if rel.reltype.endswith("/thumbnail"):
+            del package.rels[rel_id]
+    section = doc.sections[0]
+    section.page_width, section.page_height = Mm(210), Mm(297)
+    section.left_margin = section.right_margin = Mm(20)
+    section.top_margin = section.bottom_margin = Mm(20)
     if landscape:
-        section = doc.sections[0]
         section.orientation = WD_ORIENT.LANDSCAPE
         section.page_width, section.page_height = section.page_height, section.page_width
     return doc
 
 
-def _docx_table(doc: Any, header: list[str], rows: Sequence[Sequence[str]]) -> None:
+def _docx_table(
+    doc: Any, header: list[str], rows: Sequence[Sequence[str]], widths: Sequence[int] = ()
+) -> None:
+    """A table with a bold header row; ``widths`` in millimetres per column, set on the
+    column (which Word reads) and on every cell (which LibreOffice reads)."""
+    from docx.shared import Mm
+
     table = doc.add_table(rows=1, cols=len(header))
     table.style = "Table Grid"
     for cell, text in zip(table.rows[0].cells, header, strict=True):
@@ -304,6 +319,12 @@ def _docx_table(doc: Any, header: list[str], rows: Sequence[Sequence[str]]) -> N
     for row in rows:
         for cell, text in zip(table.add_row().cells, row, strict=True):
             cell.text = text
+    if widths:
+        table.autofit = False
+        for column, width in zip(table.columns, widths, strict=True):
+            column.width = Mm(width)
+            for cell in column.cells:
+                cell.width = Mm(width)
 
 
 def _docx_report_back(doc: Any, report: Report, *, level: int) -> None:
@@ -327,7 +348,10 @@ def _reproducible(data: bytes, as_of: dt.date) -> bytes:
             member = zipfile.ZipInfo(info.filename, date_time=stamp)
             member.compress_type = zipfile.ZIP_DEFLATED
             member.external_attr = 0o600 << 16
-            dst.writestr(member, src.read(info.filename))
+            content = src.read(info.filename)
+            if info.filename == "docProps/app.xml":  # the template's, not ours
+                content = content.replace(b"Microsoft Macintosh Word", b"council")
+            dst.writestr(member, content)
     return out.getvalue()
 
 
@@ -370,7 +394,7 @@ def _docx_point(doc: Any, point: ReportPoint, report: Report, *, level: int) -> 
         if duty.latest_note:
             doc.add_paragraph(f"{labels['duty_latest']} {duty.latest_note}")
     if facts := _facts(point, report):
-        doc.add_paragraph(" · ".join(facts)).italic = True
+        doc.add_paragraph().add_run(" · ".join(facts)).italic = True
 
 
 def _facts(point: ReportPoint, report: Report) -> list[str]:
@@ -517,6 +541,10 @@ def register_to_csv(register: Register) -> str:
     return _write_csv(_csv_columns(register.language), rows)
 
 
+#: The register table's columns in a landscape A4 page (257 mm between the margins).
+REGISTER_WIDTHS = (26, 30, 62, 34, 22, 26, 16, 41)
+
+
 def register_to_docx(register: Register) -> bytes:
     """The register as a Word document in landscape: the table, then each assignment."""
     labels = LABELS[register.language]
@@ -548,10 +576,11 @@ def register_to_docx(register: Register) -> bytes:
              labels[f"a_{row.category.value}"], format_date(row.due, lang), str(row.overdue),
              " ".join((row.status or "–").split()))
             for row in register.rows
-        ])  # fmt: skip
+        ], REGISTER_WIDTHS)  # fmt: skip
     for report in register.reports:
         doc.add_heading(f"{report.reference}: {report.title}", level=2)
-        for label, value in _header_rows(report)[1:-3]:
+        shown = (labels["coordinator"], labels["as_of"], labels["reference"])
+        for label, value in [r for r in _header_rows(report) if r[0] not in shown]:
             paragraph = doc.add_paragraph()
             paragraph.add_run(f"{label}: ").bold = True
             paragraph.add_run(value)
