@@ -304,11 +304,16 @@ def _document(title: str, language: Language, as_of: dt.date, *, landscape: bool
 
 
 def _docx_table(
-    doc: Any, header: list[str], rows: Sequence[Sequence[str]], widths: Sequence[int] = ()
+    doc: Any,
+    header: list[str],
+    rows: Sequence[Sequence[str]],
+    widths: Sequence[int] = (),
+    points: int | None = None,
 ) -> None:
     """A table with a bold header row; ``widths`` in millimetres per column, set on the
-    column (which Word reads) and on every cell (which LibreOffice reads)."""
-    from docx.shared import Mm
+    column (which Word reads) and on every cell (which LibreOffice reads); ``points``, the
+    text size."""
+    from docx.shared import Mm, Pt
 
     table = doc.add_table(rows=1, cols=len(header))
     table.style = "Table Grid"
@@ -319,6 +324,10 @@ def _docx_table(
     for row in rows:
         for cell, text in zip(table.add_row().cells, row, strict=True):
             cell.text = text
+    if points is not None:
+        for run in (run for row in table.rows for cell in row.cells
+                    for run in cell.paragraphs[0].runs):  # fmt: skip
+            run.font.size = Pt(points)
     if widths:
         table.autofit = False
         for column, width in zip(table.columns, widths, strict=True):
@@ -542,7 +551,7 @@ def register_to_csv(register: Register) -> str:
 
 
 #: The register table's columns in a landscape A4 page (257 mm between the margins).
-REGISTER_WIDTHS = (26, 30, 62, 34, 22, 26, 16, 41)
+REGISTER_WIDTHS = (25, 26, 48, 44, 21, 27, 20, 46)
 
 
 def register_to_docx(register: Register) -> bytes:
@@ -576,7 +585,7 @@ def register_to_docx(register: Register) -> bytes:
              labels[f"a_{row.category.value}"], format_date(row.due, lang), str(row.overdue),
              " ".join((row.status or "–").split()))
             for row in register.rows
-        ], REGISTER_WIDTHS)  # fmt: skip
+        ], REGISTER_WIDTHS, points=9)  # fmt: skip
     for report in register.reports:
         doc.add_heading(f"{report.reference}: {report.title}", level=2)
         shown = (labels["coordinator"], labels["as_of"], labels["reference"])
