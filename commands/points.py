@@ -186,7 +186,8 @@ def _marks(row: dict[str, Any]) -> str:
         return "not planned: `council start` plans it"
     if row["starts_on"]:
         return f"planned for {row['starts_on']}"
-    marks = ["OVERDUE" if row["overdue"] else "at risk" if row["at_risk"] else ""]
+    late = f"OVERDUE since {row['late_since']}" if row["late_since"] else "OVERDUE"
+    marks = [late if row["overdue"] else "at risk" if row["at_risk"] else ""]
     marks += [f"held: {', '.join(row['held'])}"] if row["held"] else []
     return ", ".join(m for m in marks if m)
 

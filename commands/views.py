@@ -8,9 +8,12 @@ from typing import Any
 
 from workflow.core.calendar import Calendar
 from workflow.core.events import (
+    REGISTER,
     DefinitionAmended,
     Event,
     NoteAdded,
+    OccasionReached,
+    OccasionReminderDue,
     PointStarted,
     PointWrittenOff,
     StepActivated,
@@ -35,6 +38,7 @@ from workflow.core.state import (
     initial,
     is_at_risk,
     is_overdue,
+    late_since,
     overdue_steps,
     point_due,
 )
@@ -76,7 +80,9 @@ def point_summary(
         "current_steps": [s.id for s in open_steps],
         "owners": sorted({s.owner for s in open_steps} or ({plan.owner} if plan.owner else set())),
         "due": _iso(point_due(plan, state)),
+        "next_due": _iso(min(dues) if (dues := [s.due for s in open_steps if s.due]) else None),
         "overdue": is_overdue(plan, state, today),
+        "late_since": _iso(late_since(plan, state, today)),
         "at_risk": is_at_risk(
             plan, state, today, within=at_risk_days, calendar=calendar or Calendar()
         ),
@@ -141,7 +147,24 @@ def _event_detail(event: Event) -> str:
             return f"was {status}: {text}"
         case DefinitionAmended(version=version, changes=changes):
             return f"version {version}: " + "; ".join(changes)
+    return _register_detail(event)
+
+
+def _register_detail(event: Event) -> str:
+    """What an event of the register (an occasion's) says."""
+    match event.payload:
+        case OccasionReminderDue(occasion=occasion, year=year, day=day, offset=offset):
+            return f"{occasion} {year}: reminder {offset} before {day}"
+        case OccasionReached(occasion=occasion, year=year, as_of=as_of, language=language):
+            return f"{occasion} {year}: report as of {as_of} ({language.value})"
     return ""
+
+
+def _where(event: Event) -> str:
+    """The point, the assignment, or (an occasion's events) the register."""
+    if event.assignment == REGISTER:
+        return "(register)"
+    return event.address if event.point is None else f"{event.assignment}/{event.point}"
 
 
 def event_row(event_id: int, event: Event, tz: dt.tzinfo) -> dict[str, Any]:
@@ -149,7 +172,7 @@ def event_row(event_id: int, event: Event, tz: dt.tzinfo) -> dict[str, Any]:
         "id": event_id,
         "at": event.occurred_at.astimezone(tz).isoformat(timespec="minutes"),
         "type": event.type.value,
-        "point": event.address if event.point is None else f"{event.assignment}/{event.point}",
+        "point": _where(event),
         "step": event.step,
         "actor": event.actor,
         "recorded_by": event.recorded_by,

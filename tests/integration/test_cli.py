@@ -376,7 +376,8 @@ def test_start_several_says_what_started_before_one_fails(drifting: Council) -> 
 
 
 def test_status_shows_category_steps_owners_due_and_overdue(started: Council) -> None:
-    """`status --json` gives each point's category, current steps, owners, due date, overdue."""
+    """`status --json` gives each point's category, current steps, owners, due date (the
+    point's, as every report shows it), its next step's due date, overdue and since when."""
     status = started.status("2022-12-02")
     assert sorted(status) == [1, 2, 3, 4, 5, 6, 7]
     first = status[1]
@@ -384,10 +385,12 @@ def test_status_shows_category_steps_owners_due_and_overdue(started: Council) ->
     assert first["category"] == "to_start"
     assert first["current_steps"] == ["analyse"]
     assert first["owners"] == ["anders.berg"]
-    assert first["due"] == "2022-12-30"
+    assert first["due"] == "2023-05-15"  # the council's date for the point
+    assert first["next_due"] == "2022-12-30"  # its open step's
     assert first["overdue"] is False
+    assert first["late_since"] is None
     assert status[2]["owners"] == ["eva.dahl"]
-    assert status[2]["due"] == "2023-01-09"
+    assert status[2]["next_due"] == "2023-01-09"
     # not started: the point's planned owner and due date, no current steps
     assert status[3]["started"] is False
     assert status[3]["current_steps"] == []
@@ -396,6 +399,7 @@ def test_status_shows_category_steps_owners_due_and_overdue(started: Council) ->
     # the same state judged a month later: step 'analyse' (due 2022-12-30) is late
     later = started.status("2023-01-02")
     assert later[1]["overdue"] is True
+    assert later[1]["late_since"] == "2022-12-30"
     assert later[3]["overdue"] is False
 
 
@@ -417,7 +421,7 @@ def test_status_table_marks_overdue_rows_and_categories(started: Council) -> Non
     assert len(rows) == 7
     by_point = {row.split()[0]: row for row in rows}
     assert "ongoing" in by_point[f"{A}/1"]
-    assert by_point[f"{A}/1"].rstrip().endswith("2022-12-30  OVERDUE")
+    assert by_point[f"{A}/1"].rstrip().endswith("2023-05-15  OVERDUE since 2022-12-30")
     assert "to_start" in by_point[f"{A}/2"]
     assert "OVERDUE" not in by_point[f"{A}/3"]
     before = started.ok("status", A, "--now", "2022-12-02")

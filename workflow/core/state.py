@@ -183,6 +183,16 @@ def skip_reasons(state: PointState) -> tuple[str, ...]:
     return tuple(dict.fromkeys(r for r in reasons if r))
 
 
+def late_since(plan: PointPlan, state: PointState, today: dt.date) -> dt.date | None:
+    """When an overdue point became late: the earliest due date that has passed (an open
+    step's, or the point's); None when it is not overdue."""
+    if not is_overdue(plan, state, today):
+        return None
+    dues = [s.due for s in overdue_steps(state, today) if s.due is not None]
+    passed = [d for d in [*dues, plan.due] if d is not None and d < today]
+    return min(passed) if passed else None
+
+
 def point_due(plan: PointPlan, state: PointState) -> dt.date | None:
     """The due date a point shows, the same in status, show, backlog and reports: the
     council's date for the point when it set one, else the earliest of its open steps'."""

@@ -30,6 +30,7 @@ from workflow.core.state import (
     duty_tallies,
     is_at_risk,
     is_overdue,
+    late_since,
     point_due,
     replay,
     skip_reasons,
@@ -160,9 +161,7 @@ def _report_point(
     at_risk_days: int,
 ) -> ReportPoint:
     cat = category(plan, state)
-    open_dues = [s.due for s in state.open_steps() if s.due is not None]
     overdue = is_overdue(plan, state, as_of)
-    passed = [d for d in [*open_dues, plan.due] if d is not None and d < as_of]
     skipped = all_skipped(state) and state.written_off_at is None
     return ReportPoint(
         number=plan.number,
@@ -172,7 +171,7 @@ def _report_point(
         owner=_owner_name(plan, state, definitions),
         due=point_due(plan, state),
         overdue=overdue,
-        late_since=min(passed) if overdue and passed else None,
+        late_since=late_since(plan, state, as_of),
         at_risk=is_at_risk(plan, state, as_of, within=at_risk_days, calendar=calendar),
         report_back=plan.report_back,
         delivered_on=(
