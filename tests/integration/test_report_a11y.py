@@ -20,7 +20,7 @@ import pytest
 
 from scripts.seed_history import AS_OF, TZ, A, play
 from tests.integration.bundled_history import play_all, register_of
-from tests.support import ROOT, missing_server
+from tests.support import FIXTURES, ROOT, missing_server
 from workflow.core.specs import Language
 from workflow.engine import Engine
 from workflow.report.model import build_report
@@ -115,6 +115,17 @@ def test_html_register_has_no_accessibility_violations(
     if lang is Language.EN:  # the Swedish notes in it say lang="sv"
         checked.add("valid-lang")
     assert checked <= set(findings["passes"])
+
+
+@pytest.mark.parametrize("name", ["tertial-1-2027.sv.html", "arsredovisning-2027.en.html"])
+def test_the_golden_registers_have_no_accessibility_violations(name: str, tmp_path: Path) -> None:
+    """The golden registers (12 and 13 assignments of 5 bodies; test_register.py), with
+    every kind of point, a recurring duty and notes in another language than the page's."""
+    findings = run_axe((FIXTURES / "golden" / "register" / name).read_text(encoding="utf-8"),
+                       tmp_path)  # fmt: skip
+    assert findings["violations"] == []
+    assert {"color-contrast", "heading-order", "th-has-data-cells", "link-name",
+            "valid-lang"} <= set(findings["passes"])  # type: ignore[arg-type]  # fmt: skip
 
 
 def test_the_check_catches_a_broken_page(tmp_path: Path) -> None:

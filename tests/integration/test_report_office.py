@@ -2,7 +2,8 @@
 to a PDF whose text says what the report says.
 
 A single assignment's report and two registers (every assignment; the first tertial
-report of 2023), in Swedish and English, are converted in one ``soffice`` run with a
+report of 2023), in Swedish and English, and two of the golden registers (12 and 13
+assignments of 5 bodies), are converted in one ``soffice`` run with a
 private profile (the user's profile and parallel runs are untouched); poppler's
 ``pdftotext`` reads the PDFs back. Both come from Debian's packages
 (libreoffice-writer-nogui, poppler-utils; `.ci/run` installs them). Without them the
@@ -13,6 +14,7 @@ The documents do not depend on the database, so they are built once, on SQLite.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -24,7 +26,7 @@ import pytest
 
 from scripts.seed_history import AS_OF, TZ, A
 from tests.integration.bundled_history import play_all, register_of
-from tests.support import missing_server
+from tests.support import FIXTURES, missing_server
 from workflow.core.calendar import Calendar
 from workflow.core.plan import Definitions
 from workflow.core.specs import Language
@@ -78,6 +80,21 @@ DOCUMENTS: dict[str, tuple[str, Language, Expected]] = {
         "Municipal Council", "Register of assignments for Municipal Council", (HEDERSVALD,),
         landscape=True)),
 }  # fmt: skip
+#: The golden registers (tests/integration/test_register.py): 12 and 13 assignments.
+GOLDEN = FIXTURES / "golden" / "register"
+for _name, _lang, _heading, _receiver, _to in (
+    ("tertial-1-2027.sv", Language.SV, "Uppdragslista till Kommunfullmäktige – Tertialrapport 1 "
+     "2027", "Kommunfullmäktige", "Uppdragslista till Kommunfullmäktige"),
+    ("arsredovisning-2027.en", Language.EN, "Register of assignments for Municipal Council – "
+     "Annual report 2027", "Municipal Council", "Register of assignments for Municipal Council"),
+):  # fmt: skip
+    _rows = json.loads((GOLDEN / f"{_name}.json").read_text(encoding="utf-8"))["rows"]
+    _references = tuple(row["reference"] for row in _rows)
+    DOCUMENTS[f"golden-{_name}"] = (
+        f"golden:{_name}",
+        _lang,
+        Expected(_heading, _receiver, _to, _references, landscape=True),
+    )
 
 
 def tool(name: str, package: str) -> str:
@@ -90,6 +107,9 @@ def tool(name: str, package: str) -> str:
 
 def docx(engine: Engine, kind: str, lang: Language) -> tuple[bytes, tuple[str, ...]]:
     """The document as DOCX, and the reference numbers of the assignments it covers."""
+    if kind.startswith("golden:"):
+        name = kind.removeprefix("golden:")
+        return (GOLDEN / f"{name}.docx").read_bytes(), DOCUMENTS[f"golden-{name}"][2].references
     if kind == "report":
         events = [e for _, e in engine.events(assignment=A)]
         plan = engine.definitions.assignment(A)
@@ -187,9 +207,10 @@ def test_docx_converts_to_a_pdf_that_says_what_the_report_says(
 
 
 @pytest.mark.parametrize("name", DOCUMENTS)
-def test_the_register_is_landscape_and_the_report_portrait(
+def test_the_register_is_landscape_a4_and_the_report_portrait_a4(
     converted: dict[str, Converted], name: str
 ) -> None:
     """LibreOffice keeps the page orientation the document asks for."""
     width, height = (float(n) for n in converted[name].page_size.split()[2:5:2])
     assert (width > height) is DOCUMENTS[name][2].landscape, converted[name].page_size
+    assert sorted((round(width), round(height))) == [595, 842], "A4"
