@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bench.progress import progress
+from bench.progress import Step, progress
 from workflow.core.actions import Action, AddNote, CompleteStep, WriteOff
 from workflow.core.calendar import Calendar
 from workflow.core.specs import Language
@@ -99,10 +99,14 @@ def report_history(a: int, n: int) -> list[Action]:
 
 
 def populate(
-    engine: Engine, assignments: Iterable[int] | None = None, history: History = report_history
-) -> int:
+    engine: Engine,
+    assignments: Iterable[int] | None = None,
+    history: History = report_history,
+    step: Step | None = None,
+) -> None:
     """The coordinator p0 enters the work (owners vary; the coordinator may act on all):
-    each assignment starts on 1 February 2024, point n's actions come n days later."""
+    each assignment starts on 1 February 2024, point n's actions come n days later;
+    ``step`` advances once per assignment."""
     start = dt.datetime(2024, 2, 1, 9, tzinfo=TZ)
     if assignments is None:  # in the order the definitions were read
         assignments = [int(key.removeprefix("a")) for key in engine.definitions.assignments]
@@ -113,7 +117,8 @@ def populate(
             at = start + dt.timedelta(days=point.number)
             for action in history(a, point.number):
                 engine.act(point, action, now=at)
-    return len(engine.events())
+        if step is not None:
+            step.advance()
 
 
 def run() -> dict[str, object]:
@@ -122,8 +127,9 @@ def run() -> dict[str, object]:
         db = connect(f"sqlite:///{tmp}/bench.db")
         migrate.upgrade(db)
         engine = Engine(db=db, definitions=load([definitions]), calendar=Calendar(), timezone=TZ)
-        with progress(f"report: writing {ASSIGNMENTS} assignments' history"):
-            events = populate(engine)
+        with progress(f"report: writing {ASSIGNMENTS} assignments' history", ASSIGNMENTS) as step:
+            populate(engine, step=step)
+        events = len(engine.events())
         plans = list(engine.definitions.assignments.values())
         results: dict[str, object] = {"assignments": len(plans), "points": len(plans) * POINTS,
                                       "events": events}  # fmt: skip
