@@ -1,10 +1,10 @@
 """Register benchmark: the register of every assignment, in every format, at three sizes.
 
 75, 150 and 300 assignments of 8 points each (300 x 8 = 2,400 points is the target
-size), with a mixed history: whole assignments completed or not begun, and in the others
-completed points, ongoing ones with progress notes, points to be started, points written
-off, a point the council decided against, and points past their due date as of the
-register's day. Bodies are declared (bodies.yaml), so each assignment has a lead body and
+size), with a mixed history: whole assignments completed, written off or not begun, and
+in the others completed points, ongoing ones with progress notes, points to be started,
+points written off, a point the council decided against, and points past their due date
+as of the register's day. Bodies are declared (bodies.yaml), so each assignment has a lead body and
 co-owners. The definitions and history come from :mod:`bench.report`'s helpers.
 
 For each size: reading the stored events (SQLite, and PostgreSQL when
@@ -94,7 +94,7 @@ def write_assignments(root: Path, assignments: range) -> None:
     in every fourth, point 7 was due on 1 March 2024 in every other, point 8 is the
     report back."""
     for a in assignments:
-        lead = LEADS[a % len(LEADS)]
+        lead = LEADS[a // 3 % len(LEADS)]  # not in step with the history's kinds
         others = [b for b in LEADS if b != lead]
         co_owners = others[a % 3 : a % 3 + a % 3]
         points = []
@@ -130,16 +130,22 @@ def _note(a: int, n: int) -> str:
 
 
 def register_history(a: int, n: int) -> list[Action]:
-    """Every tenth assignment completed, every tenth not begun; in the others point 1 is
-    completed, 2 and 3 ongoing with notes, 4 and 7 to be started, 5 written off in every
-    third (else ongoing), 6 ongoing with two notes (where not rejected), 8 to be started."""
+    """Every tenth assignment completed, every tenth not begun, every tenth written off
+    whole; in the others point 1 is completed, 2 and 3 ongoing with notes, 4 and 7 to be
+    started, 5 written off in every third (else ongoing), 6 ongoing with two notes (where
+    not rejected), 8 (the report back) to be started."""
     plan = CompleteStep(actor="p0", step="plan", note=_note(a, n))
-    done: list[Action] = [plan, CompleteStep(actor="p0", step="do"),
-            CompleteStep(actor="p0", step="check", note=f"Punkt {n} är genomförd.")]  # fmt: skip
+    done: list[Action] = [
+        plan,
+        CompleteStep(actor="p0", step="do"),
+        CompleteStep(actor="p0", step="check", note=f"Punkt {n} är genomförd."),
+    ]
     if rejected(a, n):
         return []
     if a % 10 == 0:
         return done
+    if a % 10 == 5:
+        return [WriteOff(actor="p0", reason="Uppdraget avskrivs: inaktuellt efter omorganisation.")]
     if a % 10 == 1 or n in (4, 7, 8):
         return []
     if n == 1:
