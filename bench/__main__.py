@@ -2,7 +2,8 @@
 
 Without names, every benchmark runs and results.json is written anew; with names
 (``python -m bench events``), only those run and their entries in results.json are
-replaced, the others kept.
+replaced, the others kept. A benchmark whose result says ``failed`` (a target it must
+not miss) makes the exit status 1, after results.json is written.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import events, occurrences, report, startup, sweep
+from bench import events, occurrences, register, report, startup, sweep
 
 BENCHMARKS: dict[str, Callable[[], Any]] = {
     "report": report.main,
+    "register": register.main,
     "sweep": sweep.main,
     "occurrences": occurrences.main,
     "events": events.main,
@@ -60,7 +62,10 @@ def main(argv: list[str] | None = None) -> int:
         results["total_wall_s"] = total
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\n{', '.join(names)}: {total} s; wrote {RESULTS}")
-    return 0
+    failed = [f"{name}: {results[name]['failed']}" for name in names if results[name].get("failed")]
+    for line in failed:
+        print(f"FAILED {line}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -11,11 +11,12 @@ import datetime as dt
 import statistics
 import tempfile
 import time
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bench.progress import progress
-from workflow.core.actions import AddNote, CompleteStep, WriteOff
+from bench.progress import Step, progress
+from workflow.core.actions import Action, AddNote, CompleteStep, WriteOff
 from workflow.core.calendar import Calendar
 from workflow.core.specs import Language
 from workflow.definitions.loader import load
@@ -29,7 +30,8 @@ ASSIGNMENTS = 200
 POINTS = 10
 
 
-def write_definitions(root: Path) -> Path:
+def write_people_and_workflow(root: Path) -> None:
+    """20 people (p0 coordinates) and the three-step workflow ``work``; no assignments yet."""
     (root / "workflows").mkdir(parents=True)
     (root / "assignments").mkdir()
     people = "\n".join(
@@ -42,36 +44,81 @@ def write_definitions(root: Path) -> Path:
         "  - {id: do, title: Genomföra, after: [plan], due: 40bd}\n"
         "  - {id: check, title: Följa upp, after: [do], due: 10bd}\n"
     )
+
+
+def assignment_id(a: int) -> str:
+    return f"a{a:03d}"
+
+
+def point_yaml(a: int, n: int, *, due: str = "2024-12-13", extra: str = "") -> str:
+    """Point ``n`` of assignment ``a`` on the ``work`` workflow (``extra``: more fields)."""
+    return (
+        f"  - {{number: {n}, title: 'Punkt {n} i uppdrag {a}: ta fram och genomför "
+        f"åtgärder', workflow: work, owner: p{(a + n) % 20}, due: {due}{extra}}}"
+    )
+
+
+def write_assignment(
+    root: Path,
+    a: int,
+    points: Iterable[str],
+    *,
+    decided_by: str = "KF",
+    decided_on: str = "2024-01-15",
+    assigned_to: str = "{lead: KS}",
+    report_back: str = "2024-12-16",
+) -> None:
+    (root / "assignments" / f"a{a}.yaml").write_text(
+        f"id: {assignment_id(a)}\ntitle: Uppdrag {a}\nreference: KS 2024/{a}\n"
+        f"decided_by: {decided_by}\ndecided_on: {decided_on}\nassigned_to: {assigned_to}\n"
+        f"coordinator: p0\nreport_back: {report_back}\npoints:\n" + "\n".join(points) + "\n"
+    )
+
+
+def write_definitions(root: Path) -> Path:
+    write_people_and_workflow(root)
     for a in range(ASSIGNMENTS):
-        points = "\n".join(
-            f"  - {{number: {n}, title: 'Punkt {n} i uppdrag {a}: ta fram och genomför "
-            f"åtgärder', workflow: work, owner: p{(a + n) % 20}, due: 2024-12-13}}"
-            for n in range(1, POINTS + 1)
-        )
-        (root / "assignments" / f"a{a}.yaml").write_text(
-            f"id: a{a:03d}\ntitle: Uppdrag {a}\nreference: KS 2024/{a}\ndecided_by: KF\n"
-            f"decided_on: 2024-01-15\nassigned_to: {{lead: KS}}\ncoordinator: p0\n"
-            f"report_back: 2024-12-16\npoints:\n{points}\n"
-        )
+        write_assignment(root, a, (point_yaml(a, n) for n in range(1, POINTS + 1)))
     return root
 
 
-def populate(engine: Engine) -> int:
-    """The coordinator p0 enters the work (owners vary; the coordinator may act on all)."""
+#: What is done to point ``n`` of assignment ``a`` after it starts, in order.
+History = Callable[[int, int], Sequence[Action]]
+
+
+def report_history(a: int, n: int) -> list[Action]:
+    actions: list[Action] = []
+    if n % 3 != 0:
+        actions.append(CompleteStep(actor="p0", step="plan"))
+        actions.append(AddNote(actor="p0", text=f"Läget för punkt {n}."))
+    if n % 3 == 1:
+        actions.append(CompleteStep(actor="p0", step="do", note="Genomfört."))
+    if n == 10:
+        actions.append(WriteOff(actor="p0", reason="Avskrivs."))
+    return actions
+
+
+def populate(
+    engine: Engine,
+    assignments: Iterable[int] | None = None,
+    history: History = report_history,
+    step: Step | None = None,
+) -> None:
+    """The coordinator p0 enters the work (owners vary; the coordinator may act on all):
+    each assignment starts on 1 February 2024, point n's actions come n days later;
+    ``step`` advances once per assignment."""
     start = dt.datetime(2024, 2, 1, 9, tzinfo=TZ)
-    for plan in engine.definitions.assignments.values():
+    if assignments is None:  # in the order the definitions were read
+        assignments = [int(key.removeprefix("a")) for key in engine.definitions.assignments]
+    for a in assignments:
+        plan = engine.definitions.assignment(assignment_id(a))
         engine.start(plan.id, actor="p0", now=start)
         for point in plan.points:
-            n = point.number
-            at = start + dt.timedelta(days=n)
-            if n % 3 != 0:
-                engine.act(point, CompleteStep(actor="p0", step="plan"), now=at)
-                engine.act(point, AddNote(actor="p0", text=f"Läget för punkt {n}."), now=at)
-            if n % 3 == 1:
-                engine.act(point, CompleteStep(actor="p0", step="do", note="Genomfört."), now=at)
-            if n == 10:
-                engine.act(point, WriteOff(actor="p0", reason="Avskrivs."), now=at)
-    return len(engine.events())
+            at = start + dt.timedelta(days=point.number)
+            for action in history(a, point.number):
+                engine.act(point, action, now=at)
+        if step is not None:
+            step.advance()
 
 
 def run() -> dict[str, object]:
@@ -80,8 +127,9 @@ def run() -> dict[str, object]:
         db = connect(f"sqlite:///{tmp}/bench.db")
         migrate.upgrade(db)
         engine = Engine(db=db, definitions=load([definitions]), calendar=Calendar(), timezone=TZ)
-        with progress(f"report: writing {ASSIGNMENTS} assignments' history"):
-            events = populate(engine)
+        with progress(f"report: writing {ASSIGNMENTS} assignments' history", ASSIGNMENTS) as step:
+            populate(engine, step=step)
+        events = len(engine.events())
         plans = list(engine.definitions.assignments.values())
         results: dict[str, object] = {"assignments": len(plans), "points": len(plans) * POINTS,
                                       "events": events}  # fmt: skip
