@@ -11,6 +11,7 @@ import click
 
 from commands.base import (
     App,
+    now_option,
     parse_date,
     pass_app,
     write_output,
@@ -237,32 +238,72 @@ def _send_report(app: App, assignment: str, day: dt.date, language: Language) ->
 
 @click.command()
 @click.option("--as-of", "as_of", metavar="DATE", callback=parse_date, help="Default: today.")
+@now_option("Today is this time's day (ISO), when --as-of is not given.")
+@click.option("--body", metavar="ID", help="Only assignments this body leads or co-owns.")
 @click.option(
-    "--format", "fmt", type=click.Choice(["table", "md", "json", "csv"]), default="table",
-    show_default=True,
+    "--format", "fmt", type=click.Choice(["table", "md", "json", "csv", "xlsx"]),
+    help="Default: from -o FILE's extension, else table.",
 )  # fmt: skip
+@click.option("--full", is_flag=True, help="Whole titles in the table, wrapped (default: cut).")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), help="Write here.")
 @pass_app
-def backlog(app: App, as_of: dt.date | None, fmt: str) -> None:
+def backlog(
+    app: App,
+    as_of: dt.date | None,
+    now: dt.datetime | None,
+    body: str | None,
+    fmt: str | None,
+    full: bool,
+    output: Path | None,
+) -> None:
     """Every open point across all assignments, oldest decision first, with its age."""
+    import shutil
+
     from commands import console
+    from workflow.core.specs import Language
     from workflow.report import backlog as backlogs
 
-    day = as_of or app.now(None).date()
+    chosen = fmt or (backlogs.format_of(output) if output is not None else "table")
+    if chosen is None:
+        raise click.UsageError(
+            f"cannot tell the format from {output}: give --format table|md|json|csv|xlsx"
+        )
+    if chosen == "xlsx" and output is None and sys.stdout.isatty():
+        raise click.UsageError("xlsx is a binary file: write it with -o FILE")
+    bodies = app.definitions.bodies
+    if body is not None and not bodies:
+        raise click.UsageError(
+            "--body needs declared bodies, and the definitions have no bodies.yaml"
+        )
+    if body is not None and body not in bodies:
+        raise click.BadParameter(
+            f"{body!r} is no body; the bodies are {', '.join(bodies)}", param_hint="'--body'"
+        )
+    day = as_of or app.now(now).astimezone(app.tz).date()
     events = [e for _, e in app.engine.events()]
-    with console.progress("backlog", backlogs.points_as_of(app.definitions, day)) as advance:
+    total = backlogs.points_as_of(app.definitions, day, body)
+    with console.progress("backlog", total) as advance:
         items = backlogs.build_backlog(
             app.definitions, events, as_of=day, tz=app.tz, calendar=app.settings.calendar(),
             at_risk_days=app.settings.at_risk_days,
-            age_limit_months=app.settings.backlog_age_limit_months, on_point=advance,
+            age_limit_months=app.settings.backlog_age_limit_months, body=body, on_point=advance,
         )  # fmt: skip
-    if fmt == "json":
-        console.print_json([item.model_dump(mode="json") for item in items])
-    elif fmt == "csv":
-        sys.stdout.write(backlogs.to_csv(items))
-    elif fmt == "md":
-        sys.stdout.write(backlogs.to_markdown(items))
-    else:
-        console.print_table(backlogs.COLUMNS, backlogs.rows(items), title=f"Backlog as of {day}")
+    named = app.definitions.body_name(body, Language.SV) if body else None
+    title = backlogs.caption(day, len(items), named)
+    width = shutil.get_terminal_size().columns
+    if chosen == "table" and output is None and console.is_terminal():
+        from rich.console import Console
+
+        terminal = Console(width=width)
+        for shown in backlogs.rich_tables(items, title=title, width=width, full=full):
+            terminal.print(shown)
+        return
+    data = backlogs.render(items, chosen, as_of=day, title=title, width=width, full=full)
+    if output is None:
+        sys.stdout.buffer.write(data)
+        return
+    write_output(output, data)
+    click.echo(f"wrote {output} ({chosen}, as of {day})", err=True)
 
 
 COMMANDS: list[click.Command] = [report, backlog]

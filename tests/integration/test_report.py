@@ -230,4 +230,4 @@ def test_cli_backlog_lists_open_points_oldest_first(cli_env: dict[str, str]) -> 
     csv_out = runner.invoke(
         main, ["backlog", "--as-of", "2023-12-01", "--format", "csv"], env=cli_env
     )
-    assert csv_out.stdout.splitlines()[0].startswith("point,title,reference")
+    assert csv_out.stdout.splitlines()[0].startswith("assignment,point,address,title")
