@@ -7,10 +7,15 @@ be green by skipping.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from workflow.core.plan import Definitions
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFINITIONS = ROOT / "definitions"
@@ -56,3 +61,11 @@ def copy_definitions(target: Path, *, occasions: bool = False) -> Path:
     ignore = None if occasions else shutil.ignore_patterns("occasions.yaml")
     shutil.copytree(DEFINITIONS, target, ignore=ignore)
     return target
+
+
+@functools.cache
+def bundled() -> Definitions:
+    """The bundled definitions, loaded once."""
+    from workflow.definitions.loader import load
+
+    return load([DEFINITIONS])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import uuid
 from collections.abc import Iterator
@@ -74,6 +75,16 @@ def definitions() -> Definitions:
 
 @pytest.fixture
 def engine(db: sa.Engine, definitions: Definitions) -> Engine:
+    """The engine on the bundled definitions without their reporting occasions: a sweep
+    test counts what fires, and an occasion fires by the calendar (tests of occasions use
+    :func:`occasion_engine`)."""
+    return Engine(db=db, definitions=dataclasses.replace(definitions, occasions={}),
+                  calendar=Calendar(), timezone=STOCKHOLM)  # fmt: skip
+
+
+@pytest.fixture
+def occasion_engine(db: sa.Engine, definitions: Definitions) -> Engine:
+    """The engine on the bundled definitions, occasions and all."""
     return Engine(db=db, definitions=definitions, calendar=Calendar(), timezone=STOCKHOLM)
 
 

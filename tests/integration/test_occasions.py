@@ -58,69 +58,71 @@ def html(message: EmailMessage) -> str:
 
 
 def test_racing_sweeps_ask_for_an_occasion_once_and_a_dry_run_writes_nothing(
-    engine: Engine,
+    occasion_engine: Engine,
 ) -> None:
     """Two sweeps on the occasion's day: one occasion.reached event between them, and none
     again later that week; a dry run before says what would fire and writes nothing."""
-    dry = sweep.sweep(engine, now=at("2024-04-16"), dry_run=True)
+    dry = sweep.sweep(occasion_engine, now=at("2024-04-16"), dry_run=True)
     assert [(o.occasion, o.year, o.what) for o in dry.occasions] == [("tertial-1", 2024, "-10bd")]
-    assert occasion_events(engine.db) == []
+    assert occasion_events(occasion_engine.db) == []
 
-    reminded = run_sweep(engine, at("2024-04-16"))
+    reminded = run_sweep(occasion_engine, at("2024-04-16"))
     assert [(o.occasion, o.what, o.to) for o in reminded.occasions] == [
         ("tertial-1", "-10bd", "erik.sjoberg")
     ]
-    assert run_sweep(engine, at("2024-04-17")).occasions == []  # once
+    assert run_sweep(occasion_engine, at("2024-04-17")).occasions == []  # once
 
-    results = sweeps_at_once(engine, at("2024-04-30"))
+    results = sweeps_at_once(occasion_engine, at("2024-04-30"))
     assert sorted(len(r.occasions) for r in results) == [0, 1]
     for day in ("2024-04-30", "2024-05-03", "2024-05-07"):
-        assert run_sweep(engine, at(day)).occasions == []
-    types = [(t, p["occasion"], p["year"]) for t, p in occasion_events(engine.db)]
+        assert run_sweep(occasion_engine, at(day)).occasions == []
+    types = [(t, p["occasion"], p["year"]) for t, p in occasion_events(occasion_engine.db)]
     assert types == [
         (EventType.OCCASION_REMINDER_DUE.value, "tertial-1", 2024),
         (EventType.OCCASION_REACHED.value, "tertial-1", 2024),
     ]
-    reached = occasion_events(engine.db)[-1][1]
+    reached = occasion_events(occasion_engine.db)[-1][1]
     assert (reached["as_of"], reached["language"]) == ("2024-04-30", "sv")
 
 
 def test_a_late_sweep_still_reports_within_a_week_and_an_older_occasion_is_left(
-    engine: Engine,
+    occasion_engine: Engine,
 ) -> None:
     """No sweep ran on 30 April 2025 (beat down): the sweep of 7 May asks for the report as
     of the day itself; by 9 May (more than 7 days) it is left to `council report`."""
-    late = run_sweep(engine, at("2025-05-07"))
+    late = run_sweep(occasion_engine, at("2025-05-07"))
     assert [(o.occasion, o.year, o.day) for o in late.occasions] == [
         ("tertial-1", 2025, dt.date(2025, 4, 30))
     ]
-    assert occasion_events(engine.db)[-1][1]["as_of"] == "2025-04-30"
-    assert run_sweep(engine, at("2026-05-09")).occasions == []
+    assert occasion_events(occasion_engine.db)[-1][1]["as_of"] == "2025-04-30"
+    assert run_sweep(occasion_engine, at("2026-05-09")).occasions == []
 
 
 def test_only_the_latest_reminder_that_came_fires_and_it_supersedes_the_earlier(
-    engine: Engine,
+    occasion_engine: Engine,
 ) -> None:
     """The annual report (31 December) reminds 10 and 2 working days before: a first sweep
     after both days sends the later reminder only; the earlier one never comes after it."""
-    first = run_sweep(engine, at("2024-12-30"))
+    first = run_sweep(occasion_engine, at("2024-12-30"))
     assert [(o.occasion, o.what) for o in first.occasions] == [("arsredovisning", "-2bd")]
-    assert run_sweep(engine, at("2024-12-30", "15:00")).occasions == []
-    with engine.db.connect() as conn:
+    assert run_sweep(occasion_engine, at("2024-12-30", "15:00")).occasions == []
+    with occasion_engine.db.connect() as conn:
         keys = set(conn.execute(sa.select(tables.firings.c.key)).scalars())
     assert {"occasion:arsredovisning:2024:remind:-2bd",
             "occasion:arsredovisning:2024:remind:-10bd"} <= keys  # fmt: skip
-    on_the_day = run_sweep(engine, at("2024-12-31"))
+    on_the_day = run_sweep(occasion_engine, at("2024-12-31"))
     assert [(o.occasion, o.what) for o in on_the_day.occasions] == [("arsredovisning", "report")]
 
 
-def test_the_reminder_says_what_the_occasion_covers_and_what_is_missing(engine: Engine) -> None:
+def test_the_reminder_says_what_the_occasion_covers_and_what_is_missing(
+    occasion_engine: Engine,
+) -> None:
     """The kanslichef's reminder counts the assignments and points the report will cover,
     the overdue ones and those without a progress note, and names the command to look."""
-    engine.start(HEDER, actor="sara.nilsson", now=at("2022-12-01", "09:00"))
-    result = sweep.sweep(engine, now=at("2023-04-17"))
-    handle(engine, result.event_ids, at("2023-04-17"))
-    (reminder,) = effect_rows(engine.db, "reminder")
+    occasion_engine.start(HEDER, actor="sara.nilsson", now=at("2022-12-01", "09:00"))
+    result = sweep.sweep(occasion_engine, now=at("2023-04-17"))
+    handle(occasion_engine, result.event_ids, at("2023-04-17"))
+    (reminder,) = effect_rows(occasion_engine.db, "reminder")
     message = reminder.payload["message"]
     assert message["to_email"] == "erik.sjoberg@kommun.example"
     assert message["subject"] == "Påminnelse: Tertialrapport 1 2023 sammanställs 28 april 2023"
@@ -139,18 +141,20 @@ def test_the_reminder_says_what_the_occasion_covers_and_what_is_missing(engine: 
 
 
 def test_a_body_chief_gets_one_digest_per_sweep_of_its_assignments_overdue_steps(
-    engine: Engine,
+    occasion_engine: Engine,
 ) -> None:
     """Points 1 and 2 of the honour-violence assignment become overdue in one sweep. The
     chiefs of its co-owning committees each get one digest of both steps, except the step
     the chief owns (anders.berg, socialchef, owns `analyse`); the kommundirektor, chief of
     the leading board, had both escalated in the same sweep: no digest for her."""
     for number in (1, 2):
-        engine.start(HEDER, actor="sara.nilsson", now=at("2022-12-01", "09:00"), only=number)
-    run_sweep(engine, at("2022-12-22"))  # the reminders
-    run_sweep(engine, at("2023-01-11"))  # overdue notices and escalations, one sweep
+        occasion_engine.start(
+            HEDER, actor="sara.nilsson", now=at("2022-12-01", "09:00"), only=number
+        )
+    run_sweep(occasion_engine, at("2022-12-22"))  # the reminders
+    run_sweep(occasion_engine, at("2023-01-11"))  # overdue notices and escalations, one sweep
     digests = {row.key.rsplit(":", 1)[-1]: row.payload["message"]
-               for row in effect_rows(engine.db, "body-digest")}  # fmt: skip
+               for row in effect_rows(occasion_engine.db, "body-digest")}  # fmt: skip
     assert sorted(digests) == ["kultur-och-fritidsnamnden", "socialnamnden", "utbildningsnamnden"]
     social = digests["socialnamnden"]
     assert social["to_email"] == "anders.berg@kommun.example"
@@ -165,8 +169,8 @@ def test_a_body_chief_gets_one_digest_per_sweep_of_its_assignments_overdue_steps
     )
     assert f"- {HEDER}/1/analyse: Analysera underlaget" in education["text"]
     assert f"- {HEDER}/2/needs: Inventera utbildningsbehov" in education["text"]
-    run_sweep(engine, at("2023-01-11", "15:00"))
-    assert len(effect_rows(engine.db, "body-digest")) == 3
+    run_sweep(occasion_engine, at("2023-01-11", "15:00"))
+    assert len(effect_rows(occasion_engine.db, "body-digest")) == 3
 
 
 def test_an_occasion_report_is_mailed_once_by_a_worker_with_two_racing_sweeps(

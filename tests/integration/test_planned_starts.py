@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from tests.integration.conftest import STOCKHOLM
 from tests.integration.servers import SmtpCatcher, WorkerProcess, wait_for
 from tests.integration.test_sweep import Council, at, run_sweep, sweeps_at_once
-from tests.support import DEFINITIONS, copy_definitions
+from tests.support import copy_definitions
 from workflow.core.calendar import Calendar
 from workflow.core.values import Duration
 from workflow.definitions.loader import load
@@ -37,9 +37,9 @@ PLANNED_YAML = """\
 id: kf-2026-planerad
 title: {{sv: Planerad utredning, en: A planned study}}
 reference: KS 2026/0101
-decided_by: Kommunfullmäktige
+decided_by: kf
 decided_on: {decided}
-assigned_to: {{lead: Kommunstyrelsen}}
+assigned_to: {{lead: ks}}
 coordinator: erik.sjoberg
 report_back: {report}
 points:
@@ -147,11 +147,15 @@ def test_a_point_started_by_hand_before_its_day_is_not_started_again(engine: Eng
 
 
 def test_a_late_sweep_catches_up_and_status_tells_planned_late_and_started(
-    database_url: str, db: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    database_url: str,
+    db: sa.Engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    worker_definitions: Path,
 ) -> None:
     """No sweep ran on 2024-05-06: `status` says planned before the day and late to start
     after it; the next sweep starts it (its clock from the planned day) and the mark goes."""
-    council = in_empty_dir(database_url, DEFINITIONS, tmp_path, monkeypatch)
+    council = in_empty_dir(database_url, worker_definitions, tmp_path, monkeypatch)
     council.ok("start", LOKAL, "--now", "2024-04-02T09:00")
     rows = {r["number"]: r for r in council.json("status", LOKAL, "--now", "2024-05-02T09:00")}
     assert (rows[2]["started"], rows[2]["starts_on"], rows[2]["late_to_start"]) == (
@@ -173,7 +177,7 @@ def test_a_late_sweep_catches_up_and_status_tells_planned_late_and_started(
     assert (after[2]["started"], after[2]["starts_on"], after[2]["late_to_start"]) == (
         True, None, False,
     )  # fmt: skip
-    assert after[2]["due"] == "2024-08-01"  # 60 working days from the planned start
+    assert after[2]["next_due"] == "2024-08-01"  # 60 working days from the planned start
     assert "LATE TO START" not in council.ok("status", LOKAL, "--now", "2024-05-20T10:00")
     assert len(started_events(db, LOKAL, 2)) == 1
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-import shutil
 import subprocess
 import sys
 import threading
@@ -29,7 +28,7 @@ from click.testing import CliRunner, Result
 
 from cli import main
 from tests.integration.conftest import STOCKHOLM
-from tests.support import DEFINITIONS, ROOT
+from tests.support import DEFINITIONS, ROOT, copy_definitions
 from workflow import handlers, store, sweep
 from workflow.core import simulate
 from workflow.core.actions import ExtendStep, HoldStep, ReassignStep, ResumeStep
@@ -350,7 +349,7 @@ def test_owner_without_manager_escalates_to_the_coordinator(engine: Engine) -> N
 def ladder_definitions(tmp_path: Path) -> Definitions:
     """The definitions with forecast's ladder made of three manager rungs and a role."""
     root = tmp_path / "definitions"
-    shutil.copytree(DEFINITIONS, root)
+    copy_definitions(root)
     path = root / "assignments" / "lokalforsorjning-2024.yaml"
     before = "escalate: [{after: 3bd, to: manager}, {after: 10bd, to: kommundirektor}]"
     after = (
@@ -803,13 +802,18 @@ class Council:
 
 @pytest.fixture
 def council(
-    database_url: str, db: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    database_url: str,
+    db: sa.Engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    worker_definitions: Path,
 ) -> Council:
-    """The CLI on a migrated database, run from an empty directory (no council.toml)."""
+    """The CLI on a migrated database, run from an empty directory (no council.toml), with
+    the bundled definitions but their occasions (which fire by the calendar)."""
     workdir = tmp_path / "cwd"
     workdir.mkdir()
     monkeypatch.chdir(workdir)
-    return Council(database_url, DEFINITIONS, tmp_path / "var")
+    return Council(database_url, worker_definitions, tmp_path / "var")
 
 
 def brief(rows: list[dict[str, Any]], step: str | None = None) -> list[tuple[Any, ...]]:

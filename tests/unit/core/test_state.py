@@ -331,9 +331,11 @@ def test_events_are_immutable_and_strict():
 
 def test_event_types_are_named_subject_verb():
     """The event types: the design's ten, hold/resume/extend, extension requests, deadline
-    firings, effect.failed, report.requested, and amendments (definition.amended,
-    step.removed, step.rescheduled)."""
+    firings, effect.failed, report.requested, amendments (definition.amended,
+    step.removed, step.rescheduled) and the register's occasions."""
     assert {t.value for t in EventType} == {
+        "occasion.reminder_due",
+        "occasion.reached",
         "effect.failed",
         "report.requested",
         "definition.amended",
