@@ -1,7 +1,7 @@
 """One register gives one sequence of bytes, in every format, whenever it is rendered.
 
 A DOCX is a zip, and python-docx stamps every member with the time of saving; the
-renderer restamps them with the as-of day (render.py ``_reproducible``). The clock as
+renderer restamps them with the as-of day (``workflow.report.files.reproducible_zip``). The clock as
 zipfile sees it is moved between two renders to show that nothing of it gets through.
 """
 

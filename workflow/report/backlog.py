@@ -11,7 +11,6 @@ Nothing here reads a clock: the same backlog as of a day gives the same bytes.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import json
@@ -36,6 +35,7 @@ from workflow.core.state import (
     point_due,
     replay,
 )
+from workflow.report.files import reproducible_zip, write_csv
 from workflow.report.model import end_of_day
 
 if TYPE_CHECKING:
@@ -174,12 +174,8 @@ def _csv_value(value: object) -> str:
 def to_csv(items: Sequence[BacklogItem]) -> str:
     """RFC 4180: a header of :data:`FIELDS`, CRLF line ends, fields quoted when needed;
     ISO dates, plain integers, ``true``/``false``, an empty field for no due date."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(FIELDS)
-    for item in items:
-        writer.writerow([_csv_value(getattr(item, name)) for name in FIELDS])
-    return out.getvalue()
+    return write_csv(FIELDS, ([_csv_value(getattr(item, name)) for name in FIELDS]
+                              for item in items))  # fmt: skip
 
 
 #: Excel's column widths (in characters) never grow past this; longer titles overflow.
@@ -197,8 +193,6 @@ def to_xlsx(items: Sequence[BacklogItem], *, as_of: dt.date, title: str) -> byte
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
     from openpyxl.writer.excel import ExcelWriter
-
-    from workflow.report.render import _reproducible
 
     book = Workbook()
     sheet = book.worksheets[0]
@@ -227,7 +221,7 @@ def to_xlsx(items: Sequence[BacklogItem], *, as_of: dt.date, title: str) -> byte
     props.created = props.modified = dt.datetime.combine(as_of, dt.time(0))
     out = io.BytesIO()
     ExcelWriter(book, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED)).save()
-    return _reproducible(out.getvalue(), as_of)
+    return reproducible_zip(out.getvalue(), as_of)
 
 
 def _xlsx_value(value: object) -> object:

@@ -8,11 +8,9 @@ a print stylesheet) and self-contained: no scripts, no external resources.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import json
-import zipfile
 from collections.abc import Callable, Sequence
 from enum import StrEnum
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import Any
 from workflow.core.specs import Language
 from workflow.core.state import Category
 from workflow.mail.templating import environment, format_date, md_escape
+from workflow.report.files import reproducible_zip, write_csv
 from workflow.report.model import APART, GROUPS, Report, ReportDuty, ReportPoint
 from workflow.report.register import Register, RegisterRow, assignment_category, work_points
 
@@ -249,7 +248,7 @@ def to_json(report: Report) -> str:
 
 def to_docx(report: Report) -> bytes:
     """A Word document with real heading styles, for pasting into an agenda; the same
-    report gives the same bytes (see :func:`_reproducible`)."""
+    report gives the same bytes (see :func:`workflow.report.files.reproducible_zip`)."""
     labels = LABELS[report.language]
     doc = _document(f"{labels['report']}: {report.title}", report.language, report.as_of)
     doc.add_heading(f"{labels['report']}: {report.title}", level=1)
@@ -346,28 +345,10 @@ def _docx_report_back(doc: Any, report: Report, *, level: int) -> None:
         doc.add_paragraph(delivery_line(point, report))
 
 
-#: The moment every member of a document's zip carries: the as-of day, never the clock.
-def _reproducible(data: bytes, as_of: dt.date) -> bytes:
-    """The same package with every member stamped with ``as_of`` (python-docx stamps them
-    with the time of saving), so one report gives one sequence of bytes."""
-    stamp = (as_of.year, as_of.month, as_of.day, 0, 0, 0)
-    out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
-        for info in src.infolist():
-            member = zipfile.ZipInfo(info.filename, date_time=stamp)
-            member.compress_type = zipfile.ZIP_DEFLATED
-            member.external_attr = 0o600 << 16
-            content = src.read(info.filename)
-            if info.filename == "docProps/app.xml":  # the template's, not ours
-                content = content.replace(b"Microsoft Macintosh Word", b"council")
-            dst.writestr(member, content)
-    return out.getvalue()
-
-
 def _saved(doc: Any, as_of: dt.date) -> bytes:
     out = io.BytesIO()
     doc.save(out)
-    return _reproducible(out.getvalue(), as_of)
+    return reproducible_zip(out.getvalue(), as_of, application=b"council")
 
 
 def _header_rows(report: Report) -> list[tuple[str, str]]:
@@ -454,18 +435,9 @@ def _decided_cell(day: dt.date, paragraph: str | None) -> str:
     return f"{day.isoformat()} {paragraph}" if paragraph else day.isoformat()
 
 
-def _write_csv(header: list[str], rows: list[list[str]]) -> str:
-    """RFC 4180: comma-separated, quoted where needed, CRLF line ends, UTF-8."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return out.getvalue()
-
-
 def to_csv(report: Report) -> str:
     """The report's points as a table: one row per point (docs/register.md, CSV)."""
-    return _write_csv(_csv_columns(report.language),
+    return write_csv(_csv_columns(report.language),
                       _csv_rows(report, assignment_category(report)))  # fmt: skip
 
 
@@ -547,7 +519,7 @@ def register_to_csv(register: Register) -> str:
         for report, reg_row in zip(register.reports, register.rows, strict=True)
         for row in _csv_rows(report, reg_row.category)
     ]
-    return _write_csv(_csv_columns(register.language), rows)
+    return write_csv(_csv_columns(register.language), rows)
 
 
 #: The register table's columns in a landscape A4 page (257 mm between the margins).
