@@ -69,3 +69,19 @@ def bundled() -> Definitions:
     from workflow.definitions.loader import load
 
     return load([DEFINITIONS])
+
+
+def read_terminal(master: int) -> bytes:
+    """Everything a child process wrote to its side of a pseudo-terminal, until it closed
+    it; then the master side is closed."""
+    shown = bytearray()
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed its side of the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(master)
+    return bytes(shown)

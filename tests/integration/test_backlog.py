@@ -29,7 +29,7 @@ from click.testing import CliRunner, Result
 
 from cli import main
 from scripts.seed_history import A, play
-from tests.support import DEFINITIONS, FIXTURES, ROOT
+from tests.support import DEFINITIONS, FIXTURES, ROOT, read_terminal
 from workflow.core.plan import Definitions
 from workflow.engine import Engine
 
@@ -108,16 +108,7 @@ def on_a_terminal(council: Council, *args: str, columns: int = 80) -> tuple[int,
         stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.PIPE,
     )  # fmt: skip
     os.close(slave)
-    shown = bytearray()
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # EIO: the child closed its side of the terminal
-            break
-        if not chunk:
-            break
-        shown += chunk
-    os.close(master)
+    shown = read_terminal(master)
     assert process.stderr is not None
     with process.stderr:
         stderr = process.stderr.read().decode()

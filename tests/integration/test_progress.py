@@ -23,7 +23,7 @@ import pytest
 import sqlalchemy as sa
 
 from commands.console import PROGRESS_THRESHOLD
-from tests.support import DEFINITIONS, ROOT
+from tests.support import DEFINITIONS, ROOT, read_terminal
 from workflow.store import connect, tables
 
 COPIES = 20
@@ -62,16 +62,7 @@ class Council:
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave,
         )  # fmt: skip
         os.close(slave)
-        terminal = bytearray()
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO: the child closed its side of the terminal
-                break
-            if not chunk:
-                break
-            terminal += chunk
-        os.close(master)
+        terminal = read_terminal(master)
         assert process.stdout is not None
         with process.stdout:
             stdout = process.stdout.read().decode()
