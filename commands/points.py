@@ -375,20 +375,27 @@ def assign(app: App, step: str, person: str, actor: str | None, now: dt.datetime
 @click.command()
 @click.argument("target", metavar="POINT")
 @click.argument("text")
+@click.option(
+    "--public",
+    is_flag=True,
+    help="Show the note on the public progress site (when its assignment is public).",
+)
 @acting
 @pass_app
-def note(app: App, target: str, text: str, actor: str | None, now: dt.datetime | None) -> None:
+def note(
+    app: App, target: str, text: str, public: bool, actor: str | None, now: dt.datetime | None
+) -> None:
     """Add a progress note to a point (or to a step: POINT/STEP)."""
     from commands import addresses
     from workflow.core.actions import AddNote
 
     if target.strip("/").count("/") == 2:
         found = addresses.step(app.definitions, target)
-        action = AddNote(**app.who(actor), text=text, step=found.step.id)
+        action = AddNote(**app.who(actor), text=text, step=found.step.id, public=public)
         _run(app, found.point.address, action, now)
     else:
         point = addresses.point(app.definitions, target)
-        _run(app, point.point.address, AddNote(**app.who(actor), text=text), now)
+        _run(app, point.point.address, AddNote(**app.who(actor), text=text, public=public), now)
 
 
 @click.command("write-off")

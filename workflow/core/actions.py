@@ -69,6 +69,8 @@ class ReassignStep(Action):
 class AddNote(Action):
     text: str
     step: str | None = None
+    #: The note may appear on the public progress site (``council note --public``).
+    public: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

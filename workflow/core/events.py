@@ -148,6 +148,8 @@ class StepReassigned(Payload):
 
 class NoteAdded(Payload):
     text: str
+    #: Marked public: the progress site shows it (default left out of the stored JSON).
+    public: bool = False
 
 
 class StepHeld(Payload):

@@ -390,7 +390,7 @@ def _note(d: _Decision, action: AddNote) -> None:
         except KeyError:
             raise NotFound("step", f"{d.plan.address}/{action.step}") from None
     text = clean_text("note", action.text, required=True)
-    d.emit(EventType.NOTE_ADDED, NoteAdded(text=text), action.step)
+    d.emit(EventType.NOTE_ADDED, NoteAdded(text=text, public=action.public), action.step)
 
 
 def _write_off(d: _Decision, action: WriteOff) -> None:

@@ -153,6 +153,8 @@ class AssignmentPlan:
     #: The body the report goes to; None: the body that decided (``decided_by``).
     report_to: str | None = None
     tags: tuple[str, ...] = ()
+    #: Shown on the public site; never hashed (publishing changes nothing the machine runs).
+    public: bool = False
 
     @property
     def receiver(self) -> str:
@@ -178,6 +180,7 @@ class AssignmentPlan:
         must not look changed because the code learnt something new).
         """
         data = asdict(self)
+        data.pop("public")
         for name in _ADDED_ASSIGNMENT_FIELDS:
             if not data.get(name):
                 data.pop(name, None)

@@ -360,6 +360,10 @@ class AssignmentSpec(_Model):
     )
     language: Language = Language.SV
     description: LocalProse | None = None
+    public: StrictBool = Field(
+        False,
+        description="Shown on the public progress site (`council publish`) and in its open data.",
+    )
     points: list[PointSpec] = Field(min_length=1)
 
 

@@ -77,6 +77,8 @@ class Note:
     actor: str
     text: str
     step: str | None = None
+    #: Marked public (``council note --public``): the progress site may show it.
+    public: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,8 +348,8 @@ def evolve(state: PointState, event: Event) -> PointState:  # noqa: C901 - one a
             return _reopened(state, event, reopened)
         case StepReassigned(to=to):
             return _on_step(state, event, owner=to)
-        case NoteAdded(text=text):
-            return _noted(state, event, text)
+        case NoteAdded(text=text, public=public):
+            return _noted(state, event, text, public=public)
         case StepHeld(reason=reason):
             return _noted(_on_step(state, event, held_since=at), event, reason)
         case StepResumed(due=due):
@@ -420,8 +422,8 @@ def _reopened(state: PointState, event: Event, reopened: StepReopened) -> PointS
     return _noted(new, event, reopened.reason) if reopened.reason else new
 
 
-def _noted(state: PointState, event: Event, text: str) -> PointState:
-    note = Note(at=event.occurred_at, actor=event.actor, text=text, step=event.step)
+def _noted(state: PointState, event: Event, text: str, *, public: bool = False) -> PointState:
+    note = Note(at=event.occurred_at, actor=event.actor, text=text, step=event.step, public=public)
     return replace(state, notes=(*state.notes, note))
 
 

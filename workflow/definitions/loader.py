@@ -283,6 +283,7 @@ def build(corpus: Corpus) -> Definitions:
             report_back=spec.report_back,
             report_to=spec.report_to,
             tags=tuple(spec.tags),
+            public=spec.public,
             language=lang,
             description=Localized.of(spec.description, lang),
             points=tuple(
