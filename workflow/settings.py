@@ -108,6 +108,21 @@ class Settings(BaseSettings):
         300.0, gt=0, description="Seconds before an unhandled event or effect is redone."
     )
 
+    # --- the public progress site ---
+    site_dir: Path | None = Field(
+        None,
+        description="Where the public site is built (a symbolic link to the build in force); "
+        "unset: no site, and workers do not rebuild one.",
+    )
+    site_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^\s/]+(/[^\s]*)?/$",
+        description="The site's public address, ending in /; used for the sitemap and feeds.",
+    )
+    site_interval: float = Field(
+        30.0, gt=0, description="Seconds between the workers' rebuilds of changed pages."
+    )
+
     # --- e-mail ---
     mail_from: str = Field("council@kommun.example", description="Sender of every e-mail.")
     mail_domain: str | None = Field(
