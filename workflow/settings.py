@@ -119,6 +119,11 @@ class Settings(BaseSettings):
         pattern=r"^https?://[^\s/]+(/[^\s]*)?/$",
         description="The site's public address, ending in /; used for the sitemap and feeds.",
     )
+    site_contact: str | None = Field(
+        None,
+        description="Where residents report accessibility problems (an e-mail or web address), "
+        "named in the accessibility statement.",
+    )
     site_interval: float = Field(
         30.0, gt=0, description="Seconds between the workers' rebuilds of changed pages."
     )
