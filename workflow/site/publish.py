@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -291,11 +292,10 @@ def publish(
     builds = _builds(root)
     builds.mkdir(parents=True, exist_ok=True)
     stamp = now.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    target = builds / f"{stamp}-{os.getpid()}"
+    # Named by time, so the newest sort last; unique whatever the clock says.
+    target = Path(tempfile.mkdtemp(prefix=f"{stamp}-", dir=builds))
     if previous is not None:
-        shutil.copytree(previous, target, copy_function=os.link, symlinks=True)
-    else:
-        target.mkdir()
+        shutil.copytree(previous, target, copy_function=os.link, symlinks=True, dirs_exist_ok=True)
     inputs = _Inputs(
         definitions, day, tz, pages.Site(as_of=day, site_url=site_url, contact=contact), calendar
     )
