@@ -85,15 +85,19 @@ def test_site_shows_the_public_assignments_their_points_and_public_events(built:
     register = (built / "index.html").read_text()
     assert "Uppdrag att utveckla arbetet mot hedersrelaterat våld och förtryck" in register
     assert 'href="uppdrag/kf-2022-hedersvald/"' in register
-    assert LOKAL not in register and not (built / "uppdrag" / LOKAL).exists()
+    assert LOKAL not in register
+    assert not (built / "uppdrag" / LOKAL).exists()
     point = (built / "uppdrag" / A / "3" / "index.html").read_text()
     assert "<h1>Punkt 3: Säkerställ en samlad information" in point
-    assert "Pågående" in point and "Försenad sedan 14 april 2023" in point
+    assert "Pågående" in point
+    assert "Försenad sedan 14 april 2023" in point
     assert PUBLIC_NOTE in point
     assert '<time datetime="2023-02-01T08:00:00+01:00">1 februari 2023</time>: ' in point
-    assert "Punkten påbörjades." in point and "Klart: Ta fram innehåll." in point
+    assert "Punkten påbörjades." in point
+    assert "Klart: Ta fram innehåll." in point
     english = (built / "en" / "assignments" / A / "3" / "index.html").read_text()
-    assert '<html lang="en">' in english and "Overdue since 14 April 2023" in english
+    assert '<html lang="en">' in english
+    assert "Overdue since 14 April 2023" in english
     assert f'<p lang="sv">{PUBLIC_NOTE}' in english  # the note, in the language it was written in
     # The filtered indexes, pre-rendered: by status, body and year.
     assert (built / "status" / "pagaende" / "index.html").exists()
@@ -116,7 +120,8 @@ def test_site_never_shows_what_is_not_public(engine: Engine, built: Path) -> Non
         forbidden |= {v for k, v in data.items() if k in ("note", "text", "reason") and v}
     forbidden -= {"", None}
     site = files_of(built)
-    assert len(site) > 60 and any(n.endswith(".docx") for n in site)
+    assert len(site) > 60
+    assert any(n.endswith(".docx") for n in site)
     leaks = {
         (name, secret)
         for name, data in site.items()
@@ -135,11 +140,13 @@ def test_open_data_feeds_and_sitemap(built: Path) -> None:
     """The open data has its schema, one file for the register and one per assignment, JSON
     and CSV; the feeds are Atom with the public events; the sitemap lists every page."""
     register = json.loads((built / "data" / "register.json").read_text())
-    assert register["schema"] == "council-open-data/1" and register["as_of"] == "2025-03-31"
+    assert register["schema"] == "council-open-data/1"
+    assert register["as_of"] == "2025-03-31"
     assert [a["id"] for a in register["assignments"]] == [A, EST]
     one = json.loads((built / "data" / "uppdrag" / f"{A}.json").read_text())["assignment"]
     point3 = next(p for p in one["points"] if p["number"] == 3)
-    assert point3["category"] == "ongoing" and point3["overdue"] is True
+    assert point3["category"] == "ongoing"
+    assert point3["overdue"] is True
     assert point3["status_text"] == PUBLIC_NOTE
     csv_lines = (built / "data" / "uppdrag" / f"{A}.csv").read_text().splitlines()
     assert csv_lines[0].startswith("assignment,number,title_sv,title_en,category")
@@ -147,7 +154,8 @@ def test_open_data_feeds_and_sitemap(built: Path) -> None:
     atom = "{http://www.w3.org/2005/Atom}"
     feed = ET.parse(built / "uppdrag" / A / "feed.xml").getroot()
     entries = feed.findall(f"{atom}entry")
-    assert entries and len({e.findtext(f"{atom}id") for e in entries}) == len(entries)
+    assert entries
+    assert len({e.findtext(f"{atom}id") for e in entries}) == len(entries)
     assert any(PUBLIC_NOTE in (e.findtext(f"{atom}title") or "") for e in entries)
     links = [e.find(f"{atom}link").get("href") for e in entries]  # type: ignore[union-attr]
     assert all(link.startswith(f"{SITE_URL}uppdrag/{A}/") for link in links)
@@ -164,7 +172,9 @@ def test_delivered_reports_are_offered_with_public_notes_only(built: Path) -> No
         f"{A}-2025-01-31.sv.docx", f"{A}-2025-01-31.sv.html",
     ]  # fmt: skip
     text = (reports / f"{A}-2025-01-31.sv.html").read_text()
-    assert "Återrapportering" in text and PUBLIC_NOTE in text and INTERNAL_NOTE not in text
+    assert "Återrapportering" in text
+    assert PUBLIC_NOTE in text
+    assert INTERNAL_NOTE not in text
     assert 'href="rapporter/' not in (built / "uppdrag" / A / "index.html").read_text()
     assert (
         f'href="../../uppdrag/{A}/rapporter/{A}-2025-01-31.sv.docx"'
@@ -178,7 +188,8 @@ def test_as_of_builds_the_site_as_it_stood(engine: Engine, tmp_path: Path) -> No
     build(engine.db, engine.definitions, then, as_of=dt.date(2023, 6, 12), tz=TZ)
     assert not (then / "uppdrag" / EST).exists()  # decided in 2025
     point = (then / "uppdrag" / A / "3" / "index.html").read_text()
-    assert PUBLIC_NOTE not in point and "12 juni 2023" in point
+    assert PUBLIC_NOTE not in point
+    assert "12 juni 2023" in point
     assert not (then / "sitemap.xml").exists()  # no site_url, no sitemap
 
 
@@ -196,14 +207,18 @@ def test_publish_switches_atomically_and_rebuilds_only_what_changed(
     history(engine)
     root = tmp_path / "site"
     first = _publish(engine, root)
-    assert root.is_symlink() and root.resolve() == first.path and first.full
+    assert root.is_symlink()
+    assert root.resolve() == first.path
+    assert first.full
     point = engine.definitions.assignment(A).point(3)
     for step in ("translate", "distribute"):
         done = CompleteStep(actor="sara.nilsson", step=step, note="Utdelat på alla skolor.")
         engine.act(point, done, now=at("2025-03-31T10:00"))
     second = _publish(engine, root, now=NOW + dt.timedelta(minutes=1), only={A})
-    assert root.resolve() == second.path != first.path and not second.full
-    assert second.assignments == 1 and second.pages < first.pages
+    assert root.resolve() == second.path != first.path
+    assert not second.full
+    assert second.assignments == 1
+    assert second.pages < first.pages
     est_page = Path(f"uppdrag/{EST}/1/index.html")
     assert os.stat(first.path / est_page).st_ino == os.stat(second.path / est_page).st_ino
     changed = Path(f"uppdrag/{A}/3/index.html")
@@ -215,7 +230,8 @@ def test_publish_switches_atomically_and_rebuilds_only_what_changed(
     assert files_of(full) == files_of(root)
     # Another day, or other definitions, rebuild everything.
     third = _publish(engine, root, now=NOW + dt.timedelta(days=1), only={A})
-    assert third.full and third.assignments == 2
+    assert third.full
+    assert third.assignments == 2
 
 
 def test_publish_removes_an_assignment_no_longer_public(engine: Engine, tmp_path: Path) -> None:
@@ -227,7 +243,8 @@ def test_publish_removes_an_assignment_no_longer_public(engine: Engine, tmp_path
         engine.definitions, assignments={**engine.definitions.assignments, EST: private}
     )
     publish(engine.db, definitions, root, now=NOW, tz=TZ, only={EST})
-    assert not (root / "uppdrag" / EST).exists() and EST not in (root / "index.html").read_text()
+    assert not (root / "uppdrag" / EST).exists()
+    assert EST not in (root / "index.html").read_text()
 
 
 def test_publish_refuses_a_real_directory(engine: Engine, tmp_path: Path) -> None:
@@ -244,7 +261,8 @@ def test_a_written_off_point_shows_the_councils_reason(engine: Engine, tmp_path:
     out = tmp_path / "site"
     build(engine.db, engine.definitions, out, as_of=AS_OF_ALL, tz=TZ)
     page_ = (out / "uppdrag" / A / "6" / "index.html").read_text()
-    assert "Avskriven" in page_ and "KF 2025-03-24 § 40" in page_
+    assert "Avskriven" in page_
+    assert "KF 2025-03-24 § 40" in page_
 
 
 # --- the command ---
@@ -266,19 +284,24 @@ def test_council_publish(database_url: str, tmp_path: Path) -> None:
     assert "published 2 public assignment(s)" in done.output  # one not started yet
     assert (tmp_path / "out" / "uppdrag" / A / "1" / "index.html").exists()
     again = runner.invoke(main, ["publish", "-o", str(tmp_path / "out")], env=env)
-    assert again.exit_code == 1 and "is not an empty directory" in again.output
+    assert again.exit_code == 1
+    assert "is not an empty directory" in again.output
     nowhere = runner.invoke(main, ["publish"], env=env)
-    assert nowhere.exit_code == 2 and "no site_dir is configured" in nowhere.output
+    assert nowhere.exit_code == 2
+    assert "no site_dir is configured" in nowhere.output
     live = runner.invoke(main, ["publish", "--as-of", "2023-01-01"],
                          env={**env, "COUNCIL_SITE_DIR": str(tmp_path / "site")})  # fmt: skip
-    assert live.exit_code == 2 and "give -o DIR" in live.output
+    assert live.exit_code == 2
+    assert "give -o DIR" in live.output
     bad = runner.invoke(
         main, ["publish", "-o", str(tmp_path / "x"), "--as-of", "tomorrow"], env=env
     )
-    assert bad.exit_code == 2 and "is not a date" in bad.output
+    assert bad.exit_code == 2
+    assert "is not a date" in bad.output
     site_dir = tmp_path / "site"
     done = runner.invoke(main, ["publish"], env={**env, "COUNCIL_SITE_DIR": str(site_dir)})
-    assert done.exit_code == 0 and site_dir.is_symlink()
+    assert done.exit_code == 0
+    assert site_dir.is_symlink()
     assert json.loads((site_dir / MANIFEST).read_text())["assignments"] == [A, EST]
     for result in (again, nowhere, live, bad):
         assert "Traceback" not in result.output
