@@ -372,3 +372,24 @@ def test_a_resident_navigates_the_site_in_a_browser(
         page.goto(base + path)
         assert_accessible(page)
     assert "tillganglighet@kommun.example" not in page.content()  # no contact configured here
+
+
+def test_a_personal_number_never_reaches_the_site(engine: Engine, tmp_path: Path) -> None:
+    """Commands refuse a personal identity number in a note; a public note written around
+    the guard (a row from before it, or by hand) is still kept off the site."""
+    from workflow import store
+    from workflow.core.events import Event, EventType, NoteAdded
+
+    history(engine)
+    leaked = "Kontakta 19121212-1212 om broschyrerna."
+    with engine.db.begin() as conn:
+        store.append_events(conn, [Event(
+            type=EventType.NOTE_ADDED, assignment=A, point=3, actor="sara.nilsson",
+            occurred_at=at("2025-02-01T10:00"), payload=NoteAdded(text=leaked, public=True),
+        )], now=at("2025-02-01T10:00"))  # fmt: skip
+    out = tmp_path / "site"
+    build(engine.db, engine.definitions, out, as_of=AS_OF_ALL, tz=TZ)
+    site = files_of(out)
+    assert not [name for name, data in site.items() if "19121212" in readable(name, data)]
+    point = (out / "uppdrag" / A / "3" / "index.html").read_text()
+    assert PUBLIC_NOTE in point  # the latest public note that may be shown

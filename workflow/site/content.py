@@ -30,6 +30,7 @@ from workflow.core.events import (
     ReportRequested,
 )
 from workflow.core.plan import AssignmentPlan, Definitions
+from workflow.core.privacy import find_personal_number
 from workflow.core.specs import Language
 from workflow.core.state import Category
 from workflow.report.model import Report, ReportPoint, build_report, end_of_day
@@ -126,8 +127,9 @@ def _timeline(
                     continue  # a step an amendment removed
                 entry |= {"kind": "step_completed", "step": _both(step.title)}
             case EventType.POINT_WRITTEN_OFF, PointWrittenOff(reason=reason):
-                entry |= {"kind": "written_off", "text": reason, "language": plan.language.value}
-            case EventType.NOTE_ADDED, NoteAdded(text=text, public=True):
+                entry |= {"kind": "written_off", "text": _public(reason),
+                          "language": plan.language.value}  # fmt: skip
+            case EventType.NOTE_ADDED, NoteAdded(text=text, public=True) if _public(text):
                 entry |= {"kind": "note", "text": text, "language": plan.language.value}
             case EventType.REPORT_REQUESTED, ReportRequested(as_of=as_of, language=language):
                 entry |= {"kind": "report", "as_of": as_of.isoformat(), "report_language": language}
@@ -135,6 +137,12 @@ def _timeline(
                 continue
         entries.append(entry)
     return entries
+
+
+def _public(text: str) -> str | None:
+    """``text``, unless the personal-number guard would refuse it. Commands refuse such text
+    as it is entered; this keeps a row written before the guard, or by hand, off the site."""
+    return None if find_personal_number(text) else text
 
 
 def _latest_notes(timeline: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
@@ -160,7 +168,8 @@ def _point(
         "delivered_on": _iso(point.delivered_on),
         # The council's reason for a write-off is public; an owner's reasons for skipping
         # steps are not.
-        "reason": point.reason if point.category is Category.WRITTEN_OFF and not point.all_skipped
+        "reason": _public(point.reason)
+        if point.reason and point.category is Category.WRITTEN_OFF and not point.all_skipped
         else None,
         "status_text": note["text"] if note else None,
         "status_at": note["at"] if note else None,
@@ -200,7 +209,7 @@ def public_notes(events: Iterable[Event], as_of: dt.date, tz: ZoneInfo) -> dict[
     for event in events:
         match event.payload:
             case NoteAdded(text=text, public=True) if (
-                event.point is not None and event.occurred_at < cutoff
+                event.point is not None and event.occurred_at < cutoff and _public(text)
             ):
                 notes[event.point] = text
     return notes

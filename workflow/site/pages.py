@@ -100,6 +100,7 @@ LABELS: dict[Language, dict[str, str]] = {
         "completed": "Punkten avslutades.",
         "step_completed": "Klart: {step}.",
         "written_off": "Punkten skrevs av: {text}",
+        "written_off_plain": "Punkten skrevs av.",
         "note": "Lägesbeskrivning: {text}",
         "report": "Återrapport begärd, läget per {date}.",
         "report_back_point": "Återrapportering",
@@ -179,6 +180,7 @@ LABELS: dict[Language, dict[str, str]] = {
         "completed": "The point was completed.",
         "step_completed": "Done: {step}.",
         "written_off": "The point was written off: {text}",
+        "written_off_plain": "The point was written off.",
         "note": "Status: {text}",
         "report": "Report back requested, status as of {date}.",
         "report_back_point": "Report back",
@@ -219,8 +221,10 @@ def entry_text(entry: dict[str, Any], lang: Language) -> str:
     kind = entry["kind"]
     if kind == "step_completed":
         return labels[kind].format(step=entry["step"][lang.value])
-    if kind in ("note", "written_off"):
+    if kind in ("note", "written_off") and entry["text"]:
         return labels[kind].format(text=entry["text"])
+    if kind == "written_off":
+        return labels["written_off_plain"]
     if kind == "report":
         return labels[kind].format(date=_day(entry["as_of"], lang))
     return labels[kind]
