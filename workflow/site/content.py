@@ -154,7 +154,7 @@ def _latest_notes(timeline: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
 
 
 def _point(
-    point: ReportPoint, titles: dict[str, str], note: dict[str, Any] | None, timeline: list[Any]
+    point: ReportPoint, titles: dict[str, str], note: dict[str, Any] | None
 ) -> dict[str, Any]:
     return {
         "number": point.number,
@@ -173,7 +173,6 @@ def _point(
         else None,
         "status_text": note["text"] if note else None,
         "status_at": note["at"] if note else None,
-        "timeline": [e for e in timeline if e["point"] == point.number],
     }  # fmt: skip
 
 
@@ -236,7 +235,7 @@ def assignment_data(
     notes = _latest_notes(timeline)
     titles = {p.number: _both(p.title) for p in plan.points}
     points = [
-        _point(p, titles[p.number], notes.get(p.number), timeline)
+        _point(p, titles[p.number], notes.get(p.number))
         for p in sorted([*work_points(report), *report.report_back_points], key=lambda p: p.number)
     ]
     latest = max(notes.values(), key=lambda n: (n["at"], n["point"]), default=None)
