@@ -99,6 +99,9 @@ def to_data(plan: AssignmentPlan) -> dict[str, Any]:
         "paragraph": plan.paragraph,
         "co_owners": list(plan.co_owners),
         "description": _text(plan.description),
+        # Kept so a stored plan reads back whole; the site reads publicity from
+        # the definitions, since it is not part of the digest a version is keyed by.
+        "public": plan.public,
     }
 
 
@@ -167,4 +170,5 @@ def from_data(data: dict[str, Any]) -> AssignmentPlan:
         paragraph=data["paragraph"],
         co_owners=tuple(data["co_owners"]),
         description=_localized(data["description"]),
+        public=bool(data.get("public", False)),
     )
