@@ -17,6 +17,9 @@ COPY definitions ./definitions
 # var/: beat's schedule file (and the embedded broker, if no COUNCIL_BROKER_URL).
 # Readable by its owner only: council doctor's `files` check.
 RUN install -d -m 0700 -o council /app/var
+# The public site's builds (COUNCIL_SITE_DIR=/srv/site/current in docker-compose.yml):
+# a new volume mounted here takes this owner.
+RUN install -d -m 0700 -o council /srv/site
 
 USER council
 ENTRYPOINT ["council"]

@@ -21,8 +21,10 @@ from workflow.settings import Settings
 QUEUE = "council"
 #: Where beat's periodic tasks are queued.
 PERIODIC_QUEUE = "council.periodic"
+#: Where the public site's rebuilds are queued: consumed only by workers with a site_dir.
+SITE_QUEUE = "council.site"
 
-app = Celery("council", include=["tasks.dispatch", "tasks.periodic", "tasks.reports"])
+app = Celery("council", include=["tasks.dispatch", "tasks.periodic", "tasks.reports", "tasks.site"])
 
 
 def broker_url(settings: Settings) -> str:
@@ -73,25 +75,39 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # Periodic tasks have a queue of their own, so a relay or reconciler run is
         # never stuck behind thousands of dispatches; workers consume both.
         "task_default_queue": QUEUE,
-        "task_queues": [Queue(QUEUE), Queue(PERIODIC_QUEUE)],
+        # The site's rebuilds go to workers that have the site (site_dir set): a worker
+        # without one never takes them, so they are built on the host that serves it.
+        "task_queues": [Queue(QUEUE), Queue(PERIODIC_QUEUE)]
+        + ([Queue(SITE_QUEUE)] if settings.site_dir is not None else []),
         "task_routes": {
             "council.relay_outbox": {"queue": PERIODIC_QUEUE},
             "council.reconcile": {"queue": PERIODIC_QUEUE},
             "council.sweep_deadlines": {"queue": PERIODIC_QUEUE},
+            "council.publish_site": {"queue": SITE_QUEUE},
         },
         "worker_hijack_root_logger": False,
         "enable_utc": True,
         "timezone": "UTC",
-        "beat_schedule": {
-            "relay-outbox": {"task": "council.relay_outbox", "schedule": settings.relay_interval},
-            "reconcile": {"task": "council.reconcile", "schedule": settings.reconcile_interval},
-            "sweep-deadlines": {
-                "task": "council.sweep_deadlines",
-                "schedule": settings.sweep_interval,
-            },
-        },
+        "beat_schedule": _schedule(settings),
         "beat_schedule_filename": str(settings.var_dir / "celerybeat-schedule"),
     }
+
+
+def _schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    schedule: dict[str, dict[str, Any]] = {
+        "relay-outbox": {"task": "council.relay_outbox", "schedule": settings.relay_interval},
+        "reconcile": {"task": "council.reconcile", "schedule": settings.reconcile_interval},
+        "sweep-deadlines": {"task": "council.sweep_deadlines", "schedule": settings.sweep_interval},
+    }
+    if settings.site_dir is not None:
+        # A rebuild nobody took before the next is due is dropped, not queued up: the
+        # next one does its work, so a stopped site worker leaves one message, not a pile.
+        schedule["publish-site"] = {
+            "task": "council.publish_site",
+            "schedule": settings.site_interval,
+            "options": {"expires": settings.site_interval},
+        }
+    return schedule
 
 
 @app.on_configure.connect

@@ -27,8 +27,7 @@ def publish(app: App, output: Path | None, as_of: dt.date | None) -> None:
 
     Into site_dir by default, switched atomically; the workers keep it current after that.
     """
-    from workflow.site.publish import build
-    from workflow.site.publish import publish as publish_site
+    from workflow.site.publish import build, refresh
 
     settings = app.settings
     today = app.now(None).date()
@@ -48,8 +47,14 @@ def publish(app: App, output: Path | None, as_of: dt.date | None) -> None:
         done = build(db, app.definitions, output, as_of=as_of or today, **common)
         where = output
     elif settings.site_dir is not None:
-        done = publish_site(db, app.definitions, settings.site_dir, now=app.now(None), **common)
-        where = settings.site_dir
+        # Waits for a worker's rebuild to finish; builds everything, and takes in what
+        # the workers had marked, so their next run has nothing to do.
+        refreshed = refresh(
+            db, app.definitions, settings.site_dir, now=app.now(None), full=True, wait=True,
+            **common,
+        )  # fmt: skip
+        assert refreshed.published is not None  # full, and waited for the lock
+        done, where = refreshed.published, settings.site_dir
     else:
         raise click.UsageError("no site_dir is configured: set COUNCIL_SITE_DIR, or give -o DIR")
     click.echo(

@@ -5,7 +5,8 @@ and *records* effects (e-mails to send) by unique key. It never performs I/O
 itself, so it can run twice without doing anything twice. :func:`dispatch` runs
 each handler subscribed to an event at most once, recording its fixed
 :attr:`Handler.name` in ``processed`` in the same transaction, and returns the
-effects recorded, for delivery right away.
+effects recorded, for delivery right away. The transaction that marks the event handled
+also marks its assignment for the public site's publisher, when the site shows it.
 
 To add one: write the function, add a :class:`Handler` with a new name to
 :data:`HANDLERS` under its event types. Names are stored: never rename one.
@@ -25,6 +26,7 @@ from structlog.contextvars import bind_contextvars
 
 from workflow import store
 from workflow.core.events import (
+    REGISTER,
     DeadlineFired,
     Event,
     EventType,
@@ -45,6 +47,7 @@ from workflow.ops.logs import get_logger
 from workflow.report.mail import record_occasion_reminder, record_occasion_report, record_report
 from workflow.settings import Settings
 from workflow.store import effects, firings, outbox
+from workflow.store import site as site_marks
 from workflow.store import versions as store_versions
 from workflow.store.effects import EffectKind
 
@@ -410,5 +413,16 @@ def dispatch(
             ctx = HandlerContext(conn, definitions, settings, event_id, now, tz)
             result.recorded.extend(handler.react(ctx, found))
     with db.begin() as conn:
+        if _on_site(definitions, found.assignment):
+            site_marks.mark(conn, found.assignment, now=now)
         outbox.mark_handled(conn, event_id, now=now)
     return result
+
+
+def _on_site(definitions: Definitions, assignment: str) -> bool:
+    """Whether the public site may show this assignment's events: a public one, or one
+    no longer defined (its pages are removed). The publisher rebuilds what is marked."""
+    if assignment == REGISTER:
+        return False  # the register's own events (occasions) are not on the site
+    plan = definitions.assignments.get(assignment)
+    return plan is None or plan.public

@@ -46,3 +46,14 @@ def test_council_services_run_existing_cli_commands() -> None:
             assert args[0] in command.commands, f"{name}: no command {args[0]!r}"
             command, args = command.commands[args[0]], args[1:]
         command.make_context(command.name or name, list(args))  # parses the options
+
+
+def test_the_workers_and_beat_share_the_site() -> None:
+    """Beat schedules the site's rebuilds and the workers write it only when both have
+    site_dir: the shared settings give it to every council service, on one volume."""
+    compose = _compose()
+    services = compose["services"]
+    for name in ("worker", "beat"):
+        assert services[name]["environment"]["COUNCIL_SITE_DIR"] == "/srv/site/current"
+        assert "site:/srv/site" in services[name]["volumes"]
+    assert "site" in compose["volumes"]

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from celery import Celery
 
-from worker import PERIODIC_QUEUE, QUEUE, celery_config
+from worker import PERIODIC_QUEUE, QUEUE, SITE_QUEUE, celery_config
 from workflow.errors import CouncilError
 from workflow.settings import Settings
 
@@ -113,13 +113,31 @@ def test_beat_schedule_uses_configured_intervals(
     assert config["beat_schedule_filename"] == str(tmp_path / "var" / "celerybeat-schedule")
 
 
+def test_site_rebuilds_only_where_there_is_a_site(
+    make_settings: MakeSettings, tmp_path: Path
+) -> None:
+    """Without site_dir nothing is scheduled for the site and no worker listens for it; with
+    it, beat fires `council.publish_site` every site_interval on the site's own queue, and a
+    rebuild not taken before the next is due expires instead of piling up."""
+    plain = celery_config(make_settings())
+    assert "publish-site" not in plain["beat_schedule"]
+    assert SITE_QUEUE not in {q.name for q in plain["task_queues"]}
+    config = celery_config(make_settings(site_dir=tmp_path / "site", site_interval=20.0))
+    assert config["beat_schedule"]["publish-site"] == {
+        "task": "council.publish_site", "schedule": 20.0, "options": {"expires": 20.0},
+    }  # fmt: skip
+    assert {q.name for q in config["task_queues"]} == {QUEUE, PERIODIC_QUEUE, SITE_QUEUE}
+    assert config["task_routes"]["council.publish_site"] == {"queue": SITE_QUEUE}
+
+
 def test_scheduled_and_routed_task_names_exist(make_settings: MakeSettings) -> None:
     """Every task named in routes and the beat schedule is a registered council task."""
     config = celery_config(make_settings())
     probe = Celery("probe", set_as_current=False, broker=BROKER)
     try:
         import tasks.dispatch
-        import tasks.periodic  # noqa: F401
+        import tasks.periodic
+        import tasks.site  # noqa: F401
 
         probe.finalize(auto=True)
         names = set(probe.tasks)

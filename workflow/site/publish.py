@@ -13,13 +13,15 @@ when there is no previous build, the definitions changed, or the day did.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,7 @@ from workflow.report.model import build_report, end_of_day
 from workflow.report.render import to_docx, to_html
 from workflow.site import pages
 from workflow.site.content import assignment_data, assignment_path, public_notes, public_report
+from workflow.store import site as site_marks
 from workflow.store import versions as store_versions
 
 #: The build's own record, at its root: what it was built from.
@@ -256,6 +259,37 @@ def current_build(root: Path) -> Path | None:
     return target if (target / MANIFEST).exists() else None
 
 
+def is_current(
+    root: Path, definitions: Definitions, *, now: dt.datetime, tz: ZoneInfo, site_url: str | None
+) -> bool:
+    """Whether the build in force was made today from these definitions (events aside)."""
+    previous = current_build(root)
+    if previous is None:
+        return False
+    manifest = json.loads((previous / MANIFEST).read_bytes())
+    day = now.astimezone(tz).date()
+    return bool(manifest.get("fingerprint") == fingerprint(definitions, day, site_url))
+
+
+@contextlib.contextmanager
+def locked(root: Path, *, wait: bool) -> Iterator[bool]:
+    """Hold ``<site_dir>.lock`` while building (one publisher at a time on this host):
+    yields False at once when another holds it and ``wait`` is false. The lock goes with
+    the process, so a killed publisher never leaves it held."""
+    path = root.with_name(f"{root.name}.lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def publish(
     db: sa.Engine,
     definitions: Definitions,
@@ -313,6 +347,55 @@ def publish(
     os.replace(link, root)
     _prune(builds, keep={target})
     return result
+
+
+@dataclass(frozen=True)
+class Refreshed:
+    """What :func:`refresh` did."""
+
+    #: The build switched to; None when the site was current or another publisher held it.
+    published: Published | None
+    #: Another publisher on this host was building: nothing was done.
+    busy: bool = False
+    #: Assignments marked as changed that the build took in.
+    marked: int = 0
+
+
+def refresh(
+    db: sa.Engine,
+    definitions: Definitions,
+    root: Path,
+    *,
+    now: dt.datetime,
+    tz: ZoneInfo,
+    site_url: str | None = None,
+    contact: str | None = None,
+    calendar: Calendar | None = None,
+    full: bool = False,
+    wait: bool = False,
+) -> Refreshed:
+    """Bring ``site_dir`` up to date with the events the workers have handled.
+
+    Reads the assignments dispatch marked, rebuilds only those (everything when ``full``,
+    or when the build in force is from other definitions or another day), switches the
+    site, and then clears the marks it read, except those marked again meanwhile: their
+    new events may have come after the build read them, so they are rebuilt next time.
+    """
+    with locked(root, wait=wait) as held:
+        if not held:
+            return Refreshed(None, busy=True)
+        with db.connect() as conn:
+            seen = site_marks.pending(conn)
+        if not full and not seen and is_current(root, definitions, now=now, tz=tz,
+                                                site_url=site_url):  # fmt: skip
+            return Refreshed(None)
+        done = publish(
+            db, definitions, root, now=now, tz=tz, site_url=site_url, contact=contact,
+            only=None if full else set(seen), calendar=calendar,
+        )  # fmt: skip
+        with db.begin() as conn:
+            site_marks.clear(conn, seen)
+        return Refreshed(done, marked=len(seen))
 
 
 def _prune(builds: Path, *, keep: set[Path]) -> None:

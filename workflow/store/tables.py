@@ -7,7 +7,8 @@ lock. ``outbox`` lists events still to publish; ``effects`` records each side
 effect once, by a unique key, for the workers; ``firings`` records each
 deadline firing once; ``replies`` each received reply once; ``planned_starts`` the
 points the sweep will start on their day; ``definition_versions`` each version of an
-assignment's definition.
+assignment's definition; ``site_pending`` the public assignments whose site pages are
+behind their events.
 
 Nothing outside :mod:`workflow.store` touches a table: the rest of council
 calls the store's functions.
@@ -102,6 +103,17 @@ planned_starts = sa.Table(
     sa.Column("start_on", sa.Date, nullable=False),
     sa.Column("planned_at", Stamp, nullable=False),
     sa.Index("ix_planned_starts_start_on", "start_on"),
+)
+
+site_pending = sa.Table(
+    "site_pending",
+    metadata,
+    # A public assignment with events the public site does not show yet: marked when a
+    # worker has handled one of its events, cleared by the publisher once a build that
+    # read them is in force (only if not marked again meanwhile). No foreign key: an
+    # assignment that is gone is marked so that its pages are removed.
+    sa.Column("assignment", sa.String(64), primary_key=True),
+    sa.Column("marked_at", Stamp, nullable=False),
 )
 
 firings = sa.Table(
