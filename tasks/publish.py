@@ -24,7 +24,8 @@ def publish_event(event_id: int) -> None:
 def publish_committed(db: sa.Engine, event_ids: Sequence[int]) -> outbox.RelayResult:
     """Right after a command commits: publish its events, mark them published.
 
-    A broker that is down leaves them in the outbox for the relay; the command
-    has committed either way.
+    The :class:`~workflow.eventlog.EventLog` wrote their outbox rows claimed for this
+    publisher, so the relay does not publish them too. A broker that is down leaves them
+    in the outbox (released) for the relay; the command has committed either way.
     """
     return outbox.publish_claimed(db, list(event_ids), publish_event, now=dt.datetime.now(dt.UTC))

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from workflow import store
 from workflow.core.events import Event
+from workflow.store import outbox
 
 
 def process_login() -> str | None:
@@ -45,9 +46,16 @@ class EventLog:
         self.login = login if login is not None else process_login()
 
     def append(self, conn: Connection, events: Sequence[Event], *, now: dt.datetime) -> list[int]:
-        """Write events and their outbox rows in the caller's transaction; return their ids."""
+        """Write events and their outbox rows in the caller's transaction; return their ids.
+
+        With a publisher, the rows are claimed for it (on the wall clock, whatever ``now``
+        a command was given): it publishes them once committed, and the relay does not.
+        """
         stamped = [e if e.login else e.model_copy(update={"login": self.login}) for e in events]
-        return store.append_events(conn, stamped, now=now)
+        claimed_until = None
+        if self.on_commit is not None:
+            claimed_until = dt.datetime.now(dt.UTC) + outbox.CLAIM_LEASE
+        return store.append_events(conn, stamped, now=now, claimed_until=claimed_until)
 
     def committed(self, event_ids: Sequence[int]) -> None:
         """The transaction that wrote these events committed: publish them."""

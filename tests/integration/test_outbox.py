@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from workflow import store
 from workflow.core.events import Event, EventType
+from workflow.eventlog import EventLog
 from workflow.store import effects, outbox, tables
 from workflow.store.outbox import RelayResult
 
@@ -291,3 +292,50 @@ def test_pending_count(db: sa.Engine) -> None:
     append(db, 2, now=T0 + dt.timedelta(seconds=1))
     with db.connect() as conn:
         assert outbox.pending_count(conn) == (2, 2)
+
+
+def _note(i: int) -> Event:
+    return Event(type=EventType.NOTE_ADDED, assignment="kf-2022-hedersvald", point=4,
+                 actor="sara.nilsson", occurred_at=T0, data={"text": f"note {i}"})  # fmt: skip
+
+
+def test_a_writer_publishes_its_events_and_the_relay_does_not(db: sa.Engine) -> None:
+    """An EventLog with a publisher writes its outbox rows claimed: a relay running between
+    the commit and the writer's publish leaves them alone, so each event is published once,
+    by the writer. Without a publisher the rows are the relay's at once."""
+    writer = Recorder()
+
+    def wall() -> dt.datetime:  # the writer's claim is on the wall clock
+        return dt.datetime.now(dt.UTC)
+
+    log = EventLog(db, lambda ids: outbox.publish_claimed(db, ids, writer, now=wall()))
+    with db.begin() as conn:  # a command dated in the past: --now 2022-...
+        ids = log.append(conn, [_note(i) for i in range(3)], now=T0)
+    assert outbox.relay(db, Recorder(), now=wall()) == RelayResult(0, 0)  # held for the writer
+    log.committed(ids)
+    assert writer.published == ids  # the writer's publish, once each
+    assert outbox.relay(db, Recorder(), now=wall() + outbox.CLAIM_LEASE * 2) == RelayResult(0, 0)
+    assert all(r.published_at is not None for r in rows(db).values())
+
+    plain = EventLog(db)
+    with db.begin() as conn:
+        more = plain.append(conn, [_note(9)], now=T0)
+    late = Recorder()
+    assert outbox.relay(db, late, now=wall()).published == 1
+    assert late.published == more
+
+
+def test_a_writer_that_dies_before_publishing_leaves_its_events_to_the_relay(
+    db: sa.Engine,
+) -> None:
+    """The writer's claim is a lease: if it never publishes (killed after its commit), the
+    relay publishes the events once the lease has run out, once."""
+    log = EventLog(db, lambda ids: None)  # a writer that never gets to publish
+    with db.begin() as conn:
+        ids = log.append(conn, [_note(i) for i in range(2)], now=T0)
+    wall = dt.datetime.now(dt.UTC)
+    assert outbox.relay(db, Recorder(), now=wall).published == 0
+    publish = Recorder()
+    assert outbox.relay(db, publish, now=wall + outbox.CLAIM_LEASE * 2).published == 2
+    assert publish.published == ids
+    assert outbox.relay(db, Recorder(), now=wall + outbox.CLAIM_LEASE * 4).published == 0

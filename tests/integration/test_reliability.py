@@ -8,6 +8,7 @@ an aiosmtpd server, and SQLite or PostgreSQL.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -91,6 +92,39 @@ def _env(worker_env: dict[str, str], definitions: Path) -> dict[str, str]:
     return {**worker_env, "COUNCIL_DEFINITIONS": str(definitions)}
 
 
+def dispatches(log: Path) -> Counter[int]:
+    """The dispatch tasks the worker received, by event id (its log, one JSON line each)."""
+    counted: Counter[int] = Counter()
+    for line in log.read_text().splitlines():
+        if line.startswith("{") and "council.dispatch[" in line and '] received"' in line:
+            counted[int(json.loads(line)["data"]["args"].strip("(,)"))] += 1
+    return counted
+
+
+def test_each_event_is_dispatched_once_without_faults(
+    worker_env: dict[str, str],
+    start_worker: Callable[..., WorkerProcess],
+    smtp: SmtpCatcher,
+    db: sa.Engine,
+    tmp_path: Path,
+) -> None:
+    """The CLI publishes what it commits and the relay (every second here) publishes what
+    nobody did: with no fault, every event reaches the workers in exactly one task."""
+    definitions = write_load_definitions(tmp_path / "defs", points=30)
+    env = {**_env(worker_env, definitions), "COUNCIL_RECONCILE_AFTER": "3600"}
+    start_worker(env)
+    council(env, "start", "load", actor="p0")
+    for number in range(1, 11):
+        council(env, "complete", f"load/{number}/s0", "--as", f"p{number % 10}")
+    wait_for(lambda: _all_done(db), timeout=60, what="every event handled, every prompt sent",
+             progress=lambda: len(smtp.received))  # fmt: skip
+    with db.connect() as conn:
+        events = set(conn.execute(sa.select(tables.events.c.id)).scalars())
+    counted = dispatches(tmp_path / "worker.log")
+    assert set(counted) == events
+    assert set(counted.values()) == {1}
+
+
 @pytest.mark.slow
 def test_sigkill_mid_run_loses_nothing_and_doubles_nothing(
     worker_env: dict[str, str],
@@ -104,12 +138,14 @@ def test_sigkill_mid_run_loses_nothing_and_doubles_nothing(
     env = _env(worker_env, definitions)
     first = start_worker(env)
     start_load(db, definitions)
-    wait_for(lambda: len(smtp.received) >= 100, timeout=90, what="100 prompts")
+    wait_for(lambda: len(smtp.received) >= 100, timeout=60, what="100 prompts",
+             progress=lambda: len(smtp.received))  # fmt: skip
     first.kill()
     killed_at = len(set(smtp.message_ids()))
     assert killed_at < 500, "the kill must land mid-run"
     start_worker(env)
-    wait_for(lambda: len(set(smtp.message_ids())) >= 500, timeout=180, what="all 500 prompts")
+    wait_for(lambda: len(set(smtp.message_ids())) >= 500, timeout=180, what="all 500 prompts",
+             progress=lambda: len(smtp.received))  # fmt: skip
     wait_for(lambda: _all_done(db), timeout=60, what="every effect marked done")
     # A kill can land between the SMTP server's "250" and the database commit of
     # "done": that prompt is sent again, with the same Message-ID. Two pool
@@ -141,10 +177,20 @@ def test_redis_restart_mid_run_loses_nothing(
     definitions = write_load_definitions(tmp_path / "defs", points=40)
     start_worker(_env(worker_env, definitions))
     start_load(db, definitions)
-    wait_for(lambda: len(smtp.received) >= 40, timeout=90, what="40 prompts")
+    wait_for(
+        lambda: len(smtp.received) >= 40,
+        timeout=60,
+        what="40 prompts",
+        progress=lambda: len(smtp.received),
+    )
     redis_server.stop()
     redis_server.start()
-    wait_for(lambda: len(set(smtp.message_ids())) >= 200, timeout=180, what="all 200 prompts")
+    wait_for(
+        lambda: len(set(smtp.message_ids())) >= 200,
+        timeout=60,
+        what="all 200 prompts",
+        progress=lambda: len(smtp.received),
+    )
     wait_for(lambda: _all_done(db), timeout=60, what="every effect marked done")
     assert_all_handled_once(db, smtp, 200, slack=2)
 
@@ -163,7 +209,12 @@ def test_smtp_down_for_a_while_then_up(
     start_load(db, definitions)
     wait_for(lambda: _retrying(db) == 25, timeout=60, what="25 prompts waiting to retry")
     smtp.start()
-    wait_for(lambda: len(smtp.received) >= 25, timeout=90, what="all 25 prompts")
+    wait_for(
+        lambda: len(smtp.received) >= 25,
+        timeout=60,
+        what="all 25 prompts",
+        progress=lambda: len(smtp.received),
+    )
     wait_for(lambda: _all_done(db), timeout=60, what="every effect marked done")
     assert_all_handled_once(db, smtp, 25, slack=0)
     with db.connect() as conn:

@@ -17,9 +17,21 @@ from workflow.core.events import Event, EventType, payload_of
 from workflow.store.tables import aware, events, outbox, utc
 
 
-def append_events(conn: Connection, new: Iterable[Event], *, now: dt.datetime) -> list[int]:
-    """Insert events and their outbox rows; return the new event ids in order."""
+def append_events(
+    conn: Connection,
+    new: Iterable[Event],
+    *,
+    now: dt.datetime,
+    claimed_until: dt.datetime | None = None,
+) -> list[int]:
+    """Insert events and their outbox rows; return the new event ids in order.
+
+    With ``claimed_until``, the rows are born claimed by the writer, which publishes them
+    right after its commit: a relay leaves them alone until then, so each is published
+    once (a writer that dies before publishing leaves them to the relay after the lease).
+    """
     ids: list[int] = []
+    claim = {"claimed_until": utc(claimed_until), "attempts": 1} if claimed_until else {}
     for item in new:
         event_id = conn.execute(
             events.insert()
@@ -38,7 +50,11 @@ def append_events(conn: Connection, new: Iterable[Event], *, now: dt.datetime) -
             )
             .returning(events.c.id)
         ).scalar_one()
-        conn.execute(outbox.insert().values(event_id=event_id, created_at=utc(now), attempts=0))
+        conn.execute(
+            outbox.insert().values(
+                event_id=event_id, created_at=utc(now), **({"attempts": 0} | claim)
+            )
+        )
         ids.append(event_id)
     return ids
 
