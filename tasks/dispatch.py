@@ -43,6 +43,11 @@ def dispatch(event_id: int) -> None:
     if done.event is None:
         log.warning("dispatch.unknown_event")
         return
+    if done.redundant:
+        # A copy of a message whose work was done: Redis's `unacked` entry of a killed
+        # worker coming back, or the reconciler's copy of an event that was only slow.
+        log.info("dispatch.redundant", reason="the event was handled already")
+        return
     if done.recorded:
         report = delivery.deliver(
             ctx.db, ctx.settings, done.recorded, now=now, events=ctx.event_log()

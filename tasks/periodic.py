@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from celery import shared_task
+from celery import current_app, shared_task
+from kombu.exceptions import ChannelError
 
 from tasks.context import context
 from tasks.dispatch import TRANSIENT, deliver
@@ -32,20 +34,66 @@ def relay_outbox() -> int:
 
 @shared_task(name="council.reconcile", autoretry_for=TRANSIENT, max_retries=0)
 def reconcile() -> dict[str, int]:
-    """Redo what a lost message or a crashed worker left undone; the database is the truth."""
+    """Redo what a lost message or a crashed worker left undone; the database is the truth.
+
+    Events whose dispatch died (its hold ran out) are published again at once. An event
+    never picked up is published again only while the queue is empty (a backlog still in
+    it holds its message): ``claim_lease`` after it was published (with nothing queued, a
+    live worker would have taken it by then: its message went down with a dead worker),
+    or ``reconcile_after`` when the broker cannot say how much is queued; a further copy
+    of the same event waits twice ``reconcile_after``, then twice that, and a run takes
+    at most ``reconcile_batch``: never a flood of copies. E-mails recorded and not tried
+    within ``claim_lease``, due retries and claims that ran out are delivered.
+    """
     ctx = context()
+    settings = ctx.settings
     now = dt.datetime.now(dt.UTC)
-    stale = now - dt.timedelta(seconds=ctx.settings.reconcile_after)
+    lease = dt.timedelta(seconds=settings.claim_lease)
+    wait = dt.timedelta(seconds=settings.reconcile_after)
+    queued = queue_depth()
+    with ctx.db.begin() as conn:
+        taken = outbox.take_for_republish(
+            conn, now=now, stale_before=now - (wait if queued is None else lease), wait=wait,
+            limit=settings.reconcile_batch, lost=not queued,
+        )  # fmt: skip
     with ctx.db.connect() as conn:
-        events = outbox.unhandled(conn, published_before=stale)
-        due = effects.due(conn, now=now, stale_before=stale, limit=outbox.BATCH)
-    for event_id in events:
-        publish_event(event_id)
+        due = effects.due(conn, now=now, stale_before=now - lease, limit=outbox.BATCH)
+    sent: list[int] = []
+    try:
+        for event_id in taken.event_ids:
+            publish_event(event_id)
+            sent.append(event_id)
+    finally:  # the broker went away: what was not sent may be taken again next run
+        if unsent := [e for e in taken.event_ids if e not in set(sent)]:
+            with ctx.db.begin() as conn:
+                outbox.give_back_republish(conn, unsent, now=now)
     for start in range(0, len(due), DELIVER_CHUNK):
         deliver.delay(due[start : start + DELIVER_CHUNK])
-    if events or due:
-        log.info("reconcile.done", redispatched=len(events), redelivering=len(due))
-    return {"redispatched": len(events), "redelivering": len(due)}
+    if taken.event_ids or due:
+        log.info("reconcile.done", abandoned=len(taken.abandoned), lost=len(taken.lost),
+                 redelivering=len(due), queued=queued)  # fmt: skip
+    return {
+        "redispatched": len(taken.event_ids), "abandoned": len(taken.abandoned),
+        "lost": len(taken.lost), "redelivering": len(due),
+    }  # fmt: skip
+
+
+def queue_depth() -> int | None:
+    """Messages waiting in the events' queue; None when the broker cannot say."""
+    from worker import QUEUE
+
+    try:
+        with current_app.connection_for_write() as conn:
+            channel: Any = conn.default_channel  # kombu's virtual and AMQP channels have it
+            return int(channel.queue_declare(QUEUE, passive=True).message_count)
+    except ChannelError as exc:
+        if "NOT_FOUND" in str(exc):  # Redis keeps no empty list: no key, nothing queued
+            return 0
+        log.info("reconcile.queue_unknown", error=repr(exc)[:200])
+        return None
+    except Exception as exc:  # the broker cannot tell: judge by the database alone
+        log.info("reconcile.queue_unknown", error=repr(exc)[:200])
+        return None
 
 
 @shared_task(name="council.sweep_deadlines", autoretry_for=TRANSIENT, max_retries=0)

@@ -381,10 +381,13 @@ class Dispatched:
     """What dispatching one event did."""
 
     event: Event | None
-    #: Effects the handlers recorded, to deliver right away.
+    #: Effects to deliver right away: those the handlers recorded, and those a dispatch
+    #: that died had recorded but not delivered.
     recorded: list[int] = field(default_factory=list)
     #: Handlers that had run before (a redelivered message).
     skipped: list[str] = field(default_factory=list)
+    #: The event was handled already: the message came back after the work was done.
+    redundant: bool = False
 
 
 def dispatch(
@@ -396,7 +399,14 @@ def dispatch(
     now: dt.datetime,
     tz: ZoneInfo,
 ) -> Dispatched:
-    """Run each handler subscribed to the event at most once; mark the event handled."""
+    """Run each handler subscribed to the event at most once; mark the event handled.
+
+    Each handler's transaction also holds the event for this dispatch for ``claim_lease``
+    seconds (renewed by the next one): if the worker dies, the hold runs out and the
+    reconciler publishes the event again. A handler that ran before (a dispatch that died
+    after it) is skipped, and the e-mails it recorded that were never sent are delivered
+    now.
+    """
     bind_contextvars(event_id=event_id)
     with db.connect() as conn:
         found = store.get_event(conn, event_id)
@@ -405,13 +415,20 @@ def dispatch(
         return result
     bind_contextvars(assignment=found.assignment, point=found.point, step=found.step,
                      event_type=found.type.value)  # fmt: skip
+    lease = dt.timedelta(seconds=settings.claim_lease)
     for handler in HANDLERS.get(found.type, ()):
         with db.begin() as conn:
+            if not outbox.hold_for_dispatch(conn, event_id, until=dt.datetime.now(dt.UTC) + lease):
+                result.redundant = True
+                return result
             if not outbox.mark_processed(conn, event_id, handler.name, now=now):
                 result.skipped.append(handler.name)  # done before: a redelivered message
                 continue
             ctx = HandlerContext(conn, definitions, settings, event_id, now, tz)
             result.recorded.extend(handler.react(ctx, found))
+    if result.skipped:
+        with db.connect() as conn:
+            result.recorded.extend(effects.undelivered(conn, event_id, now=now))
     with db.begin() as conn:
         if _on_site(definitions, found.assignment):
             site_marks.mark(conn, found.assignment, now=now)

@@ -99,13 +99,25 @@ class Settings(BaseSettings):
     retry_backoff: float = Field(
         15.0, gt=0, description="Seconds before the first retry of an e-mail; doubles each time."
     )
+    claim_lease: float = Field(
+        30.0,
+        ge=2,
+        description="Seconds a worker holds an event or an e-mail without renewing "
+        "it: a killed worker's work is redone after this (and a reconciler run).",
+    )
     relay_interval: float = Field(10.0, gt=0, description="Seconds between outbox relay runs.")
     sweep_interval: float = Field(
         900.0, gt=0, description="Seconds between deadline sweeps (beat)."
     )
-    reconcile_interval: float = Field(60.0, gt=0, description="Seconds between reconciler runs.")
+    reconcile_interval: float = Field(15.0, gt=0, description="Seconds between reconciler runs.")
     reconcile_after: float = Field(
-        300.0, gt=0, description="Seconds before an unhandled event or effect is redone."
+        300.0,
+        gt=0,
+        description="Seconds before an event never picked up, or an e-mail never "
+        "tried, is redone (a lost message); the wait doubles each time for the same event.",
+    )
+    reconcile_batch: int = Field(
+        100, ge=1, description="Events the reconciler publishes again at most per run."
     )
 
     # --- the public progress site ---

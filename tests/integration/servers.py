@@ -8,6 +8,7 @@ can kill with SIGKILL.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import email
 import os
@@ -136,6 +137,8 @@ class _Handler:
     #: The peers that said QUIT (a connection closed politely).
     quits: list[Any] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Seconds to take over each message before accepting it (a slow server).
+    delay: float = 0.0
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
@@ -151,6 +154,8 @@ class _Handler:
         return "221 Bye"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
         parsed = email.message_from_bytes(envelope.content, policy=policy.default)
         assert isinstance(parsed, EmailMessage)
         with self.lock:

@@ -164,6 +164,7 @@ def test_healthy_installation_is_ok_on_every_line(
         assert statuses(checks) == {
             "definitions": "ok",
             "database": "ok",
+            "outbox": "ok",
             "broker": "ok",
             "broker persistence": "ok",
             "broker eviction": "ok",
@@ -179,13 +180,17 @@ def test_healthy_installation_is_ok_on_every_line(
             in checks["definitions"]["detail"]
         )
         assert f"schema at {migrate.head()} (current)" in checks["database"]["detail"]
+        assert checks["outbox"]["detail"] == (
+            "0 to publish, 0 published and not handled (0 in a dispatch now); "
+            "the reconciler has sent 0 copies of 0 events"
+        )
         assert "1 answered: celery@" in checks["worker"]["detail"]
         assert "doctor-tests-reply-secret" not in repr(checks)
         assert all(line["fix"] == "" for line in checks.values())
         table = doctor()
         assert table.exit_code == 0
         assert table.stdout.splitlines()[0].split() == ["check", "status", "detail", "fix"]
-        assert table.stdout.splitlines()[-1] == "10 ok"
+        assert table.stdout.splitlines()[-1] == "11 ok"
     finally:
         worker.stop()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -339,3 +340,60 @@ def test_a_writer_that_dies_before_publishing_leaves_its_events_to_the_relay(
     assert outbox.relay(db, publish, now=wall + outbox.CLAIM_LEASE * 2).published == 2
     assert publish.published == ids
     assert outbox.relay(db, Recorder(), now=wall + outbox.CLAIM_LEASE * 4).published == 0
+
+
+WAIT = dt.timedelta(minutes=5)
+
+
+def take(db: sa.Engine, now: dt.datetime, *, limit: int = 100, lost: bool = True) -> Any:
+    with db.begin() as conn:
+        return outbox.take_for_republish(conn, now=now, stale_before=now - WAIT, wait=WAIT,
+                                         limit=limit, lost=lost)  # fmt: skip
+
+
+def test_a_dead_dispatch_is_redone_at_once_and_a_live_one_never(db: sa.Engine) -> None:
+    """An event held by a dispatch whose lease ran out is taken at once (its worker died);
+    one whose lease runs is left alone; a handled event is never held again."""
+    dead, live, done = append(db, 3)
+    outbox.relay(db, Recorder(), now=T0)
+    with db.begin() as conn:
+        assert outbox.hold_for_dispatch(conn, dead, until=T0 + dt.timedelta(seconds=30))
+        assert outbox.hold_for_dispatch(conn, live, until=T0 + dt.timedelta(minutes=10))
+        outbox.mark_handled(conn, done, now=T0)
+        assert not outbox.hold_for_dispatch(conn, done, until=T0 + dt.timedelta(seconds=30))
+    soon = T0 + dt.timedelta(seconds=31)  # long before reconcile_after
+    taken = take(db, soon, lost=False)  # even with a queue still full
+    assert taken.abandoned == [dead]
+    assert taken.lost == []
+    assert take(db, soon + dt.timedelta(seconds=1)).event_ids == []  # once: the lease is cleared
+    with db.connect() as conn:
+        counted = outbox.counts(conn, now=soon)
+    assert (counted.unhandled, counted.in_flight) == (2, 1)
+    assert (counted.republished_events, counted.republished_copies) == (1, 1)
+
+
+def test_an_old_backlog_gets_one_copy_per_wait_and_the_wait_doubles(db: sa.Engine) -> None:
+    """Events published and never picked up: nothing while the queue holds messages; then a
+    copy each after reconcile_after, capped per run, and the next copy of the same event
+    only after twice the wait: 40 reconciler runs over five minutes send each event once."""
+    ids = append(db, 250)
+    outbox.relay(db, Recorder(), now=T0)
+    old = T0 + WAIT + dt.timedelta(seconds=1)
+    assert take(db, old, lost=False).event_ids == []  # their messages are still queued
+    copies: Counter[int] = Counter()
+    for run in range(40):  # a run every 7.5 s for five minutes
+        taken = take(db, old + run * dt.timedelta(seconds=7.5))
+        assert len(taken.event_ids) <= 100
+        copies.update(taken.lost)
+    assert set(copies) == set(ids)
+    assert set(copies.values()) == {1}
+    last_copy = old + 39 * dt.timedelta(seconds=7.5)
+    assert take(db, last_copy + WAIT + dt.timedelta(seconds=1), limit=500).event_ids == []
+    later = last_copy + WAIT * 2 + dt.timedelta(seconds=1)  # the next wait is twice as long
+    assert len(take(db, later, limit=500).lost) == 250
+    with db.connect() as conn:
+        counted = outbox.counts(conn, now=later)
+    assert (counted.republished_events, counted.republished_copies) == (250, 500)
+    with db.begin() as conn:  # the broker refused the copies: the next run may retry them
+        outbox.give_back_republish(conn, ids[:10], now=later)
+    assert take(db, later + dt.timedelta(seconds=1)).lost == ids[:10]

@@ -9,7 +9,9 @@ with an ``effect.failed`` event in the log.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -54,19 +56,73 @@ def deliver(
     ``events`` (the worker's, which publishes it; by default one on ``db``).
     """
     run = _Delivery(db, settings, events or EventLog(db), now)
-    claimed = run.claim_all(effect_ids)
-    run.report.skipped = [i for i in effect_ids if i not in {row.id for row in claimed}]
-    if not claimed:
-        return run.report
-    try:
-        with transport or transport_for(settings) as session:
-            for row in claimed:
+    with contextlib.ExitStack() as stack, _Renewal(db, settings.claim_lease) as renewal:
+        session: Transport | None = None
+        for index, effect_id in enumerate(effect_ids):
+            row = run.claim(effect_id)
+            if row is None:
+                run.report.skipped.append(effect_id)
+                continue
+            renewal.hold(row.id)
+            try:
+                if session is None:
+                    session = stack.enter_context(transport or transport_for(settings))
                 run.deliver_one(session, row)
-    except DeliveryError as exc:  # the transport could not even open
-        for row in claimed:
-            if row.id not in run.report.done and row.id not in run.report.failed:
+            except DeliveryError as exc:  # the transport is down: this one and the rest retry
                 run.after_failure(row, exc)
+                for rest in effect_ids[index + 1 :]:
+                    if (later := run.claim(rest)) is not None:
+                        run.after_failure(later, exc)
+                    else:
+                        run.report.skipped.append(rest)
+                break
+            finally:
+                renewal.release()
     return run.report
+
+
+class _Renewal:
+    """Keeps the claim on the effect being sent alive while this process lives.
+
+    A claim lasts ``claim_lease`` seconds; a thread renews the one in hand every third of
+    that, so a send that takes long keeps it, and a killed worker's claim runs out within
+    one lease: the reconciler then delivers the effect again (the same Message-ID).
+    """
+
+    def __init__(self, db: Engine, lease_seconds: float) -> None:
+        self.db = db
+        self.lease = dt.timedelta(seconds=lease_seconds)
+        self._current: int | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="council-claims", daemon=True)
+
+    def until(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC) + self.lease
+
+    def __enter__(self) -> _Renewal:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def hold(self, effect_id: int) -> None:
+        self._current = effect_id
+
+    def release(self) -> None:
+        self._current = None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.lease.total_seconds() / 3):
+            current = self._current
+            if current is None:
+                continue
+            try:
+                with self.db.begin() as conn:
+                    effects.renew(conn, current, until=self.until())
+            except Exception as exc:  # the database is away: the claim may run out
+                log.warning("effect.claim_not_renewed", effect=current, error=repr(exc)[:200])
 
 
 @dataclass
@@ -77,14 +133,11 @@ class _Delivery:
     now: dt.datetime
     report: DeliveryReport = field(default_factory=DeliveryReport)
 
-    def claim_all(self, ids: Sequence[int]) -> list[Any]:
-        claimed = []
-        for effect_id in ids:
-            with self.db.begin() as conn:
-                row = effects.claim(conn, effect_id, now=self.now, lease=self.settings.lease)
-            if row is not None:
-                claimed.append(row)
-        return claimed
+    def claim(self, effect_id: int) -> Any:
+        """Claim one effect right before sending it, on the wall clock (renewed while sent)."""
+        until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self.settings.claim_lease)
+        with self.db.begin() as conn:
+            return effects.claim(conn, effect_id, now=self.now, until=until)
 
     def deliver_one(self, session: Transport, row: Any) -> None:
         try:

@@ -102,9 +102,15 @@ def exists(conn: Connection, key: str) -> bool:
 
 
 def claim(
-    conn: Connection, effect_id: int, *, now: dt.datetime, lease: dt.timedelta = DELIVERY_LEASE
+    conn: Connection,
+    effect_id: int,
+    *,
+    now: dt.datetime,
+    lease: dt.timedelta = DELIVERY_LEASE,
+    until: dt.datetime | None = None,
 ) -> sa.Row[Any] | None:
-    """Take an effect for delivery if it is pending (and due) or its claim expired."""
+    """Take an effect for delivery if it is pending (and due) or its claim expired; the
+    claim lasts until ``until`` (default ``now + lease``)."""
     claimable = sa.or_(
         sa.and_(
             effects.c.state == EffectState.PENDING.value,
@@ -117,12 +123,21 @@ def claim(
         .where(effects.c.id == effect_id, claimable)
         .values(
             state=EffectState.SENDING.value,
-            claimed_until=utc(now + lease),
+            claimed_until=utc(until or now + lease),
             attempts=effects.c.attempts + 1,
         )
         .returning(effects)
     ).first()
     return row
+
+
+def renew(conn: Connection, effect_id: int, *, until: dt.datetime) -> None:
+    """A live delivery still sending the effect keeps its claim."""
+    conn.execute(
+        effects.update()
+        .where(effects.c.id == effect_id, effects.c.state == EffectState.SENDING.value)
+        .values(claimed_until=utc(until))
+    )
 
 
 def finish(conn: Connection, effect_id: int, *, now: dt.datetime) -> None:
@@ -185,6 +200,29 @@ def fail(conn: Connection, effect_id: int, *, error: str) -> Failed:
         .returning(effects.c.key, effects.c.kind, effects.c.event_id)
     ).one()
     return Failed(effect_id, row.key, row.kind, row.event_id)
+
+
+def undelivered(conn: Connection, event_id: int, *, now: dt.datetime) -> list[int]:
+    """The event's effects never attempted, or whose claim ran out (a dead delivery)."""
+    rows = conn.execute(
+        sa.select(effects.c.id)
+        .where(
+            effects.c.event_id == event_id,
+            sa.or_(
+                sa.and_(
+                    effects.c.state == EffectState.PENDING.value,
+                    effects.c.attempts == 0,
+                    effects.c.next_attempt_at.is_(None),
+                ),
+                sa.and_(
+                    effects.c.state == EffectState.SENDING.value,
+                    effects.c.claimed_until < utc(now),
+                ),
+            ),
+        )
+        .order_by(effects.c.id)
+    )
+    return [row.id for row in rows]
 
 
 def due(conn: Connection, *, now: dt.datetime, stale_before: dt.datetime, limit: int) -> list[int]:

@@ -142,8 +142,138 @@ def mark_handled(conn: Connection, event_id: int, *, now: dt.datetime) -> None:
     conn.execute(
         outbox.update()
         .where(outbox.c.event_id == event_id, outbox.c.handled_at.is_(None))
-        .values(handled_at=utc(now))
+        .values(handled_at=utc(now), dispatch_until=None)
     )
+
+
+def hold_for_dispatch(conn: Connection, event_id: int, *, until: dt.datetime) -> bool:
+    """A dispatch holds (or renews its hold on) the event until ``until``; False when the
+    event was handled already: the message came back after the work was done (a Redis
+    ``unacked`` entry restored after a kill, or a copy the reconciler sent)."""
+    held = conn.execute(
+        outbox.update()
+        .where(outbox.c.event_id == event_id, outbox.c.handled_at.is_(None))
+        .values(dispatch_until=utc(until))
+    )
+    return bool(held.rowcount)
+
+
+#: The reconciler publishes a never-held event again ``reconcile_after`` after it was
+#: published, then twice that after the copy, and so on, up to this many doublings
+#: (reconcile_after x 64: about five hours by default).
+REPUBLISH_DOUBLINGS = 6
+#: A dispatch that keeps dying (its lease runs out) is published again at once this many
+#: times; after that it waits like an event whose message was lost.
+QUICK_REDOS = 3
+
+
+@dataclass(frozen=True)
+class Republished:
+    """Events the reconciler took to publish again, by why."""
+
+    #: Their dispatch's lease ran out with the event not handled: a worker died with it.
+    abandoned: list[int]
+    #: Published long ago, never picked up (a lost message), and not re-sent lately.
+    lost: list[int]
+
+    @property
+    def event_ids(self) -> list[int]:
+        return sorted(self.abandoned + self.lost)
+
+
+def take_for_republish(
+    conn: Connection,
+    *,
+    now: dt.datetime,
+    stale_before: dt.datetime,
+    wait: dt.timedelta,
+    limit: int,
+    lost: bool = True,
+) -> Republished:
+    """Take the unhandled events to publish again, at most ``limit``, oldest first.
+
+    An event whose dispatch lease ran out is taken at once (a dead worker, redone within
+    a lease and a reconciler interval); one published before ``stale_before`` and never
+    held is taken when its wait has passed, and its next wait doubles: so an old backlog
+    still in the queue gets one copy per wait, never one per reconciler run. Taking an
+    event records it (count and next wait) and clears its lease, in this transaction;
+    PostgreSQL reconcilers on several machines skip each other's rows. With ``lost``
+    false (the queue still holds messages), only abandoned events are taken.
+    """
+    abandoned = sa.and_(
+        outbox.c.dispatch_until.is_not(None),
+        outbox.c.dispatch_until < utc(now),
+        outbox.c.republished < QUICK_REDOS,
+    )
+    waited = sa.or_(
+        sa.and_(outbox.c.republish_after.is_(None), outbox.c.published_at < utc(stale_before)),
+        outbox.c.republish_after < utc(now),
+    )
+    never_picked = sa.and_(
+        sa.or_(outbox.c.dispatch_until.is_(None), outbox.c.dispatch_until < utc(now)), waited
+    )
+    candidates = (
+        sa.select(outbox.c.id, outbox.c.event_id, outbox.c.republished, abandoned.label("dead"))
+        .where(outbox.c.handled_at.is_(None), outbox.c.published_at.is_not(None),
+               sa.or_(abandoned, never_picked) if lost else abandoned)
+        .order_by(outbox.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )  # fmt: skip
+    taken = conn.execute(candidates).all()
+    dead: list[int] = []
+    old: list[int] = []
+    for row in taken:
+        doublings = min(int(row.republished) + 1, REPUBLISH_DOUBLINGS)
+        conn.execute(
+            outbox.update()
+            .where(outbox.c.id == row.id)
+            .values(
+                republished=outbox.c.republished + 1,
+                republish_after=utc(now + wait * (2**doublings)),
+                dispatch_until=None,
+            )
+        )
+        (dead if row.dead else old).append(row.event_id)
+    return Republished(abandoned=dead, lost=old)
+
+
+def give_back_republish(conn: Connection, event_ids: Sequence[int], *, now: dt.datetime) -> None:
+    """The broker refused the copies: the next reconciler run may take them again."""
+    if event_ids:
+        conn.execute(
+            outbox.update()
+            .where(outbox.c.event_id.in_(event_ids))
+            .values(republished=outbox.c.republished - 1, republish_after=utc(now))
+        )
+
+
+@dataclass(frozen=True)
+class OutboxCounts:
+    """What the doctor and the logs show of the outbox."""
+
+    unpublished: int
+    unhandled: int
+    #: Unhandled events held by a running dispatch now.
+    in_flight: int
+    #: Events ever published again by the reconciler, and copies sent in all.
+    republished_events: int
+    republished_copies: int
+
+
+def counts(conn: Connection, *, now: dt.datetime) -> OutboxCounts:
+    unpublished, unhandled = pending_count(conn)
+    in_flight = conn.execute(
+        sa.select(sa.func.count()).where(
+            outbox.c.handled_at.is_(None), outbox.c.dispatch_until >= utc(now)
+        )
+    ).scalar_one()
+    events, copies = conn.execute(
+        sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(outbox.c.republished), 0)).where(
+            outbox.c.republished > 0
+        )
+    ).one()
+    return OutboxCounts(unpublished, unhandled, int(in_flight), int(events), int(copies))
 
 
 def unhandled(conn: Connection, *, published_before: dt.datetime, limit: int = BATCH) -> list[int]:

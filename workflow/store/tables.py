@@ -167,6 +167,13 @@ outbox = sa.Table(
     sa.Column("claimed_until", Stamp),
     # Set when every handler subscribed to the event has processed it.
     sa.Column("handled_at", Stamp),
+    # A dispatch holds the event until then while it runs the handlers, renewing it as
+    # it goes; past it, with the event not handled, the dispatch died with its worker.
+    sa.Column("dispatch_until", Stamp),
+    # How often the reconciler published the event again, and when it may do so next
+    # (the wait doubles each time: a backlog is not flooded with copies).
+    sa.Column("republished", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("republish_after", Stamp),
     sa.Index("ix_outbox_unpublished", "published_at", "id"),
     sa.Index("ix_outbox_unhandled", "handled_at", "published_at"),
 )

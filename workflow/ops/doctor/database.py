@@ -69,8 +69,11 @@ def _database(settings: Settings, timeout: float) -> list[Result]:
     elif parsed.get_backend_name() == "postgresql":
         connect_args["connect_timeout"] = max(2, math.ceil(timeout))
     engine = sa.create_engine(url, poolclass=NullPool, connect_args=connect_args)
+    outbox_line: Result | None = None
     try:
         current = migrate.current(engine)
+        if current == migrate.head():
+            outbox_line = _outbox(engine)
     except sa.exc.SQLAlchemyError as exc:
         return [
             fail(
@@ -84,7 +87,10 @@ def _database(settings: Settings, timeout: float) -> list[Result]:
         engine.dispose()
     head = migrate.head()
     if current == head:
-        return [ok("database", f"{shown}: schema at {head} (current)")]
+        return [
+            ok("database", f"{shown}: schema at {head} (current)"),
+            *filter(None, [outbox_line]),
+        ]
     if current is None:
         detail, fix = f"{shown}: not initialised (no council schema)", _UPGRADE
     elif _known_revision(current):
@@ -97,6 +103,22 @@ def _database(settings: Settings, timeout: float) -> list[Result]:
         )
         fix = "run the council release that migrated it, or restore a backup"
     return [fail("database", detail, fix, unreachable=True)]
+
+
+def _outbox(engine: sa.Engine) -> Result:
+    """The events on their way to the workers, and the reconciler's copies."""
+    import datetime as dt
+
+    from workflow.store import outbox
+
+    with engine.connect() as conn:
+        counts = outbox.counts(conn, now=dt.datetime.now(dt.UTC))
+    return ok(
+        "outbox",
+        f"{counts.unpublished} to publish, {counts.unhandled} published and not handled "
+        f"({counts.in_flight} in a dispatch now); the reconciler has sent "
+        f"{counts.republished_copies} copies of {counts.republished_events} events",
+    )
 
 
 def _known_revision(revision: str) -> bool:

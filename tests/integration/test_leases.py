@@ -1,0 +1,107 @@
+"""A worker's holds on its work, on SQLite and PostgreSQL, with a real SMTP server: a
+dispatch that died is redone with what it had recorded, a message that comes back after
+the work is a no-op, and a slow send keeps its claim while the worker lives.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from scripts.seed_history import TZ, A, at
+from tests.integration.servers import SmtpCatcher
+from workflow import handlers
+from workflow.engine import Engine
+from workflow.mail.delivery import deliver
+from workflow.settings import Settings
+from workflow.store import effects, tables
+from workflow.store.effects import EffectState
+
+
+@pytest.fixture
+def settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, smtp: SmtpCatcher) -> Settings:
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith("COUNCIL_"):
+            monkeypatch.delenv(name, raising=False)
+    return Settings(var_dir=tmp_path / "var", broker_url="redis://127.0.0.1:1/0",
+                    mail_from="council@kommun.example", smtp_host="127.0.0.1",
+                    smtp_port=smtp.port, smtp_security="none", smtp_timeout=20,
+                    reply_secret=None, claim_lease=2)  # fmt: skip
+
+
+def activation(engine: Engine) -> int:
+    """The event that prompts the owner of point 1's first step."""
+    engine.start(A, actor="sara.nilsson", now=at("2022-12-01T09:00"), only=1)
+    with engine.db.connect() as conn:
+        return int(
+            conn.execute(
+                sa.select(tables.events.c.id).where(tables.events.c.type == "step.activated")
+            ).scalar_one()
+        )
+
+
+def effect_rows(db: sa.Engine) -> list[Any]:
+    with db.connect() as conn:
+        return list(conn.execute(sa.select(tables.effects).order_by(tables.effects.c.id)))
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def test_a_dispatch_that_died_is_redone_with_what_it_had_recorded(
+    engine: Engine, settings: Settings, smtp: SmtpCatcher
+) -> None:
+    """A dispatch ran its handlers (the prompt recorded) and died before delivering and
+    before marking the event handled: the redo skips the handlers and delivers the prompt
+    it finds recorded; a copy of the message after that is a no-op."""
+    event_id = activation(engine)
+    first = handlers.dispatch(engine.db, engine.definitions, settings, event_id, now=now(), tz=TZ)
+    assert len(first.recorded) == 1
+    with engine.db.begin() as conn:  # the worker died here: nothing delivered, not handled
+        conn.execute(tables.outbox.update().values(handled_at=None))
+    again = handlers.dispatch(engine.db, engine.definitions, settings, event_id, now=now(), tz=TZ)
+    assert again.skipped == ["prompt-owner", "mail-report"]
+    assert again.recorded == first.recorded
+    report = deliver(engine.db, settings, again.recorded, now=now())
+    assert report.done == first.recorded
+    assert len(smtp.received) == 1
+    late = handlers.dispatch(engine.db, engine.definitions, settings, event_id, now=now(), tz=TZ)
+    assert late.redundant
+    assert late.recorded == []
+    assert [r.state for r in effect_rows(engine.db)] == [EffectState.DONE.value]
+
+
+def test_a_slow_send_keeps_its_claim_while_the_worker_lives(
+    engine: Engine, settings: Settings, smtp: SmtpCatcher
+) -> None:
+    """The server takes three leases to accept the prompt: the claim is renewed meanwhile,
+    so another delivery cannot take the effect, and the prompt is sent once."""
+    smtp.handler.delay = 3 * settings.claim_lease
+    event_id = activation(engine)
+    done = handlers.dispatch(engine.db, engine.definitions, settings, event_id, now=now(), tz=TZ)
+    (effect_id,) = done.recorded
+    sending = threading.Thread(target=deliver, args=(engine.db, settings, [effect_id]),
+                               kwargs={"now": now()})  # fmt: skip
+    sending.start()
+    seen: list[dt.datetime] = []
+    try:
+        while sending.is_alive():
+            (row,) = effect_rows(engine.db)
+            if row.state == EffectState.SENDING.value:
+                seen.append(row.claimed_until)
+                with engine.db.begin() as conn:  # another worker tries to take it
+                    assert effects.claim(conn, effect_id, now=now()) is None
+            sending.join(timeout=0.2)
+    finally:
+        sending.join()
+    assert len(set(seen)) >= 2  # renewed while it was being sent
+    assert [r.state for r in effect_rows(engine.db)] == [EffectState.DONE.value]
+    assert len(smtp.received) == 1
