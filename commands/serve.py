@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import click
@@ -34,7 +35,8 @@ def serve(app: App, host: str | None, port: int | None, hash_for: str | None) ->
     from workflow.ops.logs import configure
     from workflow.store import connect
 
-    configure(level="INFO")
+    configure(level="INFO")  # logins and refusals are logged (never a password)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # the health check's schema check
     settings = app.settings
     where = host or settings.web_host
     db = connect(settings.effective_database_url, create=False, read_only=True)
