@@ -24,9 +24,9 @@ def register(app: Flask) -> None:
     app.add_url_rule("/logout", "logout", logout, methods=["POST"])
 
 
-def _start_session(user: str, method: str) -> str:
+def _start_session(user: str, method: str, target: str | None) -> str:
     """A new session for ``user`` (nothing from before the login survives); where to go."""
-    target = local_path(session.get("next"), f"/{language().value}/")
+    target = local_path(target, f"/{language().value}/")
     session.clear()
     session.permanent = True
     session.update(user=user, login_at=time.time(), csrf=secrets.token_urlsafe(32))
@@ -34,11 +34,11 @@ def _start_session(user: str, method: str) -> str:
     return target
 
 
-def _login_page(*, failed: bool) -> Response:
+def _login_page(*, failed: bool, user: str = "", target: str) -> Response:
     state = web()
     html = render_template(
         "login.html", oidc=state.oidc is not None, passwords=state.passwords is not None,
-        failed=failed,
+        failed=failed, user=user, next=target,
     )  # fmt: skip
     return Response(html, 401 if failed else 200, HTML)
 
@@ -48,13 +48,13 @@ def login(lang: str) -> Any:
     if not state.login_required:
         return redirect(f"/{lang}/")
     if request.method == "GET":
-        session["next"] = local_path(request.args.get("next"), f"/{lang}/")
-        return _login_page(failed=False)
+        return _login_page(failed=False, target=local_path(request.args.get("next"), f"/{lang}/"))
     if not same_token(request.form.get("csrf"), session.get("csrf")):
         abort(403)
     passwords = state.passwords
     if passwords is None:
         abort(405)
+    target = local_path(request.form.get("next"), f"/{lang}/")
     user = request.form.get("user", "").strip()[:128]
     password = request.form.get("password", "")[:1024]
     address = request.remote_addr or "-"
@@ -63,15 +63,16 @@ def login(lang: str) -> Any:
         return error_page(429)
     if not user or not passwords.verify(user, password, address):
         log.warning("web.login_failed", method="password", user=user, address=address)
-        return _login_page(failed=True)
-    return redirect(_start_session(user, "password"), 303)
+        return _login_page(failed=True, user=user, target=target)
+    return redirect(_start_session(user, "password", target), 303)
 
 
 def oidc_login(lang: str) -> Any:
     state = web()
     if state.oidc is None or not state.login_required:
         abort(404)
-    session.setdefault("next", f"/{lang}/")
+    # Where to go afterwards: kept in the session across the provider's round trip.
+    session["next"] = local_path(request.args.get("next"), f"/{lang}/")
     callback = (
         f"{state.public}login/oidc/callback"
         if state.public
@@ -103,7 +104,8 @@ def oidc_callback() -> Any:
         log.warning("web.login_refused", method="oidc", reason="not allowed",
                     subject=claims.get("sub"))  # fmt: skip
         return _refused()
-    return redirect(_start_session(str(claims.get("email") or claims["sub"]), "oidc"), 303)
+    user = str(claims.get("email") or claims["sub"])
+    return redirect(_start_session(user, "oidc", session.get("next")), 303)
 
 
 def _refused() -> Response:

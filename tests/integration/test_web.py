@@ -292,8 +292,8 @@ def test_off_loopback_without_a_login_method_it_refuses_to_start(
 def test_council_serve_on_loopback_serves_until_stopped(database: str, tmp_path: Path) -> None:
     """The command itself: it says where it listens, answers, and stops on SIGTERM."""
     process = subprocess.Popen(
-        [sys.executable, "-c", "import cli; cli.main()", "serve", "--port", "0"], env=_env(database, tmp_path),
-        cwd=ROOT, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-c", "import cli; cli.main()", "serve", "--port", "0"],
+        env=_env(database, tmp_path), cwd=ROOT, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
         assert process.stderr is not None
@@ -356,6 +356,7 @@ def test_password_login_works_and_a_wrong_password_is_refused(
                    web_secure_cookies=False) as served:  # fmt: skip
         browser = requests.Session()
         form = browser.get(served + f"sv/login?next=/sv/assignments/{A}/3/", timeout=10)
+        assert f'name="next" value="/sv/assignments/{A}/3/"' in form.text
         guess = {"csrf": _csrf(form), "user": "sara", "password": "fel lösenord"}
         with structlog.testing.capture_logs() as logged:
             wrong = browser.post(served + "sv/login", data=guess, timeout=10)
@@ -368,7 +369,8 @@ def test_password_login_works_and_a_wrong_password_is_refused(
                                 timeout=10, allow_redirects=False)  # fmt: skip
         assert no_token.status_code == 403
         right = browser.post(served + "sv/login", data={
-            "csrf": _csrf(form), "user": "sara", "password": PASSWORD},
+            "csrf": _csrf(form), "user": "sara", "password": PASSWORD,
+            "next": f"/sv/assignments/{A}/3/"},
             timeout=10, allow_redirects=False)  # fmt: skip
         assert right.status_code == 303
         assert right.headers["Location"] == f"/sv/assignments/{A}/3/"
@@ -431,7 +433,9 @@ def test_an_oidc_login_lets_a_coordinator_in(database: str, provider: Any, tmp_p
         browser = requests.Session()
         login = browser.get(served + f"en/login?next=/en/assignments/{A}/3/", timeout=10)
         assert "Log in with your organisation's account" in text(login)
-        page = browser.get(served + "en/login/oidc", timeout=20)
+        link = re.search(r'href="(/en/login/oidc\?[^"]+)"', login.text)
+        assert link is not None
+        page = browser.get(served + html.unescape(link.group(1)).lstrip("/"), timeout=20)
         assert page.status_code == 200
         assert page.url == served + f"en/assignments/{A}/3/"
         assert INTERNAL_NOTE in page.text
