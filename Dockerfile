@@ -11,6 +11,7 @@ COPY pyproject.toml README.md ./
 COPY workflow ./workflow
 COPY tasks ./tasks
 COPY commands ./commands
+COPY web ./web
 COPY cli.py worker.py ./
 RUN pip install .
 COPY definitions ./definitions

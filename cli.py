@@ -11,7 +11,7 @@ import os
 
 import click
 
-from commands import deadlines, definitions, inbox, ops, points, reports, site, workers
+from commands import deadlines, definitions, inbox, ops, points, reports, serve, site, workers
 from commands.base import EPILOG, App, CouncilGroup
 
 
@@ -33,6 +33,6 @@ def main(ctx: click.Context, debug: bool) -> None:
     ctx.call_on_close(lambda: os.umask(previous))
 
 
-for _module in (definitions, points, deadlines, reports, site, workers, inbox, ops):
+for _module in (definitions, points, deadlines, reports, site, serve, workers, inbox, ops):
     for _command in _module.COMMANDS:
         main.add_command(_command)

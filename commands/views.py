@@ -244,7 +244,13 @@ def point_detail(
             for t in duty_tallies(plan, state, today)
         ],
         "notes": [
-            {"at": _iso(n.at.astimezone(tz)), "actor": n.actor, "step": n.step, "text": n.text}
+            {
+                "at": _iso(n.at.astimezone(tz)),
+                "actor": n.actor,
+                "step": n.step,
+                "text": n.text,
+                "public": n.public,
+            }
             for n in state.notes
         ],
         "history": [event_row(i, e, tz) for i, e in history],

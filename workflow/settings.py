@@ -22,6 +22,11 @@ from pydantic_settings import (
 
 from workflow.core.calendar import Calendar, DuePolicy
 
+#: An OpenID Connect issuer: https, or plain http on loopback only (a provider in a test).
+OIDC_ISSUER = (
+    r"^https://[^\s]+$"
+    r"|^http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(/[^\s]*)?$"
+)
 #: Where council keeps its embedded database, broker and mail by default.
 DEFAULT_VAR = Path("var")
 
@@ -190,6 +195,63 @@ class Settings(BaseSettings):
         None, description="CA certificates to trust for the IMAP server; default: the system's."
     )
 
+    # --- the web view (`council serve`) ---
+    web_host: str = Field(
+        "127.0.0.1",
+        description="Where `council serve` listens; off loopback it requires a login.",
+    )
+    web_port: int = Field(8080, ge=1, le=65535, description="The web view's port.")
+    web_require_login: bool = Field(
+        False,
+        description="Require a login on loopback too (a reverse proxy on the same host).",
+    )
+    web_public_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^\s/]+(/[^\s]*)?/$",
+        description="The web view's address as browsers see it, ending in /; the OpenID "
+        "Connect redirect URI is built from it.",
+    )
+    web_secure_cookies: bool | None = Field(
+        None,
+        description="Mark the session cookie Secure; default: off loopback, or when "
+        "web_public_url is https.",
+    )
+    web_session_minutes: int = Field(
+        60, ge=5, le=720, description="A session ends after this many minutes without a request."
+    )
+    web_secret_file: Path | None = Field(
+        None,
+        description="Key that signs the web view's sessions; default: var_dir/web-secret, "
+        "made (0600) on first use.",
+    )
+    web_password_file: Path | None = Field(
+        None,
+        description="Local logins: one `user:argon2-hash` a line (`council serve "
+        "--hash-password`).",
+    )
+    web_oidc_issuer: str | None = Field(
+        None,
+        pattern=OIDC_ISSUER,
+        description="OpenID Connect provider (its discovery document under "
+        "/.well-known/openid-configuration); https, or http on loopback only.",
+    )
+    web_oidc_client_id: str | None = Field(
+        None, description="This web view's client id at the provider."
+    )
+    web_oidc_client_secret_file: Path | None = Field(
+        None, description="A file holding the client secret (kept out of the environment)."
+    )
+    web_oidc_allowed_emails: list[str] = Field(
+        default_factory=list, description="Verified e-mail addresses that may log in."
+    )
+    web_oidc_allowed_groups: list[str] = Field(
+        default_factory=list,
+        description="Groups (in the ID token's web_oidc_groups_claim) whose members may log in.",
+    )
+    web_oidc_groups_claim: str = Field(
+        "groups", description="The ID token claim that lists the user's groups."
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -244,6 +306,14 @@ class Settings(BaseSettings):
         return SecretStr(_read_or_create_secret(self.reply_secret_file))
 
     @property
+    def effective_web_secret_file(self) -> Path:
+        return self.web_secret_file or self.var_dir / "web-secret"
+
+    def web_session_key(self) -> str:
+        """The key that signs the web view's sessions: made (0600) on first use, and kept."""
+        return _read_or_create_secret(self.effective_web_secret_file)
+
+    @property
     def effective_inbox_maildir(self) -> Path:
         return self.inbox_maildir or self.var_dir / "inbox"
 
@@ -278,7 +348,7 @@ def _read_or_create_secret(path: Path) -> str:
     except FileNotFoundError:
         pass
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".reply-secret.")  # 0600
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # 0600
     try:
         with os.fdopen(fd, "w", encoding="ascii") as stream:
             stream.write(secrets.token_urlsafe(32) + "\n")
@@ -300,7 +370,8 @@ def _checked_secret(path: Path, text: str) -> str:
 
         raise InvalidInput(
             f"{path} is damaged (under {MIN_SECRET} characters): delete it and council makes "
-            "a new one (reply addresses already sent then stop working)"
+            "a new one (what it signed stops working: reply addresses already sent, or the "
+            "web view's sessions)"
         )
     return secret
 

@@ -19,6 +19,10 @@ ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / "workflow"
 CORE = WORKFLOW / "core"
 STORE = WORKFLOW / "store"
+WEB = ROOT / "web"
+#: The engine's methods that record something: the web view calls none of them.
+WRITING = {"act", "run_in", "start", "start_planned", "request_report",
+           "request_occasion_report", "record_version", "open_occurrences"}  # fmt: skip
 
 #: What the pure core may import besides itself and workflow.errors.
 CORE_THIRD_PARTY = {"pydantic", "holidays"}
@@ -127,8 +131,8 @@ def clock_reads(tree: ast.AST, module: str) -> Iterator[tuple[int, str]]:
 
 def imports_the_outside(tree: ast.AST, module: str) -> Iterator[tuple[int, str]]:
     for line, name in imports(tree, module):
-        if name.split(".")[0] in {"tasks", "worker", "commands", "cli"}:
-            yield line, f"workflow/ imports {name}: tasks, worker, commands and cli use workflow/"
+        if name.split(".")[0] in {"tasks", "worker", "commands", "cli", "web"}:
+            yield line, f"workflow/ imports {name}: tasks, worker, commands, cli and web use it"
 
 
 def imports_celery(tree: ast.AST, module: str) -> Iterator[tuple[int, str]]:
@@ -175,6 +179,27 @@ def writes_events(tree: ast.AST, module: str) -> Iterator[tuple[int, str]]:
                     yield node.lineno, "imports append_events: events go through EventLog"
 
 
+def web_imports(tree: ast.AST, module: str) -> Iterator[tuple[int, str]]:
+    """The web view uses workflow/ and the CLI's data views, nothing else of commands."""
+    for line, name in imports(tree, module):
+        top = name.split(".")[0]
+        if top in {"tasks", "worker", "cli"}:
+            yield line, f"web/ imports {name}: the web view hands no work to the workers"
+        if top == "commands" and name not in {"commands", "commands.views"}:
+            yield line, f"web/ imports {name}: of commands/, only the data views (views.py)"
+
+
+def writes_from_the_web(tree: ast.AST, module: str) -> Iterator[tuple[int, str]]:
+    """A call of a recording method of the engine (``engine.run(...)`` too; a waitress
+    server's ``.run()`` takes nothing)."""
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        name = node.func.attr
+        if name in WRITING or (name == "run" and (node.args or node.keywords)):
+            yield node.lineno, f"calls .{name}: the web view writes nothing"
+
+
 # --- one test per rule ----------------------------------------------------------------
 
 
@@ -197,14 +222,14 @@ def test_workflow_imports_no_tasks_worker_commands_or_cli() -> None:
 def test_celery_only_in_tasks_and_worker() -> None:
     """Celery and kombu are imported only by tasks/ and worker.py: the doctor gets its
     Celery probes from tasks/control.py."""
-    paths = python_files(WORKFLOW, ROOT / "commands", ROOT / "cli.py")
+    paths = python_files(WORKFLOW, ROOT / "commands", ROOT / "cli.py", WEB)
     assert check(paths, imports_celery) == ""
 
 
 def test_sql_is_built_and_run_only_in_the_store() -> None:
     """Outside workflow/store/, nothing builds a statement or calls conn.execute: the
     application services and adapters call the store's functions."""
-    paths = [p for p in python_files(WORKFLOW, ROOT / "commands", ROOT / "tasks")
+    paths = [p for p in python_files(WORKFLOW, ROOT / "commands", ROOT / "tasks", WEB)
              if STORE not in p.parents]  # fmt: skip
     assert check(paths, builds_sql) == ""
 
@@ -214,10 +239,21 @@ def test_events_are_written_only_through_the_engine() -> None:
     delivery and a report request all write events through it."""
     paths = [
         p
-        for p in python_files(WORKFLOW, ROOT / "commands", ROOT / "tasks")
+        for p in python_files(WORKFLOW, ROOT / "commands", ROOT / "tasks", WEB)
         if STORE not in p.parents and p != WORKFLOW / "eventlog.py"
     ]
     assert check(paths, writes_events) == ""
+
+
+def test_the_web_view_imports_only_workflow_and_the_data_views() -> None:
+    """web/ imports workflow/ and commands.views; no tasks, worker, cli or other command."""
+    assert check(python_files(WEB), web_imports) == ""
+
+
+def test_the_web_view_calls_nothing_that_writes() -> None:
+    """web/ never calls the engine's recording methods (act, run, start, ...): it opens the
+    database read-only as well, so a slip would fail at the database too."""
+    assert check(python_files(WEB), writes_from_the_web) == ""
 
 
 # --- the rules bite -------------------------------------------------------------------
@@ -246,6 +282,11 @@ def test_events_are_written_only_through_the_engine() -> None:
          "reads the clock"),
         ("workflow/sweep.py", "store.append_events(conn, [], now=now)", writes_events,
          "writes events itself"),
+        ("web/reader.py", "import tasks.dispatch", web_imports, "hands no work"),
+        ("web/reader.py", "from commands import points", web_imports, "only the data views"),
+        ("web/pages.py", "def f(): web().reader.engine.act(1, 2, now=3)", writes_from_the_web,
+         "writes nothing"),
+        ("workflow/engine.py", "import web.app", imports_the_outside, "imports web.app"),
     ],
 )  # fmt: skip
 def test_each_rule_fails_on_a_violation(

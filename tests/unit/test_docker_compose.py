@@ -30,6 +30,23 @@ def test_compose_file_has_the_stack() -> None:
         assert one_shot or "healthcheck" in service, f"{name} has no health check"
 
 
+def test_web_service_serves_off_loopback_with_a_health_check() -> None:
+    """The web view listens on every interface of its container (so it requires a login,
+    configured by environment), and its health check needs neither curl nor a login."""
+    web = _compose()["services"]["web"]
+    assert web["image"] == "council-workflow"
+    assert web["command"][:3] == ["serve", "--host", "0.0.0.0"]
+    check = " ".join(web["healthcheck"]["test"])
+    assert web["healthcheck"]["test"][:2] == ["CMD", "python"]
+    assert "urllib.request.urlopen('http://127.0.0.1:8080/healthz'" in check
+    env = web["environment"]
+    for name in ("COUNCIL_WEB_PASSWORD_FILE", "COUNCIL_WEB_OIDC_ISSUER",
+                 "COUNCIL_WEB_OIDC_CLIENT_ID", "COUNCIL_WEB_OIDC_CLIENT_SECRET_FILE",
+                 "COUNCIL_WEB_OIDC_ALLOWED_EMAILS", "COUNCIL_WEB_OIDC_ALLOWED_GROUPS"):  # fmt: skip
+        assert env[name] == f"${{{name}:-}}", name
+    assert "COUNCIL_BROKER_URL" not in env  # it hands nothing to the workers
+
+
 def test_council_services_run_existing_cli_commands() -> None:
     """Each council service's command resolves to a real `council` command and options."""
     services = _compose()["services"]

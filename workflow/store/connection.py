@@ -24,24 +24,37 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def connect(url: str, *, create: bool = True) -> Engine:
+def _sqlite_query_only(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA query_only=ON")  # any write fails: "attempt to write a readonly"
+    cursor.close()
+
+
+def connect(url: str, *, create: bool = True, read_only: bool = False) -> Engine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys.
 
     A URL that is no database URL is :class:`InvalidInput` (never echoed: it may hold a
     password). Unless ``create``, a SQLite file that does not exist is
     :class:`NotInitialised` and is not created (only ``council db upgrade`` creates it).
+    ``read_only`` (the web view) makes every connection refuse writes: SQLite's
+    ``query_only``, PostgreSQL's ``default_transaction_read_only``.
     """
     try:
         parsed = sa.engine.make_url(url)
         sqlite = parsed.get_backend_name() == "sqlite"
-        if sqlite and not create:
+        if sqlite and (read_only or not create):
             _require_file(parsed.database)
         # hide_parameters: an error message never carries a note or an e-mail address.
         if sqlite:
             engine = sa.create_engine(parsed, hide_parameters=True)
             sa_event.listen(engine, "connect", _sqlite_pragmas)
+            if read_only:
+                sa_event.listen(engine, "connect", _sqlite_query_only)
             return engine
-        return sa.create_engine(parsed, pool_pre_ping=True, hide_parameters=True)
+        options = {"options": "-c default_transaction_read_only=on"} if read_only else {}
+        return sa.create_engine(
+            parsed, pool_pre_ping=True, hide_parameters=True, connect_args=options
+        )
     except (sa.exc.ArgumentError, ValueError):
         raise InvalidInput(
             f"the database URL is not one council can use (for example {_URL_EXAMPLES})"
