@@ -43,13 +43,14 @@ def check_worker(
 
 def check_beat(broker_url: str, settings: Settings, timeout: float) -> list[Result]:
     """Read beat's heartbeat from the broker: fresh when younger than 3 of its intervals."""
-    from workflow.ops import heartbeat
+    from workflow.ops import heartbeat, leader
 
     client = heartbeat.connect(broker_url, timeout)
     if client is None:
         return [skip("beat", "beat's heartbeat needs a Redis broker")]
     with client:
         beat = heartbeat.read(client)
+        leading = leader.read(client)
     if beat is None:
         return [
             warn(
@@ -72,7 +73,12 @@ def check_beat(broker_url: str, settings: Settings, timeout: float) -> list[Resu
                 f"beat is stopped or stuck: read its log; {_RUN_BEAT}",
             )
         ]
-    return [ok("beat", f"{who} fired {_age(beat.age)} ago (every {interval:g} s)")]
+    leads = (
+        f"; leader {leading.host} pid {leading.pid} (lease {leading.remaining:.0f} s left)"
+        if leading is not None
+        else "; no leader now (a standby takes over within a lease)"
+    )
+    return [ok("beat", f"{who} fired {_age(beat.age)} ago (every {interval:g} s){leads}")]
 
 
 def _age(seconds: float) -> str:
