@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test lint format typecheck bench fuzz report-preview clean
+.PHONY: demo test lint format typecheck bench fuzz report-preview screenshots clean
 
 AXE := tests/a11y/node_modules/axe-core/axe.min.js
 
@@ -30,6 +30,11 @@ test: $(STAMP) $(AXE)
 
 report-preview: $(STAMP)
 	$(BIN)/python -m scripts.report_preview
+
+# The public site's register and a point page at desktop and phone width, into
+# var/screenshots/ (needs Debian's chromium).
+screenshots: $(STAMP)
+	$(BIN)/python -m scripts.screenshots
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

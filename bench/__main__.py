@@ -18,11 +18,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import events, occurrences, register, report, startup, sweep
+from bench import events, occurrences, register, report, site, startup, sweep
 
 BENCHMARKS: dict[str, Callable[[], Any]] = {
     "report": report.main,
     "register": register.main,
+    "site": site.main,
     "sweep": sweep.main,
     "occurrences": occurrences.main,
     "events": events.main,

@@ -88,11 +88,11 @@ def write_bodies(root: Path) -> None:
     (root / "bodies.yaml").write_text("bodies:\n" + "\n".join(lines) + "\n")
 
 
-def write_assignments(root: Path, assignments: range) -> None:
+def write_assignments(root: Path, assignments: range, *, public: bool = False) -> None:
     """Decided by the council (every fifth by the executive board) on days through 2023,
     led by one of five bodies with none, one or two co-owners; point 6 is decided against
     in every fourth, point 7 was due on 1 March 2024 in every other, point 8 is the
-    report back."""
+    report back. ``public``: each on the public site (``public: true``)."""
     for a in assignments:
         lead = LEADS[a // 3 % len(LEADS)]  # not in step with the history's kinds
         others = [b for b in LEADS if b != lead]
@@ -115,6 +115,7 @@ def write_assignments(root: Path, assignments: range) -> None:
             decided_by="ks" if a % 5 == 4 else "kf",
             decided_on=(dt.date(2023, 1, 16) + dt.timedelta(days=a * 7 % 350)).isoformat(),
             assigned_to=f"{{lead: {lead}, co_owners: [{', '.join(co_owners)}]}}",
+            public=public,
         )
 
 

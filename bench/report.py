@@ -67,10 +67,12 @@ def write_assignment(
     decided_on: str = "2024-01-15",
     assigned_to: str = "{lead: KS}",
     report_back: str = "2024-12-16",
+    public: bool = False,
 ) -> None:
     (root / "assignments" / f"a{a}.yaml").write_text(
         f"id: {assignment_id(a)}\ntitle: Uppdrag {a}\nreference: KS 2024/{a}\n"
-        f"decided_by: {decided_by}\ndecided_on: {decided_on}\nassigned_to: {assigned_to}\n"
+        + "public: true\n" * public
+        + f"decided_by: {decided_by}\ndecided_on: {decided_on}\nassigned_to: {assigned_to}\n"
         f"coordinator: p0\nreport_back: {report_back}\npoints:\n" + "\n".join(points) + "\n"
     )
 
