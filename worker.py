@@ -89,6 +89,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "enable_utc": True,
         "timezone": "UTC",
         "beat_schedule": _schedule(settings),
+        # Any number of beats; the one holding the lease in Redis fires (tasks/beat.py).
+        "beat_scheduler": "tasks.beat:LeaderScheduler",
+        "council_beat_lease": settings.beat_lease,
         "beat_schedule_filename": str(settings.var_dir / "celerybeat-schedule"),
     }
 

@@ -40,7 +40,8 @@ def worker(app: App, concurrency: int | None, pool: str, loglevel: str, with_bea
 @click.option("--loglevel", "-l", default="INFO", show_default=True)
 @pass_app
 def beat(app: App, loglevel: str) -> None:
-    """Run the scheduler, exactly one per installation (same as `celery -A worker beat`)."""
+    """Run the scheduler (same as `celery -A worker beat`): run one or more, on different
+    hosts; the one holding the lease fires, the others stand by (docs/operations.md)."""
     _prepare(app)
     from worker import app as celery_app
 

@@ -47,16 +47,7 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(name, marks=pytest.mark.xfail(
-            reason="the register's table is wider than a phone: the page scrolls sideways "
-            "(811 px at 390) instead of the table; workflow/site/templates/style.css",
-        )) if name == "register.phone.png" else name
-        for name in SHOTS
-    ],
-)  # fmt: skip
+@pytest.mark.parametrize("name", SHOTS)
 def test_a_full_page_screenshot_at_its_width(shots: Path, name: str) -> None:
     width, height = png_size(shots / name)
     assert width == WIDTHS[name.split(".")[1]]

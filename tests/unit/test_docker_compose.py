@@ -18,13 +18,13 @@ def _compose() -> dict[str, Any]:
 
 
 def test_compose_file_has_the_stack() -> None:
-    """Redis (AOF, noeviction), PostgreSQL, Mailpit, migrate, worker, one beat, Flower."""
+    """Redis (AOF, noeviction), PostgreSQL, Mailpit, migrate, worker, two beats, Flower."""
     services = _compose()["services"]
     assert {"redis", "postgres", "mailpit", "migrate", "worker", "beat", "flower"} <= set(services)
     assert services["redis"]["command"] == [
         "redis-server", "--appendonly", "yes", "--maxmemory-policy", "noeviction"
     ]  # fmt: skip
-    assert services["beat"]["deploy"]["replicas"] == 1
+    assert services["beat"]["deploy"]["replicas"] == 2  # one leads, one stands by
     for name, service in services.items():
         one_shot = service.get("restart") == "no" or service.get("profiles") == ["cli"]
         assert one_shot or "healthcheck" in service, f"{name} has no health check"

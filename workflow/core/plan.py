@@ -155,6 +155,9 @@ class AssignmentPlan:
     tags: tuple[str, ...] = ()
     #: Shown on the public site; never hashed (publishing changes nothing the machine runs).
     public: bool = False
+    #: :attr:`digest`, once computed: the plan never changes, and hashing it costs
+    #: milliseconds per hundred points, on every command and every site build.
+    _digest: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def receiver(self) -> str:
@@ -179,8 +182,11 @@ class AssignmentPlan:
         unchanged definition keeps its digest across an upgrade (a running assignment
         must not look changed because the code learnt something new).
         """
+        if self._digest is not None:
+            return self._digest
         data = asdict(self)
         data.pop("public")
+        data.pop("_digest")
         for name in _ADDED_ASSIGNMENT_FIELDS:
             if not data.get(name):
                 data.pop(name, None)
@@ -190,7 +196,9 @@ class AssignmentPlan:
                     if step.get(name) is None:
                         step.pop(name, None)
         text = json.dumps(data, sort_keys=True, default=str, ensure_ascii=False)
-        return hashlib.sha256(text.encode()).hexdigest()
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        object.__setattr__(self, "_digest", digest)  # frozen: set once, like a cached property
+        return digest
 
 
 #: StepPlan fields added after release 0.2: hashed only when set.

@@ -168,3 +168,14 @@ def test_a_note_on_an_occurrence_that_has_not_opened_is_not_found() -> None:
     early = AddNote(actor="amir.hassan", step="lagesbild@2025-W07", text="Tidigt.")
     with pytest.raises(NotFound):
         execute(point, started.state, early, now=at("2025-02-04"), calendar=CAL)
+
+
+def test_a_plans_digest_is_computed_once_and_a_changed_copy_hashes_anew() -> None:
+    """The digest is kept on the (frozen) plan; a copy with another title has its own,
+    one that only changes whether it is public has the same."""
+    plan = load([DEFINITIONS]).assignment("kf-2022-hedersvald")
+    first = plan.digest
+    assert plan._digest == first
+    retitled = dataclasses.replace(plan, reference="KS 2022/0418")
+    assert retitled.digest != first
+    assert dataclasses.replace(plan, public=not plan.public).digest == first

@@ -20,7 +20,7 @@ STALE_INTERVALS = 3
 #: Asks the workers on a broker to answer within a timeout; returns the names that did.
 WorkerPing = Callable[[str, float], list[str]]
 
-_RUN_BEAT = "run exactly one `council beat` (or `council worker --with-beat` on one machine)"
+_RUN_BEAT = "run `council beat` (one or more: one leads; or `council worker --with-beat`)"
 
 
 def check_worker(
