@@ -112,7 +112,9 @@ class Settings(BaseSettings):
     )
     relay_interval: float = Field(10.0, gt=0, description="Seconds between outbox relay runs.")
     beat_lease: float = Field(
-        15.0, ge=1, description="Seconds a beat leads without renewing: when the leader's "
+        15.0,
+        ge=1,
+        description="Seconds a beat leads without renewing: when the leader's "
         "host dies, a standby beat takes over within this and a third of it.",
     )
     sweep_interval: float = Field(

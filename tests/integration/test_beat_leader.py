@@ -46,12 +46,11 @@ def beats(
         env = {**worker_env, "COUNCIL_VAR_DIR": str(tmp_path / name),
                "COUNCIL_RELAY_INTERVAL": "0.5", "COUNCIL_BEAT_LEASE": str(LEASE)}  # fmt: skip
         with (tmp_path / f"{name}.log").open("ab") as out:
-            started.append(
-                subprocess.Popen(
-                    [sys.executable, "-c", "import cli; cli.main()", "beat"], cwd=ROOT, env=env,
-                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                )  # fmt: skip
-            )
+            process = subprocess.Popen(
+                [sys.executable, "-c", "import cli; cli.main()", "beat"], cwd=ROOT, env=env,
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        started.append(process)
     yield started
     for process in started:
         if process.poll() is None:
@@ -64,8 +63,9 @@ def test_one_beat_leads_and_the_other_takes_over_when_it_dies(
 ) -> None:
     client = redis.Redis(unix_socket_path=str(redis_server.socket_path), decode_responses=True)
     pids = {p.pid for p in beats}
+    queued = lambda: client.llen("council.periodic")  # noqa: E731
     wait_for(lambda: sum(publishers(client).values()) >= 6, timeout=30,
-             what="the leader's periodic tasks", progress=lambda: client.llen("council.periodic"))  # fmt: skip
+             what="the leader's periodic tasks", progress=queued)  # fmt: skip
     first = leader.read(client)
     assert first is not None
     assert first.pid in pids
@@ -81,7 +81,7 @@ def test_one_beat_leads_and_the_other_takes_over_when_it_dies(
     killed = time.monotonic()
     (other,) = pids - {first.pid}
     wait_for(lambda: other in publishers(client), timeout=30, what="the standby to take over",
-             progress=lambda: client.llen("council.periodic"))  # fmt: skip
+             progress=queued)  # fmt: skip
     took_over = time.monotonic() - killed
     second = leader.read(client)
     assert second is not None
