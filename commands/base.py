@@ -95,6 +95,9 @@ class App:
             self.settings.var_dir.mkdir(parents=True, exist_ok=True)
         engine = connect(url, create=create)
         self._databases.append(engine)
+        from commands.console import say_when_waiting
+
+        say_when_waiting(engine)
         return engine
 
     def close(self) -> None:
@@ -220,9 +223,37 @@ class CouncilGroup(click.Group):
             _fail(ctx, exc, str(exc), exc.exit_code)
         except Exception as exc:
             if type(exc).__module__.startswith("sqlalchemy") and _is_connection_error(exc):
-                first = str(exc).strip().splitlines()[0]
-                _fail(ctx, exc, f"cannot reach the database: {first}", EXIT_UNREACHABLE)
+                message, code = database_fault(exc)
+                _fail(ctx, exc, message, code)
             raise
+
+
+#: What SQLite and PostgreSQL say when a lock was not granted in time.
+_BUSY = ("database is locked", "database table is locked", "lock timeout",
+         "could not obtain lock", "canceling statement due to lock timeout")  # fmt: skip
+#: What SQLite says when the file's storage failed under it.
+_STORAGE = ("disk i/o error", "database or disk is full", "database disk image is malformed")
+
+
+def database_fault(exc: Exception) -> tuple[str, int]:
+    """The one line and exit code for a database that could not be used."""
+    from workflow.errors import EXIT_BUSY
+
+    first = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0]
+    said = first.lower()
+    if any(words in said for words in _BUSY):
+        return (
+            "the database is busy: another council process kept it locked; nothing was "
+            "written, try again",
+            EXIT_BUSY,
+        )
+    if any(words in said for words in _STORAGE):
+        return (
+            f"the database's storage failed ({first}); nothing was written: check the disk "
+            "and its free space, then `council doctor`",
+            EXIT_UNREACHABLE,
+        )
+    return f"cannot reach the database: {first}", EXIT_UNREACHABLE
 
 
 def _is_connection_error(exc: Exception) -> bool:

@@ -111,3 +111,46 @@ def progress(
 
 def _nothing(n: int = 1) -> None:
     """``advance`` when no bar is shown."""
+
+
+#: Seconds one database statement may take before the CLI says that it waits.
+WAIT_NOTICE = 1.0
+
+
+def say_when_waiting(engine: Any) -> None:
+    """On a terminal, say once on stderr when a database statement has waited a second:
+    another council process holds SQLite's write lock (council waits up to 10 s for it),
+    or a PostgreSQL row lock, or the server is slow. Scripts reading stderr see nothing."""
+    if not sys.stderr.isatty():
+        return
+    import threading
+    import time
+
+    from sqlalchemy import event
+
+    state: dict[str, Any] = {"since": None, "said": False}
+
+    def started(*_: Any, **__: Any) -> None:
+        state["since"] = time.monotonic()
+
+    def ended(*_: Any, **__: Any) -> None:
+        state["since"] = None
+
+    event.listen(engine, "before_cursor_execute", started)
+    event.listen(engine, "after_cursor_execute", ended)
+    event.listen(engine, "handle_error", ended)
+
+    def watch() -> None:
+        while not state["said"]:
+            time.sleep(0.2)
+            since = state["since"]
+            if since is not None and time.monotonic() - since >= WAIT_NOTICE:
+                state["said"] = True
+                print(
+                    "waiting for the database: another council process is writing "
+                    "(or the server is slow) ...",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+    threading.Thread(target=watch, name="council-wait-notice", daemon=True).start()

@@ -27,6 +27,7 @@ def check_deadlines(app: App, now: dt.datetime | None, dry_run: bool, as_json: b
     when = app.now(now, acting=not dry_run)
     fired: list[dict[str, object]] = []
     held_back: list[str] = []
+    held_elsewhere = 0
     due = due_count(app.engine, now=when) if console.progress_wanted() else 0
     with console.progress("checking deadlines", due) as advance:
         while True:
@@ -38,6 +39,7 @@ def check_deadlines(app: App, now: dt.datetime | None, dry_run: bool, as_json: b
             )  # fmt: skip
             fired += result.items()
             held_back += [due.address for due in result.held_back]
+            held_elsewhere = result.held_elsewhere
             if dry_run or not result.full(BATCH):
                 break
     if as_json:
@@ -49,8 +51,14 @@ def check_deadlines(app: App, now: dt.datetime | None, dry_run: bool, as_json: b
             f"{address} is planned to start, but its assignment's definition changed: "
             "accept the change (`council start --accept-changes`) to start it"
         )
+    if held_elsewhere:
+        click.echo(
+            f"another sweep is handling {held_elsewhere} due step(s) or start(s) right now: "
+            "it fires them (this one skipped them, so nothing fires twice)"
+        )
     if not fired:
-        click.echo(f"nothing {verb} as of {when:%Y-%m-%d %H:%M}")
+        click.echo(f"nothing {verb} here as of {when:%Y-%m-%d %H:%M}"
+                   if held_elsewhere else f"nothing {verb} as of {when:%Y-%m-%d %H:%M}")  # fmt: skip
         return
     console.print_table(
         ["point/step", "kind", "level", "due", "to", "days overdue", "note"],

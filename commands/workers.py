@@ -28,7 +28,14 @@ def worker(app: App, concurrency: int | None, pool: str, loglevel: str, with_bea
     _prepare(app)
     from worker import app as celery_app
 
-    argv = ["worker", f"--pool={pool}", f"--loglevel={loglevel}", "--without-mingle"]
+    # No mingle (a start-up sync of revoked tasks council does not use) and no gossip
+    # (worker-to-worker events council does not use; restarting it after a lost broker
+    # logs "Error on restarting Gossip: AttributeError"). Remote control stays: the
+    # doctor's ping.
+    argv = [
+        "worker", f"--pool={pool}", f"--loglevel={loglevel}", "--without-mingle",
+        "--without-gossip",
+    ]  # fmt: skip
     if concurrency:
         argv.append(f"--concurrency={concurrency}")
     if with_beat:

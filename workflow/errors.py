@@ -24,6 +24,9 @@ EXIT_CONFLICT = 4
 EXIT_UNREACHABLE = 5
 #: `council doctor` found a problem that is not an unreachable server.
 EXIT_UNHEALTHY = 6
+#: The database stayed locked by another writer (SQLite) or a lock timed out: nothing was
+#: written, and the same command can simply be run again.
+EXIT_BUSY = 7
 
 
 class CouncilError(Exception):

@@ -134,6 +134,9 @@ class SweepResult:
     #: Reporting occasions' reminders and reports asked for.
     occasions: list[OccasionFired] = field(default_factory=list)
     today: dt.date | None = None
+    #: Due steps and planned starts another sweep holds now (PostgreSQL: skipped, not
+    #: missed; that sweep fires them).
+    held_elsewhere: int = 0
 
     def full(self, limit: int | None = BATCH) -> bool:
         """The sweep hit its batch limit: another batch may find more to do."""
@@ -204,6 +207,12 @@ def sweep(
         run.occasions(conn, result)
         if dry_run:
             return result  # leaving connect() rolls back: nothing is written
+        if conn.dialect.name == "postgresql" and not result.full(limit):
+            # What is still due after this batch is what other sweeps hold (skip locked):
+            # their rows read as they were before those sweeps' writes.
+            result.held_elsewhere = firings.due_count(conn, today) + planned.due_start_count(
+                conn, today
+            )
     engine.log.committed(result.event_ids)
     return result
 

@@ -1009,3 +1009,40 @@ def test_an_escalation_fired_before_0_2_makes_no_second_digest(engine: Engine) -
         ctx = HandlerContext(conn, engine.definitions, settings(), escalation, at("2024-06-07"),
                              STOCKHOLM)  # fmt: skip
         assert handlers.mail_digest(ctx, old) == []
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_sweep_says_how_many_due_steps_another_sweep_holds(
+    engine: Engine, database_url: str, tmp_path: Path
+) -> None:
+    """On PostgreSQL a sweep skips the rows another sweep holds: it says how many, instead
+    of reporting nothing due; once the other lets go, the next sweep fires them."""
+    start_heder(engine)
+    start_lokal(engine)
+    now = at("2024-06-07")
+    expected = sorted(f.firing.key for f in run_sweep(engine, now, dry_run=True).fired)
+    with engine.db.connect() as other:  # another sweep, mid-transaction, holds every due step
+        other.begin()
+        held = other.execute(
+            sa.select(tables.steps.c.step)
+            .where(tables.steps.c.next_check_at <= now.date())
+            .with_for_update()
+        ).all()
+        assert held
+        skipped = run_sweep(engine, now)
+        told = CliRunner().invoke(main, ["check-deadlines", "--now", now.isoformat()], env={
+            "COUNCIL_DATABASE_URL": database_url, "COUNCIL_VAR_DIR": str(tmp_path / "var"),
+            "COUNCIL_DEFINITIONS": str(copy_definitions(tmp_path / "definitions")),
+        })  # fmt: skip
+        other.rollback()
+    assert skipped.fired == []
+    assert skipped.held_elsewhere == len(held)
+    assert told.exit_code == 0, told.output
+    assert told.output.splitlines() == [
+        f"another sweep is handling {len(held)} due step(s) or start(s) right now: it fires "
+        "them (this one skipped them, so nothing fires twice)",
+        f"nothing fired here as of {now:%Y-%m-%d %H:%M}",
+    ]
+    fired = run_sweep(engine, now)
+    assert sorted(f.firing.key for f in fired.fired) == expected
+    assert fired.held_elsewhere == 0
