@@ -57,8 +57,8 @@ def check_deadlines(app: App, now: dt.datetime | None, dry_run: bool, as_json: b
             "it fires them (this one skipped them, so nothing fires twice)"
         )
     if not fired:
-        click.echo(f"nothing {verb} here as of {when:%Y-%m-%d %H:%M}"
-                   if held_elsewhere else f"nothing {verb} as of {when:%Y-%m-%d %H:%M}")  # fmt: skip
+        where = " here" if held_elsewhere else ""
+        click.echo(f"nothing {verb}{where} as of {when:%Y-%m-%d %H:%M}")
         return
     console.print_table(
         ["point/step", "kind", "level", "due", "to", "days overdue", "note"],

@@ -15,7 +15,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,12 +30,12 @@ WAITING = b"waiting for the database"
 
 
 @pytest.fixture
-def database(tmp_path: Path) -> Iterator[Path]:
+def database(tmp_path: Path) -> Path:
     path = tmp_path / "council.db"
     engine = connect(f"sqlite:///{path}")
     migrate.upgrade(engine)
     engine.dispose()
-    yield path
+    return path
 
 
 class Cli:
@@ -94,9 +93,7 @@ def hold_write_lock(database: Path) -> sqlite3.Connection:
     return other
 
 
-def test_a_command_waiting_on_the_lock_says_so_then_goes_on(
-    database: Path, tmp_path: Path
-) -> None:
+def test_a_command_waiting_on_the_lock_says_so_then_goes_on(database: Path, tmp_path: Path) -> None:
     """After a second the CLI says it waits; once the other writer commits, it goes on."""
     other = hold_write_lock(database)
     started = time.monotonic()
