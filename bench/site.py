@@ -167,14 +167,14 @@ PARTS = ("fingerprint", "copy", "build", "prune", "other")
 @contextlib.contextmanager
 def parts() -> Iterator[dict[str, float]]:
     """Within the block, each part of ``publish`` adds its time to the dict yielded: the
-    module's own functions (and ``shutil.copytree``) wrapped while it runs."""
+    module's own functions wrapped while it runs."""
     took = dict.fromkeys(PARTS, 0.0)
     depth = [0]
 
     def timing(name: str, fn: Callable[..., T]) -> Callable[..., T]:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> T:
-            depth[0] += 1  # copytree calls itself for each directory: time the outer one
+            depth[0] += 1  # _link_tree calls itself for each directory: time the outer one
             t0 = time.perf_counter()
             try:
                 return fn(*args, **kwargs)
@@ -187,7 +187,7 @@ def parts() -> Iterator[dict[str, float]]:
 
     with contextlib.ExitStack() as stack:
         for target, attr, name in ((site_publish, "fingerprint", "fingerprint"),
-                                   (shutil, "copytree", "copy"),
+                                   (site_publish, "_link_tree", "copy"),
                                    (site_publish, "_build_into", "build"),
                                    (site_publish, "_prune", "prune")):  # fmt: skip
             fn = getattr(target, attr)

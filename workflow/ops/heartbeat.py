@@ -84,23 +84,33 @@ class Beat:
     interval: float | None
 
 
-def read(client: redis.Redis) -> Beat | None:
-    """The last heartbeat, or None when beat never left one (or it expired)."""
+def read_key(client: redis.Redis, key: str) -> tuple[dict[str, Any], float] | None:
+    """A JSON value and its remaining time to live in seconds (by the Redis server's
+    clock); None when the key is gone. A value that is no JSON object reads as empty."""
     pipe = client.pipeline(transaction=True)
-    pipe.get(KEY)
-    pipe.pttl(KEY)
+    pipe.get(key)
+    pipe.pttl(key)
     raw, remaining = pipe.execute()
     if raw is None or remaining is None or remaining < 0:
         return None
     try:
-        value: dict[str, Any] = json.loads(raw)
+        value = json.loads(raw)
     except ValueError:
         value = {}
+    return (value if isinstance(value, dict) else {}), remaining / 1000
+
+
+def read(client: redis.Redis) -> Beat | None:
+    """The last heartbeat, or None when beat never left one (or it expired)."""
+    found = read_key(client, KEY)
+    if found is None:
+        return None
+    value, remaining = found
     ttl = float(value.get("ttl") or TTL)
     interval = value.get("interval")
     pid = value.get("pid")
     return Beat(
-        age=max(0.0, ttl - remaining / 1000),
+        age=max(0.0, ttl - remaining),
         host=str(value.get("host") or "?"),
         pid=pid if isinstance(pid, int) else None,
         interval=float(interval) if isinstance(interval, int | float) else None,

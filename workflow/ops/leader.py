@@ -18,7 +18,7 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import redis
@@ -76,19 +76,15 @@ class Leader:
 
 def read(client: redis.Redis) -> Leader | None:
     """The leader, or None when no beat leads (none runs, or the last one's lease ran out)."""
-    pipe = client.pipeline(transaction=True)
-    pipe.get(KEY)
-    pipe.pttl(KEY)
-    raw, remaining = pipe.execute()
-    if raw is None or remaining is None or remaining < 0:
+    from workflow.ops.heartbeat import read_key
+
+    found = read_key(client, KEY)
+    if found is None:
         return None
-    try:
-        value: dict[str, Any] = json.loads(raw)
-    except ValueError:
-        value = {}
+    value, remaining = found
     pid = value.get("pid")
     return Leader(
         host=str(value.get("host") or "?"),
         pid=pid if isinstance(pid, int) else None,
-        remaining=remaining / 1000,
+        remaining=remaining,
     )
