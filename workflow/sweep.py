@@ -208,11 +208,10 @@ def sweep(
         if dry_run:
             return result  # leaving connect() rolls back: nothing is written
         if conn.dialect.name == "postgresql" and not result.full(limit):
-            # What is still due after this batch is what other sweeps hold (skip locked):
-            # their rows read as they were before those sweeps' writes.
-            result.held_elsewhere = firings.due_count(conn, today) + planned.due_start_count(
+            # The due rows this sweep skipped because another one holds them (skip locked).
+            result.held_elsewhere = firings.due_held_elsewhere(
                 conn, today
-            )
+            ) + planned.due_starts_held_elsewhere(conn, today)
     engine.log.committed(result.event_ids)
     return result
 

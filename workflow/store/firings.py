@@ -61,6 +61,17 @@ def due_count(conn: Connection, today: dt.date) -> int:
     return int(conn.execute(query).scalar_one())
 
 
+def due_held_elsewhere(conn: Connection, today: dt.date) -> int:
+    """PostgreSQL: how many due steps another transaction holds now (a sweep's rows are
+    skipped, not waited for): the due rows this one cannot lock. Rows this transaction
+    holds itself, or leaves due, are not counted. Locks what it can until the commit."""
+    due = sa.select(steps.c.step).where(steps.c.next_check_at <= today)
+    lockable = due.with_for_update(skip_locked=True).subquery()
+    return due_count(conn, today) - int(
+        conn.execute(sa.select(sa.func.count()).select_from(lockable)).scalar_one()
+    )
+
+
 def _step_key(due: DueStep) -> Any:
     return (
         (steps.c.assignment == due.assignment)

@@ -73,6 +73,15 @@ def due_starts(conn: Connection, today: dt.date, limit: int | None) -> list[Plan
     return [PlannedStart(r.assignment, r.number, r.start_on) for r in conn.execute(query)]
 
 
+def due_starts_held_elsewhere(conn: Connection, today: dt.date) -> int:
+    """PostgreSQL: how many due planned starts another transaction holds now."""
+    due = sa.select(planned_starts.c.number).where(planned_starts.c.start_on <= today)
+    lockable = due.with_for_update(skip_locked=True).subquery()
+    return due_start_count(conn, today) - int(
+        conn.execute(sa.select(sa.func.count()).select_from(lockable)).scalar_one()
+    )
+
+
 def due_start_count(conn: Connection, today: dt.date) -> int:
     """How many points a sweep ``today`` would start (a snapshot, for a progress bar)."""
     query = sa.select(sa.func.count()).where(planned_starts.c.start_on <= today)
