@@ -157,10 +157,9 @@ class App:
     def deliver_soon(self, effect_ids: list[int]) -> None:
         """Hand recorded e-mails to a worker now if one can be reached; else the reconciler will."""
         if effect_ids and self.broker_available():
-            import worker  # noqa: F401 - configures the Celery app
-            from tasks.dispatch import deliver
+            import worker  # council's app by name: the SMTP listener's thread has its own
 
-            deliver.delay(effect_ids)
+            worker.app.send_task("council.deliver", args=(effect_ids,))
 
     def now(self, given: dt.datetime | None, *, acting: bool = False) -> dt.datetime:
         """``--now``, or the clock. A command that changes something (``acting``) may happen

@@ -11,11 +11,17 @@ from workflow.store import outbox
 
 
 def publish_event(event_id: int) -> None:
-    """Send one ``dispatch`` message; raise if the broker cannot take it."""
-    from tasks.dispatch import dispatch
+    """Send one ``dispatch`` message; raise if the broker cannot take it.
 
-    dispatch.apply_async(
-        (event_id,),
+    Sent through council's app by name, never through the thread's "current" app: Celery
+    keeps that per thread, and in a thread of its own (the SMTP listener's) it is a
+    default app whose broker is amqp://localhost, where the message would be lost.
+    """
+    from worker import app
+
+    app.send_task(
+        "council.dispatch",
+        args=(event_id,),
         retry=True,
         retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5},
     )

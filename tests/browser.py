@@ -5,8 +5,8 @@ Playwright comes from PyPI (a dev dependency); the browser is the system's ``chr
 from the npm registry (tests/a11y/package.json, installed by ``make test``). Without
 Chromium or axe-core a test is skipped locally and fails in CI.
 
-Import the fixtures into a test module (or a conftest) with
-``from tests.browser import browser, page  # noqa: F401``.
+The fixtures are defined once, in tests/integration/conftest.py (imported into two modules
+they would be two session fixtures, and Playwright's sync API runs once at a time).
 """
 
 from __future__ import annotations

@@ -195,3 +195,9 @@ def publisher(redis_server: RedisServer) -> Iterator[Callable[[int], None]]:
 
     yield publish
     app.close()
+
+
+# --- a browser for the web pages' tests: one Chromium for the whole session ------------
+# Defined here, not imported into each module: a session fixture imported into two
+# modules is two fixtures, and Playwright's sync API cannot run twice at once.
+from tests.browser import browser, page, serve_directory  # noqa: E402, F401

@@ -149,7 +149,11 @@ def _wait_mail(smtp: SmtpCatcher, what: str, match: Callable[[EmailMessage], boo
         found[:] = [r.message for r in smtp.received if match(r.message)]
         return bool(found)
 
-    wait_for(arrived, timeout=MAIL_TIMEOUT, what=what)
+    try:
+        wait_for(arrived, timeout=MAIL_TIMEOUT, what=what)
+    except AssertionError as exc:  # say what did arrive
+        subjects = [_subject(r.message) for r in smtp.received]
+        raise AssertionError(f"{exc}; arrived: {subjects}") from None
     assert len(found) == 1, f"{len(found)} mails for {what}"
     return found[0]
 

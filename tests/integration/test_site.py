@@ -26,7 +26,7 @@ from click.testing import CliRunner
 
 from cli import main
 from scripts.seed_history import TZ, A, at
-from tests.browser import assert_accessible, browser, page, serve_directory  # noqa: F401
+from tests.browser import assert_accessible
 from tests.integration.bundled_history import AS_OF_ALL, EST, LOKAL, play_all
 from tests.support import DEFINITIONS
 from workflow.core.actions import AddNote, CompleteStep, WriteOff
@@ -331,8 +331,8 @@ def browsed_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 def test_a_resident_navigates_the_site_in_a_browser(
     browsed_site: Path,
-    page: Any,  # noqa: F811
-    serve_directory: Any,  # noqa: F811
+    page: Any,
+    serve_directory: Any,
 ) -> None:
     """From the register to a point and back by the breadcrumbs, the language switch, the
     skip link first under the keyboard with a visible focus, and every page type without

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from scripts.seed_history import A
-from tests.browser import assert_accessible, axe_source, browser, page  # noqa: F401
+from tests.browser import assert_accessible, axe_source
 from tests.integration.web_support import INTERNAL_NOTE, serve_web, sqlite_with_history
 from web.auth import hash_password
 
@@ -31,7 +31,7 @@ def base(database: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def audited(browser: Any) -> Iterator[Any]:  # noqa: F811
+def audited(browser: Any) -> Iterator[Any]:
     """A page whose context lets axe-core in: the view's CSP refuses any script, so the
     audit bypasses it (test_the_policy_refuses_a_script shows that it does)."""
     context = browser.new_context(bypass_csp=True)
@@ -39,7 +39,7 @@ def audited(browser: Any) -> Iterator[Any]:  # noqa: F811
     context.close()
 
 
-def test_the_policy_refuses_a_script(page: Any, base: str) -> None:  # noqa: F811
+def test_the_policy_refuses_a_script(page: Any, base: str) -> None:
     """Chromium enforces the Content-Security-Policy: an injected inline script is refused."""
     from playwright.sync_api import Error
 
