@@ -26,7 +26,7 @@ $(AXE): tests/a11y/package.json tests/a11y/package-lock.json
 	else echo "npm not found: the accessibility test will not run"; fi
 
 test: $(STAMP) $(AXE)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=20
 
 report-preview: $(STAMP)
 	$(BIN)/python -m scripts.report_preview

@@ -13,6 +13,14 @@ from workflow.errors import InvalidInput, NotInitialised
 
 _URL_EXAMPLES = "postgresql+psycopg://user@host:5432/council or sqlite:///var/council.db"
 
+#: Seconds after which a connection to PostgreSQL whose other end is gone (a host that
+#: died, a cable pulled) is given up: idle this long, then three probes five seconds
+#: apart. Both ends probe: the server ends a dead worker's session, so the rows it held
+#: locked mid-transaction are free again (without it, for the kernel's two hours), and a
+#: worker notices a server that is gone instead of waiting on it.
+DEAD_PEER_SECONDS = 25
+_KEEPALIVES = {"idle": 10, "interval": 5, "count": 3}
+
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
@@ -51,14 +59,29 @@ def connect(url: str, *, create: bool = True, read_only: bool = False) -> Engine
             if read_only:
                 sa_event.listen(engine, "connect", _sqlite_query_only)
             return engine
-        options = {"options": "-c default_transaction_read_only=on"} if read_only else {}
         return sa.create_engine(
-            parsed, pool_pre_ping=True, hide_parameters=True, connect_args=options
-        )
+            parsed, pool_pre_ping=True, hide_parameters=True,
+            connect_args=_postgres_args(dict(parsed.query), read_only=read_only),
+        )  # fmt: skip
     except (sa.exc.ArgumentError, ValueError):
         raise InvalidInput(
             f"the database URL is not one council can use (for example {_URL_EXAMPLES})"
         ) from None
+
+
+def _postgres_args(query: dict[str, Any], *, read_only: bool) -> dict[str, Any]:
+    """libpq's keepalives for this end, the server's for the other (see
+    :data:`DEAD_PEER_SECONDS`); a parameter the URL sets itself is left as it says."""
+    args: dict[str, Any] = {"keepalives": 1, "tcp_user_timeout": DEAD_PEER_SECONDS * 1000}
+    args |= {f"keepalives_{name}": value for name, value in _KEEPALIVES.items()}
+    server = [f"-c tcp_keepalives_{name}={value}" for name, value in _KEEPALIVES.items()]
+    server.append(f"-c tcp_user_timeout={DEAD_PEER_SECONDS * 1000}")
+    if read_only:
+        server.append("-c default_transaction_read_only=on")
+    args["options"] = " ".join(server)
+    if "options" in query:  # the URL's own server options come after (they win)
+        args["options"] += f" {query['options']}"
+    return {key: value for key, value in args.items() if key == "options" or key not in query}
 
 
 def _require_file(database: str | None) -> None:
