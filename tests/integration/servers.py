@@ -227,6 +227,11 @@ class WorkerProcess:
         if self.process.poll() is not None:
             raise AssertionError(f"the worker exited: {self.log.read_text()[-2000:]}")
 
+    def freeze(self, *, thaw: bool = False) -> None:
+        """SIGSTOP the whole worker (it holds what it holds, changing nothing), or SIGCONT."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGCONT if thaw else signal.SIGSTOP)
+
     def kill(self) -> None:
         """SIGKILL the whole worker (main process, pool children and beat) at once."""
         if self.process is not None and self.process.poll() is None:

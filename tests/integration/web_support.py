@@ -100,7 +100,10 @@ def stop(server: Any, thread: threading.Thread) -> None:
         for channel in list(server._map.values()):
             channel.close()
 
-    server.trigger.pull_trigger(close_all)
+    try:
+        server.trigger.pull_trigger(close_all)
+    except OSError:  # the loop closed its trigger (its pipe gave POLLNVAL): close from here;
+        close_all()  # the loop sees its map empty within its poll timeout and ends
     thread.join(timeout=10)
     server.task_dispatcher.shutdown()
 
