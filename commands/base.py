@@ -61,13 +61,18 @@ class App:
         from workflow.settings import Settings
 
         try:
-            return Settings()
+            settings = Settings()
         except ValidationError as exc:  # one line naming the settings, never their values
             from workflow.ops.config_view import validation_message
 
             raise InvalidInput(validation_message(exc)) from None
         except ValueError as exc:  # council.toml is not TOML
             raise InvalidInput(f"council.toml: {exc}") from None
+        from workflow.definitions import cache
+
+        # The Swedish days off earlier commands computed: no need to load `holidays`.
+        cache.load_days_off(settings.var_dir)
+        return settings
 
     @cached_property
     def tz(self) -> ZoneInfo:
@@ -77,9 +82,9 @@ class App:
 
     @cached_property
     def definitions(self) -> Definitions:
-        from workflow.definitions.loader import load
+        from workflow.definitions import cache
 
-        return load([self.settings.definitions])
+        return cache.load([self.settings.definitions], self.settings.var_dir)
 
     def database(self, *, create: bool = False) -> Any:
         """The database; only ``create`` (``council db upgrade``) may create a SQLite file."""
@@ -101,10 +106,14 @@ class App:
         return engine
 
     def close(self) -> None:
-        """Close the connection pools this invocation opened."""
+        """Close the connection pools this invocation opened; keep the days off computed."""
         for engine in self._databases:
             engine.dispose()
         self._databases.clear()
+        if "settings" in self.__dict__:
+            from workflow.definitions import cache
+
+            cache.save_days_off(self.settings.var_dir)
 
     @cached_property
     def engine(self) -> Engine:
