@@ -88,13 +88,13 @@ class App:
 
     def database(self, *, create: bool = False) -> Any:
         """The database; only ``create`` (``council db upgrade``) may create a SQLite file."""
-        from workflow.ops.logs import configure
+        from workflow.ops.logs import configure_when_needed
         from workflow.store import connect
 
         # A command that reaches a server may meet a library's warning (kombu, SQLAlchemy)
-        # or log one itself: one line on stderr, never on stdout. Cheap commands
-        # (--help, validate) never get here, so they do not pay for structlog.
-        configure(level="WARNING")
+        # or log one itself: one line on stderr, never on stdout. structlog is imported
+        # only when such a line comes (a command that logs nothing does not pay for it).
+        configure_when_needed(level="WARNING")
         url = self.settings.effective_database_url
         if create and url.startswith("sqlite") and self.settings.database_url is None:
             self.settings.var_dir.mkdir(parents=True, exist_ok=True)
