@@ -13,6 +13,13 @@
 All run as fresh processes of the project's Python, RUNS times each, alternating, after
 one unmeasured run of each (so the file cache is warm for all); medians are compared.
 ``failed`` when a ratio misses its target.
+
+Bytecode: an installed council has its modules compiled (pip compiles them, the Docker
+image too), a development checkout under ``PYTHONDONTWRITEBYTECODE=1`` compiles every
+module of council's at every start (about 0.15 s of a database command). The children
+run as installed: without ``PYTHONDONTWRITEBYTECODE``, with ``PYTHONPYCACHEPREFIX`` in
+the temporary directory (the unmeasured first runs write it; the tree gets no
+``__pycache__``). ``COUNCIL_BENCH_NO_BYTECODE=1`` measures the checkout's way instead.
 """
 
 from __future__ import annotations
@@ -41,8 +48,13 @@ TARGETS = (
 
 
 def council() -> list[str]:
-    script = Path(sys.executable).parent / "council"
-    return [str(script)] if script.exists() else [sys.executable, "-c", "import cli; cli.main()"]
+    """council of this tree (PYTHONPATH is set to it): the venv's console script may be an
+    editable install of another checkout."""
+    return [sys.executable, "-c", "import cli; cli.main()"]
+
+
+def tree_env(env: dict[str, str]) -> dict[str, str]:
+    return {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))}
 
 
 def commands() -> dict[str, list[str]]:
@@ -118,9 +130,16 @@ def _nothing() -> None:
 
 
 def run() -> dict[str, object]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COUNCIL_")}
-    runs = measure(env)
-    results: dict[str, object] = {"runs": RUNS}
+    env = tree_env({k: v for k, v in os.environ.items() if not k.startswith("COUNCIL_")})
+    bytecode = os.environ.get("COUNCIL_BENCH_NO_BYTECODE") != "1"
+    with tempfile.TemporaryDirectory(prefix="council-bench-pycache-") as pycache:
+        if bytecode:
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            env["PYTHONPYCACHEPREFIX"] = pycache
+        else:
+            env["PYTHONDONTWRITEBYTECODE"] = "1"
+        runs = measure(env)
+    results: dict[str, object] = {"runs": RUNS, "bytecode": bytecode}
     for name, times in runs.items():
         results[name] = {
             "median_s": round(statistics.median(times), 4),
@@ -142,7 +161,8 @@ def run() -> dict[str, object]:
 
 def main() -> dict[str, object]:
     results = run()
-    print(f"startup: median of {RUNS} fresh processes each")
+    compiled = "with bytecode" if results["bytecode"] else "without bytecode"
+    print(f"startup: median of {RUNS} fresh processes each ({compiled})")
     print(f"  {'command':<54} {'median s':>9} {'min s':>7}")
     for name in commands():
         r = results[name]

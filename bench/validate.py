@@ -45,12 +45,17 @@ def write_definitions(root: Path, count: int) -> Path:
 
 
 def council() -> list[str]:
-    script = Path(sys.executable).parent / "council"
-    return [str(script)] if script.exists() else [sys.executable, "-c", "import cli; cli.main()"]
+    """council of this tree (PYTHONPATH is set to it): the venv's console script may be an
+    editable install of another checkout."""
+    return [sys.executable, "-c", "import cli; cli.main()"]
+
+
+def tree_env(env: dict[str, str]) -> dict[str, str]:
+    return {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))}
 
 
 def timed(definitions: Path, var: Path) -> float:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COUNCIL_")}
+    env = tree_env({k: v for k, v in os.environ.items() if not k.startswith("COUNCIL_")})
     env["COUNCIL_VAR_DIR"] = str(var)
     shutil.rmtree(var, ignore_errors=True)
     started = time.perf_counter()

@@ -26,7 +26,6 @@ import os
 import pickle
 import stat
 import sys
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -198,9 +197,9 @@ def _write(target: Path, where: Path, key: bytes, definitions: Definitions) -> N
 def _days_off_key() -> str:
     """The holidays package's release and the calendar's code: a change of either makes
     the kept tables stale."""
-    import importlib.util
+    from importlib.machinery import PathFinder  # importlib.util would cost 10 ms
 
-    spec = importlib.util.find_spec("holidays")
+    spec = PathFinder.find_spec("holidays")
     parts: list[object] = [sys.version]
     origin = Path(spec.origin) if spec is not None and spec.origin else None
     for path in ([origin, origin.parent / "version.py"] if origin else []) + [
@@ -272,6 +271,8 @@ def save_days_off(var_dir: Path) -> None:
 
 def _replace(path: Path, data: bytes) -> None:
     """Write ``path`` whole (0600), through a temporary file renamed over it."""
+    import tempfile
+
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
         os.fchmod(fd, 0o600)
