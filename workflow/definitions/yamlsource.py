@@ -28,6 +28,18 @@ from typing import Any
 import yaml
 from yaml.composer import Composer
 from yaml.constructor import SafeConstructor
+from yaml.events import (
+    AliasEvent,
+    DocumentEndEvent,
+    DocumentStartEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+    StreamEndEvent,
+    StreamStartEvent,
+)
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.reader import Reader
 from yaml.resolver import Resolver
@@ -41,6 +53,7 @@ _BOOL_TAG = "tag:yaml.org,2002:bool"
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _MAP_TAG = "tag:yaml.org,2002:map"
+_STR_TAG = "tag:yaml.org,2002:str"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 #: Deeper than any definition needs: the composer stops there (see _StrictLoader), and
 #: so does the builder, where aliases of aliases can nest deeper than the nodes.
@@ -99,18 +112,116 @@ def _c_loader() -> type | None:
         return None
     from yaml._yaml import CParser
 
-    class _CStrictLoader(Composer, CParser, SafeConstructor, Resolver):
+    class _CStrictLoader(CParser, SafeConstructor, Resolver):
         yaml_implicit_resolvers = _StrictLoader.yaml_implicit_resolvers
-        compose_node = _StrictLoader.compose_node
-        _depth = 0
 
         def __init__(self, stream: str) -> None:
             CParser.__init__(self, stream)
             SafeConstructor.__init__(self)
             Resolver.__init__(self)
-            Composer.__init__(self)
+
+        def resolve(self, kind: type, value: Any, implicit: Any) -> str:
+            """Resolver.resolve, remembered for short scalars (keys and ids repeat): with
+            no path resolvers the tag depends on the value and ``implicit`` alone."""
+            if kind is not ScalarNode or len(value) > 64:
+                return Resolver.resolve(self, kind, value, implicit)  # type: ignore[no-untyped-call,no-any-return]
+            key = (value, implicit)
+            tag = _SCALAR_TAGS.get(key)
+            if tag is None:
+                tag = Resolver.resolve(self, kind, value, implicit)  # type: ignore[no-untyped-call]
+                if len(_SCALAR_TAGS) < 10_000:
+                    _SCALAR_TAGS[key] = tag
+            return tag
 
     return _CStrictLoader
+
+
+#: Short scalars' resolved tags, shared by the C loaders (see _CStrictLoader.resolve).
+_SCALAR_TAGS: dict[tuple[str, Any], str] = {}
+
+
+class _Unusual(Exception):
+    """The fast composer met something it leaves to the pure reader (any error)."""
+
+
+def _compose(loader: Any) -> Node | None:  # noqa: C901 - one loop, one arm per event
+    """PyYAML's ``Composer.get_single_node`` over the C parser's events, without recursion.
+
+    It builds the very nodes the composer would (tags resolved the same way, anchors
+    registered before their collection's children, marks as they come); at anything
+    else (a second document, an unknown or repeated anchor, nesting past the limit) it
+    raises :class:`_Unusual`, and the pure reader gives the message.
+    """
+    get = loader.get_event
+    resolve = loader.resolve
+    if type(get()) is not StreamStartEvent:
+        raise _Unusual
+    event = get()
+    if type(event) is StreamEndEvent:
+        return None
+    if type(event) is not DocumentStartEvent:
+        raise _Unusual
+    anchors: dict[str, Node] = {}
+    stack: list[Any] = []  # the open collections
+    keys: list[Any] = []  # per open collection: a mapping's key waiting for its value
+    root: Node | None = None
+    done = False
+    while not done:
+        event = get()
+        kind = type(event)
+        node: Any
+        if kind is ScalarEvent or kind is SequenceStartEvent or kind is MappingStartEvent:
+            if len(stack) > MAX_DEPTH:
+                raise _Unusual
+            anchor = event.anchor
+            if anchor is not None and anchor in anchors:
+                raise _Unusual
+            tag = event.tag
+            if kind is ScalarEvent:
+                if tag is None or tag == "!":
+                    tag = resolve(ScalarNode, event.value, event.implicit)
+                node = ScalarNode(
+                    tag, event.value, event.start_mark, event.end_mark, style=event.style
+                )
+            else:
+                node_kind = SequenceNode if kind is SequenceStartEvent else MappingNode
+                if tag is None or tag == "!":
+                    tag = resolve(node_kind, None, event.implicit)
+                node = node_kind(tag, [], event.start_mark, None, flow_style=event.flow_style)
+            if anchor is not None:
+                anchors[anchor] = node
+            if kind is not ScalarEvent:
+                stack.append(node)
+                keys.append(_NO_KEY)
+                continue
+        elif kind is AliasEvent:
+            if event.anchor not in anchors:
+                raise _Unusual
+            node = anchors[event.anchor]
+        elif kind is SequenceEndEvent or kind is MappingEndEvent:
+            node = stack.pop()
+            keys.pop()
+            node.end_mark = event.end_mark
+        elif kind is DocumentEndEvent:
+            done = True
+            continue
+        else:
+            raise _Unusual
+        if not stack:
+            root = node
+        elif type(stack[-1]) is SequenceNode:
+            stack[-1].value.append(node)
+        elif keys[-1] is _NO_KEY:
+            keys[-1] = node
+        else:
+            stack[-1].value.append((keys[-1], node))
+            keys[-1] = _NO_KEY
+    if type(get()) is not StreamEndEvent:
+        raise _Unusual
+    return root
+
+
+_NO_KEY = object()
 
 
 _CStrictLoader = _c_loader()
@@ -181,6 +292,8 @@ class _Builder:
         if isinstance(node, SequenceNode):
             return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
         if isinstance(node, ScalarNode):
+            if node.tag == _STR_TAG:  # what construct_object gives a plain text, faster
+                return node.value
             return self.loader.construct_object(node, deep=True)
         self._fail(node, "unsupported YAML node")  # pragma: no cover - composer yields only these
         return None
@@ -191,7 +304,11 @@ class _Builder:
             if key_node.tag == _MERGE_TAG:
                 self._fail(key_node, "merge keys (<<) are not supported: write the keys out")
                 continue
-            key = self.loader.construct_object(key_node, deep=True)
+            key = (
+                key_node.value
+                if key_node.tag == _STR_TAG
+                else self.loader.construct_object(key_node, deep=True)
+            )
             if not isinstance(key, str):
                 self._fail(key_node, f"key {key!r} must be text")
                 continue
@@ -214,8 +331,8 @@ def read_yaml(text: str, path: str) -> Document:
         doc = Document(path=path, data=None)
         loader = _CStrictLoader(text)
         try:
-            root = loader.get_single_node()
-        except (yaml.YAMLError, _TooDeep):
+            root = _compose(loader)
+        except (yaml.YAMLError, _Unusual):
             pass  # the pure reader says what is wrong, as it always has (below)
         else:
             try:

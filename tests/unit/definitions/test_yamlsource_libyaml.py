@@ -80,6 +80,15 @@ def test_every_file_of_the_repository_reads_the_same_both_ways(path: Path) -> No
         "# only a comment\n",
         "åäö: ö\n",
         "a: 1\r\nb: 2\r\n",
+        "a: &x {b: 1, c: [2, 3]}\nd: *x\ne: *x\n",
+        "a: &x [*x]\n",
+        "a: &x 1\nb: &x 2\n",
+        "a: ! 12\nb: !!str 12\nc: !!int '7'\n",
+        "a:\nb: ~\nc: ''\nd: null\n",
+        "[a, {b: c}, [d], {? e}]\n",
+        "? a\n? b\n",
+        "a:\n  - b: 1\n    c: [x, {d: [y]}]\n  - - - z\n",
+        "- " * 45 + "x\n",
     ],
 )
 def test_hand_picked_texts_read_the_same_both_ways(text: str) -> None:
