@@ -182,13 +182,26 @@ def _read(target: Path, key_file: Path, key: bytes) -> Definitions | None:
     return definitions
 
 
+#: How many sets of definitions (working directory and paths) are kept; the least
+#: recently written go first.
+KEEP = 8
+
+
 def _write(target: Path, where: Path, key: bytes, definitions: Definitions) -> None:
-    """Keep the definitions for next time."""
+    """Keep the definitions for next time, and only the KEEP latest sets."""
     try:
         payload = pickle.dumps((key, definitions), protocol=pickle.HIGHEST_PROTOCOL)
     except (pickle.PicklingError, RecursionError, TypeError, AttributeError):
         return
     _seal(target, payload)
+    try:
+        kept = sorted(
+            where.glob("definitions-*.pickle"), key=lambda p: p.stat().st_mtime_ns, reverse=True
+        )
+        for old in kept[KEEP:]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        return
 
 
 # --- the calendar's days off ------------------------------------------------------------

@@ -183,6 +183,17 @@ def test_another_working_directory_has_its_own_entry(
     assert set(here.sources.values()) != set(there.sources.values())
 
 
+def test_only_the_latest_sets_of_definitions_are_kept(
+    tree: Path, var: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cache, "KEEP", 2)
+    for name in ("a", "b", "c"):
+        (tree.parent / name).mkdir()
+        monkeypatch.chdir(tree.parent / name)
+        cache.load([tree], var)
+    assert len(_files(var)) == 2
+
+
 def test_a_cache_that_cannot_be_written_is_no_error(tree: Path, var: Path) -> None:
     var.mkdir()
     cache.folder(var).write_text("not a folder")
