@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import events, heal, occurrences, register, report, site, startup, sweep
+from bench import events, heal, occurrences, register, report, site, startup, sweep, validate
 
 BENCHMARKS: dict[str, Callable[[], Any]] = {
     "report": report.main,
@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, Callable[[], Any]] = {
     "occurrences": occurrences.main,
     "events": events.main,
     "startup": startup.main,
+    "validate": validate.main,
     "heal": heal.main,
 }
 RESULTS = Path(__file__).parent / "results.json"

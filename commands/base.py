@@ -61,13 +61,18 @@ class App:
         from workflow.settings import Settings
 
         try:
-            return Settings()
+            settings = Settings()
         except ValidationError as exc:  # one line naming the settings, never their values
             from workflow.ops.config_view import validation_message
 
             raise InvalidInput(validation_message(exc)) from None
         except ValueError as exc:  # council.toml is not TOML
             raise InvalidInput(f"council.toml: {exc}") from None
+        from workflow.definitions import cache
+
+        # The Swedish days off earlier commands computed: no need to load `holidays`.
+        cache.load_days_off(settings.var_dir)
+        return settings
 
     @cached_property
     def tz(self) -> ZoneInfo:
@@ -77,19 +82,19 @@ class App:
 
     @cached_property
     def definitions(self) -> Definitions:
-        from workflow.definitions.loader import load
+        from workflow.definitions import cache
 
-        return load([self.settings.definitions])
+        return cache.load([self.settings.definitions], self.settings.var_dir)
 
     def database(self, *, create: bool = False) -> Any:
         """The database; only ``create`` (``council db upgrade``) may create a SQLite file."""
-        from workflow.ops.logs import configure
+        from workflow.ops.logs import configure_when_needed
         from workflow.store import connect
 
         # A command that reaches a server may meet a library's warning (kombu, SQLAlchemy)
-        # or log one itself: one line on stderr, never on stdout. Cheap commands
-        # (--help, validate) never get here, so they do not pay for structlog.
-        configure(level="WARNING")
+        # or log one itself: one line on stderr, never on stdout. structlog is imported
+        # only when such a line comes (a command that logs nothing does not pay for it).
+        configure_when_needed(level="WARNING")
         url = self.settings.effective_database_url
         if create and url.startswith("sqlite") and self.settings.database_url is None:
             self.settings.var_dir.mkdir(parents=True, exist_ok=True)
@@ -101,10 +106,14 @@ class App:
         return engine
 
     def close(self) -> None:
-        """Close the connection pools this invocation opened."""
+        """Close the connection pools this invocation opened; keep the days off computed."""
         for engine in self._databases:
             engine.dispose()
         self._databases.clear()
+        if "settings" in self.__dict__:
+            from workflow.definitions import cache
+
+            cache.save_days_off(self.settings.var_dir)
 
     @cached_property
     def engine(self) -> Engine:

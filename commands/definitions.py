@@ -19,9 +19,13 @@ from commands.base import (
 @pass_app
 def validate(app: App, paths: tuple[Path, ...], against_db: bool) -> None:
     """Check definitions (default: the definitions directory); exit 1 if any is invalid."""
-    from workflow.definitions.loader import check
+    from workflow.definitions import cache
 
-    definitions, problems = check(list(paths) or [app.settings.definitions])
+    # The cache of checked definitions answers when nothing changed; validate makes no
+    # var dir for it (it needs no database).
+    definitions, problems = cache.check(
+        list(paths) or [app.settings.definitions], app.settings.var_dir, create=False
+    )
     for problem in problems:
         click.echo(str(problem), err=True)
     if definitions is None:

@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from workflow.core.plan import Definitions
-from workflow.definitions.loader import discover, load
+from workflow.definitions.files import discover
+from workflow.definitions.loader import load
 from workflow.engine import Engine
 from workflow.eventlog import EventLog
 from workflow.mail.transport import forget_idle_connections

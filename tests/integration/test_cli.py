@@ -213,6 +213,38 @@ def test_help_and_validate_import_neither_sqlalchemy_nor_celery(args: list[str])
     assert report == {"code": 0, "sqlalchemy": False, "celery": False}
 
 
+def test_status_and_note_import_neither_alembic_nor_celery(started: Council) -> None:
+    """A command on the database checks the schema without Alembic, and one that records
+    events imports Celery only to publish (no broker here: the relay will). The second
+    time, the days off the first computed are kept: not even `holidays` is imported."""
+    probe = (
+        "import json, sys\n"
+        "import cli\n"
+        "codes, heavy = [], set()\n"
+        f"for args in (['status', {A!r}], ['note', '{A}/1', 'x', '--now', "
+        f"'2022-12-02T09:00']):\n"
+        "    sys.argv = ['council', *args]\n"
+        "    try:\n"
+        "        cli.main()\n"
+        "    except SystemExit as exc:\n"
+        "        codes.append(exc.code)\n"
+        "    heavy |= {m for m in ('alembic', 'celery', 'kombu', 'holidays') if m in sys.modules}\n"
+        "print(json.dumps({'codes': codes, 'heavy': sorted(heavy)}), file=sys.stderr)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COUNCIL_")}
+    env.update({k: v for k, v in started.env.items() if v is not None})
+    reports = []
+    for _ in range(2):
+        done = subprocess.run(
+            [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True,
+            timeout=60, check=False,
+        )  # fmt: skip
+        reports.append(json.loads(done.stderr.strip().splitlines()[-1]))
+    assert reports[0]["codes"] == [0, 0]
+    assert set(reports[0]["heavy"]) <= {"holidays"}
+    assert reports[1] == {"codes": [0, 0], "heavy": []}
+
+
 def test_validate_counts_the_definitions(tmp_path: Path) -> None:
     """`council validate` checks the definitions directory and needs no database."""
     council = Council("sqlite:///" + str(tmp_path / "unused.db"), DEFINITIONS, tmp_path / "var")

@@ -159,3 +159,35 @@ def _note() -> Event:
         type=EventType.NOTE_ADDED, assignment="kf-2022-hedersvald", point=1, actor="sara.nilsson",
         occurred_at=T0, data={"text": "Läget"},
     )  # fmt: skip
+
+
+def test_the_head_read_from_the_files_is_alembics() -> None:
+    """`migrate.head()` reads the migration files without Alembic: the same answer."""
+    from alembic.script import ScriptDirectory
+
+    assert migrate.head() == ScriptDirectory(str(migrate.MIGRATIONS)).get_current_head()
+
+
+def test_the_current_revision_is_read_without_alembic_as_alembic_reads_it(
+    database_url: str,
+) -> None:
+    """Empty, upgraded and taken back, `migrate.current` agrees with Alembic's context."""
+    from alembic.runtime.migration import MigrationContext
+
+    db = connect(database_url)
+    try:
+
+        def alembic_says() -> str | None:
+            with db.connect() as conn:
+                return MigrationContext.configure(conn).get_current_revision()
+
+        assert migrate.current(db) is None
+        assert alembic_says() is None
+        migrate.upgrade(db)
+        assert migrate.current(db) == alembic_says() == migrate.head()
+        migrate.downgrade(db, "0010")
+        assert migrate.current(db) == alembic_says() == "0010"
+        with pytest.raises(Exception, match="council needs 0011"):
+            migrate.require_current(db)
+    finally:
+        db.dispose()

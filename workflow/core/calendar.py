@@ -11,12 +11,9 @@ Pure: no clock reads; the holiday tables are computed, not fetched.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from functools import lru_cache
-
-import holidays
-from holidays.constants import DE_FACTO, PUBLIC
 
 from workflow.core.values import DayKind, Duration, Language
 
@@ -33,8 +30,22 @@ class DuePolicy(StrEnum):
     KEEP = "keep"  # leave it on the day off
 
 
+#: Tables given by :func:`seed_days_off` (an earlier process's), by (year, language).
+_SEEDED: dict[tuple[int, str], dict[dt.date, str]] = {}
+#: Tables this process computed with the ``holidays`` package, by (year, language).
+_COMPUTED: dict[tuple[int, str], dict[dt.date, str]] = {}
+
+
 @lru_cache(maxsize=256)
 def _swedish_days_off(year: int, language: str) -> dict[dt.date, str]:
+    seeded = _SEEDED.get((year, language))
+    if seeded is not None:
+        return dict(seeded)
+    # Imported here: loading the package's countries costs a process about 0.2 s, which a
+    # command whose tables were seeded does not pay.
+    import holidays
+    from holidays.constants import DE_FACTO, PUBLIC
+
     table = holidays.country_holidays(
         "SE",
         years=year,
@@ -42,7 +53,20 @@ def _swedish_days_off(year: int, language: str) -> dict[dt.date, str]:
         include_sundays=False,
         language=language,
     )
+    _COMPUTED[(year, language)] = dict(table.items())
     return dict(table.items())
+
+
+def seed_days_off(tables: Mapping[tuple[int, str], Mapping[dt.date, str]]) -> None:
+    """Use these tables (computed by an earlier process, kept by the CLI's cache) instead
+    of computing them again; a table already used in this process stays as it was."""
+    for key, table in tables.items():
+        _SEEDED.setdefault(key, dict(table))
+
+
+def computed_days_off() -> dict[tuple[int, str], dict[dt.date, str]]:
+    """The tables this process computed (for a cache to keep)."""
+    return {key: dict(table) for key, table in _COMPUTED.items()}
 
 
 class Calendar:

@@ -86,7 +86,7 @@ class FiringKind(StrEnum):
 class Payload(BaseModel):
     """What an event says beyond who, when and where."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True, defer_build=True)
 
     def stored(self) -> dict[str, Any]:
         """The payload as JSON is stored: defaults left out, so old and new rows read alike."""
@@ -286,7 +286,7 @@ class Event(BaseModel):
     rebuild its state exactly.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     type: EventType
     assignment: str

@@ -28,6 +28,7 @@ from workflow.core.specs import (
 from workflow.core.values import Language
 from workflow.definitions.checks import run_checks
 from workflow.definitions.corpus import Corpus, Parsed, directory_of, workflows_of
+from workflow.definitions.files import discover
 from workflow.definitions.yamlsource import Document, read_yaml
 from workflow.errors import DefinitionError, Problem
 
@@ -42,18 +43,6 @@ def _display(path: Path) -> str:
     absolute = path.absolute()
     cwd = Path.cwd()
     return os.path.relpath(absolute, cwd) if absolute.is_relative_to(cwd) else str(absolute)
-
-
-def discover(paths: Iterable[Path]) -> list[Path]:
-    """Expand directories into their YAML files, in a stable order, each file once."""
-    found: dict[Path, Path] = {}
-    for path in paths:
-        if path.is_dir():
-            for file in sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml")):
-                found.setdefault(file.resolve(), file)
-        else:
-            found.setdefault(path.resolve(), path)
-    return list(found.values())
 
 
 #: A file's kind by its name (people.yaml) or its folder (workflows/, assignments/).

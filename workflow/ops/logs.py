@@ -21,12 +21,14 @@ import os
 import re
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import structlog
-from structlog.typing import EventDict, WrappedLogger
+if TYPE_CHECKING:
+    from structlog.typing import EventDict, WrappedLogger
 
 _configured = False
+#: The level a command asked for with :func:`configure_when_needed`, until it is needed.
+_pending: int | None = None
 
 REDACTED = "[redacted]"
 #: Keys whose values are never logged, wherever they appear (also nested, as in Celery's data).
@@ -122,10 +124,13 @@ def configure(*, json: bool | None = None, level: int | str | None = logging.INF
     Once per process: later calls change nothing (a worker's pool children inherit
     the configuration when they fork). ``json`` defaults to "stderr is not a terminal".
     """
-    global _configured
+    global _configured, _pending
     if _configured:
         return
+    import structlog
+
     _configured = True
+    _pending = None
     threshold = _level(level)
     use_json = not sys.stderr.isatty() if json is None else json
     shared: list[Any] = [
@@ -163,7 +168,11 @@ def configure(*, json: bool | None = None, level: int | str | None = logging.INF
     )
     root = logging.getLogger()
     # A handler someone's basicConfig left would print the same record a second time.
-    root.handlers[:] = [h for h in root.handlers if type(h) is not logging.StreamHandler]
+    root.handlers[:] = [
+        h
+        for h in root.handlers
+        if type(h) is not logging.StreamHandler and not isinstance(h, _Deferred)
+    ]
     root.addHandler(handler)
     root.setLevel(threshold)
     logging.captureWarnings(True)  # warnings.warn() becomes a log line, not loose text
@@ -181,5 +190,38 @@ class _StderrHandler(logging.Handler):
             self.handleError(record)
 
 
+def configure_when_needed(*, level: int | str | None = logging.INFO) -> None:
+    """:func:`configure`, done when the first record (or warning) comes, or a logger is
+    asked for: importing structlog costs a command about 0.1 s, and most log nothing.
+    Until then a stand-in handler on the root logger holds the place and the level."""
+    global _pending
+    if _configured or _pending is not None:
+        return
+    _pending = _level(level)
+    root = logging.getLogger()
+    root.addHandler(_Deferred(_pending))
+    root.setLevel(_pending)
+    logging.captureWarnings(True)
+
+
+class _Deferred(logging.Handler):
+    """Configures structlog at the first record it sees, then hands it on."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        root = logging.getLogger()
+        if _configured:  # configured meanwhile: the real handler had the record too
+            if self in root.handlers:
+                root.removeHandler(self)
+            return
+        configure(level=self.level)
+        for handler in root.handlers:
+            if isinstance(handler, _StderrHandler) and record.levelno >= handler.level:
+                handler.handle(record)
+
+
 def get_logger(name: str) -> Any:
+    import structlog
+
+    if _pending is not None:
+        configure(level=_pending)
     return structlog.get_logger(name)

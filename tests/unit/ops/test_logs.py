@@ -107,6 +107,49 @@ def test_piped_every_line_is_json_with_level_time_logger_and_pid() -> None:
         assert secret not in done.stderr
 
 
+def test_configured_when_needed_the_first_warning_is_the_same_line() -> None:
+    """`configure_when_needed` (what a command on the database asks for) imports no
+    structlog until a record comes; that record and the ones after it are the same JSON
+    lines `configure` gives, each once, and the level holds."""
+    code = textwrap.dedent(
+        """
+        import logging, sys, warnings
+        from workflow.ops.logs import configure_when_needed
+        configure_when_needed(level="WARNING")
+        configure_when_needed(level="DEBUG")
+        print("structlog" in sys.modules)
+        logging.getLogger("sqlalchemy.probe").info("hidden")
+        warnings.warn("careful now", UserWarning)
+        logging.getLogger("kombu.probe").warning("url redis://u:PW-TEXT-3@h/0")
+        from workflow.ops.logs import get_logger
+        get_logger("probe").warning("probe.native", note="NOTE-TEXT-1")
+        print(len(logging.getLogger().handlers))
+        """
+    )
+    done = _piped(code)
+    assert done.stdout.split() == ["False", "1"]
+    lines = [json.loads(line) for line in done.stderr.splitlines()]
+    assert [(line["logger"], line["level"]) for line in lines] == [
+        ("py.warnings", "warning"), ("kombu.probe", "warning"), ("probe", "warning"),
+    ]  # fmt: skip
+    assert "careful now" in lines[0]["event"]
+    assert lines[1]["event"] == "url redis://u:***@h/0"
+    assert lines[2]["note"] == "[redacted]"
+
+
+def test_a_logger_asked_for_configures_at_once() -> None:
+    code = textwrap.dedent(
+        """
+        from workflow.ops.logs import configure_when_needed, get_logger
+        configure_when_needed(level="INFO")
+        get_logger("probe").info("probe.native", answer=42)
+        """
+    )
+    done = _piped(code)
+    assert done.stdout == ""
+    assert json.loads(done.stderr)["answer"] == 42
+
+
 def test_on_a_terminal_lines_are_for_people() -> None:
     """On a terminal: the console renderer (aligned, coloured key=value), no JSON."""
     stdout, terminal = _on_a_terminal(PROBE)
