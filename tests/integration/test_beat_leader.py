@@ -58,6 +58,8 @@ def beats(
             process.wait(timeout=30)
 
 
+# Beat's lease lives in Redis: the database is beside the point (SQLite, once).
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_one_beat_leads_and_the_other_takes_over_when_it_dies(
     beats: list[subprocess.Popen[bytes]], redis_server: RedisServer, worker_env: dict[str, str]
 ) -> None:
