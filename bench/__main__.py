@@ -18,7 +18,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import events, heal, occurrences, register, report, site, startup, sweep
+from bench import (
+    events,
+    heal,
+    history,
+    occurrences,
+    register,
+    report,
+    site,
+    spiff,
+    startup,
+    sweep,
+)
 
 BENCHMARKS: dict[str, Callable[[], Any]] = {
     "report": report.main,
@@ -29,6 +40,8 @@ BENCHMARKS: dict[str, Callable[[], Any]] = {
     "events": events.main,
     "startup": startup.main,
     "heal": heal.main,
+    "spiff": spiff.main,
+    "history": history.main,
 }
 RESULTS = Path(__file__).parent / "results.json"
 
