@@ -86,21 +86,26 @@ def world(
 ) -> Iterator[tuple[Engine, Iterator[int]]]:
     """One database and engine for the module's examples; each example takes a fresh point."""
     tmp = tmp_path_factory.mktemp("snapshot")
+    admin = None
     if request.param == "sqlite":
         url = f"sqlite:///{tmp / 'council.db'}"
-    else:
-        url = request.getfixturevalue("postgres_server")
-        admin = sa.create_engine(url)
-        with admin.begin() as conn:
-            conn.execute(sa.text("DROP SCHEMA public CASCADE"))
-            conn.execute(sa.text("CREATE SCHEMA public"))
-        admin.dispose()
+    else:  # a database of its own beside the session's (whose schema other tests reset)
+        server = sa.make_url(request.getfixturevalue("postgres_server"))
+        admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+        name = f"{server.database}_snapshot"
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        url = server.set(database=name).render_as_string(hide_password=False)
     db = connect(url)
     migrate.upgrade(db)
     engine = Engine(db=db, definitions=load([_write_definitions(tmp / "defs")]),
                     calendar=Calendar(), timezone=STOCKHOLM)  # fmt: skip
     yield engine, itertools.count(1)
     db.dispose()
+    if admin is not None:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def _check(engine: Engine, plan: PointPlan) -> None:
@@ -259,3 +264,31 @@ def test_a_command_before_the_last_event_is_refused_from_the_snapshot(
         engine.act(plan, AddNote(actor="boss", text="Förr."), now=later + dt.timedelta(hours=1))
     engine.act(plan, AddNote(actor="boss", text="Sist."), now=beside)
     _check(engine, plan)
+
+
+def test_a_database_from_before_0012_gets_its_snapshots_on_first_use(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Points written before 0012 (here: downgraded to 0011 and upgraded again, so their
+    rows have no snapshot) are replayed by their first command, which writes the snapshot;
+    the next reads it."""
+    db = connect(database_url)
+    try:
+        migrate.upgrade(db)
+        engine = Engine(db=db, definitions=load([_write_definitions(tmp_path / "defs")]),
+                        calendar=Calendar(), timezone=STOCKHOLM)  # fmt: skip
+        plan = engine.definitions.assignment("snap").point(1)
+        engine.start("snap", actor="boss", now=T0, only=plan.number)
+        engine.act(plan, CompleteStep(actor="boss", step="a", note="Klart."), now=T0)
+        migrate.downgrade(db, "0011")
+        assert migrate.upgrade(db) == ("0011", migrate.head())
+        with db.connect() as conn:
+            head = store.point_head(conn, plan.assignment, plan.number)
+        assert head is not None
+        assert head.snapshot is None
+        engine.act(plan, BeginStep(actor="boss", step="b"), now=T0 + dt.timedelta(hours=1))
+        _check(engine, plan)
+        engine.act(plan, AddNote(actor="boss", text="Sedan."), now=T0 + dt.timedelta(hours=2))
+        _check(engine, plan)
+    finally:
+        db.dispose()
