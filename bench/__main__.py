@@ -18,7 +18,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import events, heal, occurrences, register, report, site, startup, sweep, validate
+from bench import (
+    events,
+    heal,
+    history,
+    occurrences,
+    register,
+    report,
+    site,
+    spiff,
+    startup,
+    sweep,
+    validate,
+)
 
 BENCHMARKS: dict[str, Callable[[], Any]] = {
     "report": report.main,
@@ -30,6 +42,8 @@ BENCHMARKS: dict[str, Callable[[], Any]] = {
     "startup": startup.main,
     "validate": validate.main,
     "heal": heal.main,
+    "spiff": spiff.main,
+    "history": history.main,
 }
 RESULTS = Path(__file__).parent / "results.json"
 

@@ -1,7 +1,8 @@
 """The application service: one database transaction per command.
 
-Each command loads a point's events, runs the pure machine with ``now``, and
-writes the new events, their outbox rows and the point's projection together.
+Each command reads a point's snapshot (its state as of its last event, kept in its row),
+runs the pure machine with ``now``, and writes the new events, their outbox rows, the
+point's projection and its new snapshot together.
 If anything fails, nothing is written; if another command changed the point
 in the meantime, the optimistic lock turns the loser into a ConflictError.
 
@@ -50,7 +51,10 @@ from workflow.core.state import (
     category,
     duty_periods,
     duty_since,
+    evolve,
     replay,
+    replay_key,
+    without_notes,
 )
 from workflow.errors import (
     ConflictError,
@@ -74,11 +78,28 @@ class Outcome:
     """What one command did."""
 
     point: PointPlan
+    #: The state after it, without the notes (:meth:`Engine.point_state` replays them).
     state: PointState
     events: tuple[Event, ...]
     event_ids: tuple[int, ...]
-    #: The state before it.
+    #: The state before it (without the notes).
     before: PointState
+
+
+@dataclass(frozen=True, slots=True)
+class _Current:
+    """A point as a command finds it (see :meth:`Engine._current`)."""
+
+    #: None when the point has no row yet.
+    version: int | None
+    #: Without the notes.
+    state: PointState
+    #: The plan's :func:`~workflow.core.state.replay_key`.
+    key: str
+    last_id: int | None
+    last_at: dt.datetime | None
+    #: The snapshot the step rows hold, when it was used: only changed rows are written.
+    previous: store.Snapshot | None
 
 
 @dataclass
@@ -150,6 +171,39 @@ class Engine:
         except sa.exc.OperationalError as exc:
             raise Unreachable(f"cannot reach the database: {_first_line(exc)}") from None
 
+    def _current(self, conn: Connection, plan: PointPlan) -> _Current:
+        """The point's state as a command finds it: its snapshot with the events after it
+        folded in (usually none), or, when there is no snapshot it can trust, a replay of
+        its whole log (the first command after 0012, after an amendment changed its steps,
+        or a snapshot whose last event is not the point's)."""
+        head = store.point_head(conn, plan.assignment, plan.number)
+        key = replay_key(plan)
+        if head is not None and head.snapshot is not None and head.last_event_id is not None:
+            after: list[tuple[int, Event]] | None = None
+            if head.snapshot.plan_key != key:
+                pass  # folded with another plan (an amendment changed the steps)
+            elif head.latest_event_id == head.last_event_id:
+                after = []  # nothing since: the usual case
+            else:  # events written beside the commands since (the sweep's firings)
+                after = store.point_events_after(
+                    conn, plan.assignment, plan.number, head.last_event_id
+                )
+            if after is not None:
+                state = head.snapshot.state
+                for _, event in after:
+                    state = without_notes(evolve(state, event))
+                last_id: int | None = head.last_event_id
+                last_at: dt.datetime | None = head.last_event_at
+                if after:
+                    last_id, last_at = after[-1][0], after[-1][1].occurred_at
+                return _Current(head.version, state, key, last_id, last_at, head.snapshot)
+        history = store.list_events(conn, assignment=plan.assignment, point=plan.number)
+        state = without_notes(replay(plan, [e for _, e in history]))
+        if not history:
+            return _Current(head.version if head else None, state, key, None, None, None)
+        last_id, last_at = history[-1][0], history[-1][1].occurred_at
+        return _Current(head.version if head else None, state, key, last_id, last_at, None)
+
     def _run(
         self,
         conn: Connection,
@@ -160,15 +214,14 @@ class Engine:
     ) -> Outcome:
         """Run one action; who may take it is judged on ``judged`` (the state when a batch
         began), else on the state it finds."""
-        version = store.point_version(conn, plan.assignment, plan.number)
-        history = store.point_events(conn, plan.assignment, plan.number)
-        if history and now < history[-1].occurred_at:
-            latest = history[-1].occurred_at.astimezone(now.tzinfo)
+        found = self._current(conn, plan)
+        if found.last_at is not None and now < found.last_at:
+            latest = found.last_at.astimezone(now.tzinfo)
             raise InvalidInput(
                 f"{plan.address} already has events at {latest:%Y-%m-%d %H:%M}; "
                 "a command cannot happen before them (check --now)"
             )
-        state = replay(plan, history)
+        state = found.state
         permissions.check(
             plan, judged or state, action, authority=self.authority(self.definitions.assignment(
                 plan.assignment)), directory=self.definitions.directory, day=now.date(),
@@ -176,17 +229,25 @@ class Engine:
         )  # fmt: skip
         transition = execute(plan, state, action, now=now, calendar=self.calendar)
         ids = self.log.append(conn, transition.events, now=now)
+        new = without_notes(transition.state)
+        checks = self.next_checks(plan, new)
+        last = (found.last_id, found.last_at)
+        if ids:
+            last = (ids[-1], transition.events[-1].occurred_at)
         saved = store.save_point(
             conn,
-            transition.state,
-            category(plan, transition.state),
-            expected_version=version,
+            new,
+            category(plan, new),
+            expected_version=found.version,
             now=now,
-            next_checks=self.next_checks(plan, transition.state),
+            next_checks=checks,
+            snapshot=store.Snapshot(state=new, checks=checks, plan_key=found.key),
+            last_event=last,
+            previous=found.previous,
         )
         if not saved:
             raise ConflictError(plan.address)
-        return Outcome(plan, transition.state, transition.events, tuple(ids), state)
+        return Outcome(plan, new, transition.events, tuple(ids), state)
 
     def run_in(
         self, conn: Connection, plan: PointPlan, action: Action, now: dt.datetime
@@ -230,8 +291,8 @@ class Engine:
     ) -> Outcome | None:
         """Open a duty's occurrences whose day has come, in the caller's transaction (the
         sweep's); None while the assignment's definition changed and is not accepted."""
-        row = store.get_assignment(conn, plan.assignment)
-        if row is None or row.digest != self.definitions.assignment(plan.assignment).digest:
+        digest = store.assignment_digest(conn, plan.assignment)
+        if digest is None or digest != self.definitions.assignment(plan.assignment).digest:
             return None
         return self._run(conn, plan, OpenOccurrences(actor=SYSTEM, step=duty), self._local(now))
 
@@ -247,8 +308,8 @@ class Engine:
                                    who=permissions.authority_words(authority))  # fmt: skip
 
     def _require_same_definition(self, conn: Connection, plan: AssignmentPlan) -> None:
-        row = store.get_assignment(conn, plan.id)
-        if row is None:
+        digest = store.assignment_digest(conn, plan.id)
+        if digest is None:
             raise TransitionNotAllowed(
                 command="change",
                 target=plan.id,
@@ -256,7 +317,7 @@ class Engine:
                 allowed=["start"],
                 reason=f"run `council start {plan.id}`",
             )
-        if row.digest != plan.digest:
+        if digest != plan.digest:
             raise DefinitionDrift(
                 f"the definition of {plan.id} changed after it was started; see "
                 f"`council amend {plan.id} --dry-run`, then `council amend {plan.id}`"
@@ -435,6 +496,9 @@ class Engine:
         now: dt.datetime,
         actor: str,
     ) -> None:
+        digest = store.assignment_digest(conn, plan.id)
+        if digest == plan.digest and store_versions.has_versions(conn, plan.id):
+            return  # started from this definition (the usual case): nothing to record
         row = store.get_assignment(conn, plan.id)
         source = self.definitions.sources.get(plan.id, "")
         new_structure = drift.structure(plan)
@@ -449,10 +513,9 @@ class Engine:
             )
             self.record_version(conn, plan, now=now, actor=actor)
             return
-        if row.digest == plan.digest:
-            if not store_versions.versions(conn, plan.id):  # started before 0.3 kept them
-                self.record_version(conn, plan, now=store.aware(row.started_at) or now,
-                                    actor=actor)  # fmt: skip
+        if row.digest == plan.digest:  # started before 0.3 kept versions: record this one
+            self.record_version(conn, plan, now=store.aware(row.started_at) or now,
+                                actor=actor)  # fmt: skip
             return
         changes = self.drift(conn, plan)
         if not accept:

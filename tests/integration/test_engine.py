@@ -89,15 +89,15 @@ def test_racing_commands_give_one_success_and_one_conflict(
     engine.start(A, actor="sara.nilsson", now=T0)
     plan = engine.definitions.assignment(A).point(1)
     both_loaded = threading.Barrier(2, timeout=20)
-    real_version = store.point_version
+    real_head = store.point_head
 
-    def version_then_wait(conn: sa.Connection, assignment: str, number: int) -> int | None:
-        version = real_version(conn, assignment, number)
+    def head_then_wait(conn: sa.Connection, assignment: str, number: int) -> store.Head | None:
+        head = real_head(conn, assignment, number)
         if threading.current_thread().name.startswith("racer"):
-            both_loaded.wait()  # both have read version N before either writes
-        return version
+            both_loaded.wait()  # both have read version N (and its snapshot) before either writes
+        return head
 
-    monkeypatch.setattr(store, "point_version", version_then_wait)
+    monkeypatch.setattr(store, "point_head", head_then_wait)
     results: dict[str, object] = {}
 
     def racer(name: str, text: str) -> None:

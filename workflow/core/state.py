@@ -8,6 +8,7 @@ folds each event into a new frozen state. Replaying a point's events from
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -428,8 +429,26 @@ def _noted(state: PointState, event: Event, text: str, *, public: bool = False) 
 
 
 def replay(plan: PointPlan, events: list[Event]) -> PointState:
-    """The state after ``events``, from the beginning."""
+    """The state after ``events``, from the beginning (the same as folding each in with
+    :func:`evolve`; the notes are gathered aside, so that a long history is not copied
+    note by note: ``evolve`` only ever appends to them)."""
     state = initial(plan)
+    notes: list[Note] = []
     for event in events:
         state = evolve(state, event)
-    return state
+        if state.notes:
+            notes.extend(state.notes)
+            state = replace(state, notes=())
+    return replace(state, notes=tuple(notes)) if notes else state
+
+
+def replay_key(plan: PointPlan) -> str:
+    """What a replay takes from the plan (:func:`initial`: each step's id and owner), as a
+    short digest: a point's snapshot is valid for the plans with its key."""
+    text = "\n".join(f"{s.id}\t{s.owner}" for s in plan.steps)
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def without_notes(state: PointState) -> PointState:
+    """The state as a snapshot keeps it: the notes are only in the event log."""
+    return replace(state, notes=()) if state.notes else state

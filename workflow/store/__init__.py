@@ -11,13 +11,23 @@ Imported by: the application services (engine, sweep, handlers) and the adapters
 """
 
 from workflow.store.connection import connect
-from workflow.store.events import append_events, get_event, list_events, point_events
+from workflow.store.events import (
+    append_events,
+    get_event,
+    list_events,
+    point_events,
+    point_events_after,
+)
 from workflow.store.points import (
     OWNER_EVENTS,
+    Head,
+    Snapshot,
     all_assignments,
+    assignment_digest,
     get_assignment,
     insert_assignment,
     owner_event,
+    point_head,
     point_rows,
     point_version,
     save_point,
@@ -38,12 +48,17 @@ __all__ = [
     "get_event",
     "list_events",
     "point_events",
+    "point_events_after",
     # assignments, points and steps
     "OWNER_EVENTS",
+    "Head",
+    "Snapshot",
     "all_assignments",
+    "assignment_digest",
     "get_assignment",
     "insert_assignment",
     "owner_event",
+    "point_head",
     "point_rows",
     "point_version",
     "save_point",

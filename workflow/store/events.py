@@ -16,6 +16,10 @@ from sqlalchemy.engine import Connection
 from workflow.core.events import Event, EventType, payload_of
 from workflow.store.tables import aware, events, outbox, utc
 
+#: Built once: SQLAlchemy caches their compiled form, and their cache key with them.
+_INSERT_EVENTS = events.insert().returning(events.c.id, sort_by_parameter_order=True)
+_INSERT_OUTBOX = outbox.insert()
+
 
 def append_events(
     conn: Connection,
@@ -30,32 +34,30 @@ def append_events(
     right after its commit: a relay leaves them alone until then, so each is published
     once (a writer that dies before publishing leaves them to the relay after the lease).
     """
-    ids: list[int] = []
+    recorded = utc(now)
+    rows = [
+        {
+            "type": item.type.value,
+            "assignment": item.assignment,
+            "point": item.point,
+            "step": item.step,
+            "actor": item.actor,
+            "occurred_at": utc(item.occurred_at),
+            "recorded_at": recorded,
+            "payload": item.data,
+            "schema_version": item.schema_version,
+            "recorded_by": item.recorded_by,
+            "login": item.login[:64] if item.login else None,
+        }
+        for item in new
+    ]
+    if not rows:
+        return []
+    # One statement for all of them (insertmanyvalues), the ids in the rows' order.
+    ids = [int(i) for i in conn.execute(_INSERT_EVENTS, rows).scalars()]
     claim = {"claimed_until": utc(claimed_until), "attempts": 1} if claimed_until else {}
-    for item in new:
-        event_id = conn.execute(
-            events.insert()
-            .values(
-                type=item.type.value,
-                assignment=item.assignment,
-                point=item.point,
-                step=item.step,
-                actor=item.actor,
-                occurred_at=utc(item.occurred_at),
-                recorded_at=utc(now),
-                payload=item.data,
-                schema_version=item.schema_version,
-                recorded_by=item.recorded_by,
-                login=item.login[:64] if item.login else None,
-            )
-            .returning(events.c.id)
-        ).scalar_one()
-        conn.execute(
-            outbox.insert().values(
-                event_id=event_id, created_at=utc(now), **({"attempts": 0} | claim)
-            )
-        )
-        ids.append(event_id)
+    outboxed = {"created_at": recorded, "attempts": 0, "claimed_until": None} | claim
+    conn.execute(_INSERT_OUTBOX, [{"event_id": i, **outboxed} for i in ids])
     return ids
 
 
@@ -89,6 +91,31 @@ def point_events(
     if until is not None:
         query = query.where(events.c.occurred_at <= utc(until))
     return [to_event(row) for row in conn.execute(query)]
+
+
+_FROM = (
+    sa.select(events)
+    .where(
+        events.c.assignment == sa.bindparam("a"),
+        events.c.point == sa.bindparam("n"),
+        events.c.id >= sa.bindparam("since"),
+    )
+    .order_by(events.c.id)
+)
+
+
+def point_events_after(
+    conn: Connection, assignment: str, number: int, last_id: int
+) -> list[tuple[int, Event]] | None:
+    """The point's events after its event ``last_id``, with their ids, in order; None when
+    ``last_id`` is not an event of this point (what claims to follow it cannot be trusted).
+
+    One indexed range read: a snapshot as of ``last_id`` plus these is the point's state.
+    """
+    rows = conn.execute(_FROM, {"a": assignment, "n": number, "since": last_id}).all()
+    if not rows or rows[0].id != last_id:
+        return None
+    return [(row.id, to_event(row)) for row in rows[1:]]
 
 
 def get_event(conn: Connection, event_id: int) -> Event | None:

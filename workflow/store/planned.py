@@ -52,12 +52,15 @@ def plan_starts(
             )
 
 
+_UNPLAN = planned_starts.delete().where(
+    (planned_starts.c.assignment == sa.bindparam("a"))
+    & (planned_starts.c.number == sa.bindparam("n"))
+)
+
+
 def unplan(conn: Connection, assignment: str, number: int) -> None:
     """The point started (or is no longer planned): the sweep stops looking at it."""
-    table = planned_starts
-    conn.execute(
-        table.delete().where((table.c.assignment == assignment) & (table.c.number == number))
-    )
+    conn.execute(_UNPLAN, {"a": assignment, "n": number})
 
 
 def due_starts(conn: Connection, today: dt.date, limit: int | None) -> list[PlannedStart]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -47,6 +48,15 @@ def get_assignment(conn: Connection, assignment_id: str) -> sa.Row[Any] | None:
     ).one_or_none()
 
 
+_DIGEST = sa.select(assignments.c.digest).where(assignments.c.id == sa.bindparam("a"))
+
+
+def assignment_digest(conn: Connection, assignment_id: str) -> str | None:
+    """The digest of the definition an assignment runs on; None when it was never started."""
+    found: str | None = conn.execute(_DIGEST, {"a": assignment_id}).scalar_one_or_none()
+    return found
+
+
 def all_assignments(conn: Connection) -> list[sa.Row[Any]]:
     return list(conn.execute(sa.select(assignments).order_by(assignments.c.id)))
 
@@ -81,17 +91,23 @@ def update_assignment_definition(
     )
 
 
+_VERSION = sa.select(points.c.version).where(
+    points.c.assignment == sa.bindparam("a"), points.c.number == sa.bindparam("n")
+)
+
+
 def point_version(conn: Connection, assignment: str, number: int) -> int | None:
     """The point's version, or None when it has no row yet (never started)."""
-    return conn.execute(
-        sa.select(points.c.version).where(
-            points.c.assignment == assignment, points.c.number == number
-        )
-    ).scalar_one_or_none()
+    found: int | None = conn.execute(_VERSION, {"a": assignment, "n": number}).scalar_one_or_none()
+    return found
+
+
+#: A point's row without its snapshot (which only the engine's commands read).
+_POINT_COLUMNS = [c for c in points.c if c.name != "snapshot"]
 
 
 def point_rows(conn: Connection, assignment: str | None = None) -> list[sa.Row[Any]]:
-    query = sa.select(points).order_by(points.c.assignment, points.c.number)
+    query = sa.select(*_POINT_COLUMNS).order_by(points.c.assignment, points.c.number)
     if assignment is not None:
         query = query.where(points.c.assignment == assignment)
     return list(conn.execute(query))
@@ -118,6 +134,130 @@ def step_state(row: Any) -> StepState:
     )
 
 
+#: The layout of a snapshot; one written in another is not read (the point is replayed).
+SNAPSHOT_FORMAT = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A point's state as of its last event folded in, as its row keeps it."""
+
+    #: The state without its notes (they are only in the event log).
+    state: PointState
+    #: Each step's ``next_check_at`` as the engine last computed it.
+    checks: dict[str, dt.date | None]
+    #: :func:`~workflow.core.state.replay_key` of the plan it was folded with.
+    plan_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """What a command reads of a point's row before it acts."""
+
+    version: int
+    #: None when the row has none, or one in another format (written before 0012, ...).
+    snapshot: Snapshot | None
+    last_event_id: int | None
+    last_event_at: dt.datetime | None
+    #: The point's last event in the log: when it is ``last_event_id``, nothing is to be
+    #: folded in (the usual case, read in the same query).
+    latest_event_id: int | None
+
+
+#: The point's last event id: one step into the events' (assignment, point, id) index.
+_LATEST = (
+    sa.select(events.c.id)
+    .where(events.c.assignment == points.c.assignment, events.c.point == points.c.number)
+    .order_by(events.c.id.desc())
+    .limit(1)
+    .scalar_subquery()
+)
+_HEAD = sa.select(
+    points.c.version,
+    points.c.snapshot,
+    points.c.last_event_id,
+    points.c.last_event_at,
+    _LATEST.label("latest"),
+).where(points.c.assignment == sa.bindparam("a"), points.c.number == sa.bindparam("n"))
+
+
+def point_head(conn: Connection, assignment: str, number: int) -> Head | None:
+    """The point's version, snapshot and last event; None when it has no row yet."""
+    row = conn.execute(_HEAD, {"a": assignment, "n": number}).one_or_none()
+    if row is None:
+        return None
+    return Head(
+        version=row.version,
+        snapshot=decode_snapshot(assignment, number, row.snapshot),
+        last_event_id=row.last_event_id,
+        last_event_at=aware(row.last_event_at),
+        latest_event_id=row.latest,
+    )
+
+
+def _stamp(value: dt.datetime | None) -> str | None:
+    return value.astimezone(dt.UTC).isoformat() if value is not None else None
+
+
+def _unstamp(value: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(value) if value is not None else None
+
+
+def _day(value: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(value) if value is not None else None
+
+
+def encode_snapshot(snapshot: Snapshot) -> dict[str, Any]:
+    """A snapshot as the row's JSON (times in UTC, as the log's are read back)."""
+    state = snapshot.state
+    return {
+        "format": SNAPSHOT_FORMAT,
+        "plan": snapshot.plan_key,
+        "started_at": _stamp(state.started_at),
+        "start_date": state.start_date.isoformat() if state.start_date else None,
+        "completed_at": _stamp(state.completed_at),
+        "written_off_at": _stamp(state.written_off_at),
+        "written_off_reason": state.written_off_reason,
+        "steps": [
+            [
+                s.id, s.owner, s.status.value, s.due.isoformat() if s.due else None,
+                _stamp(s.activated_at), _stamp(s.begun_at), _stamp(s.finished_at),
+                _stamp(s.held_since),
+                c.isoformat() if (c := snapshot.checks.get(s.id)) is not None else None,
+            ]
+            for s in state.steps
+        ],
+    }  # fmt: skip
+
+
+def decode_snapshot(assignment: str, number: int, data: Any) -> Snapshot | None:
+    """The row's JSON as a snapshot; None when there is none or it is in another format."""
+    if not isinstance(data, dict) or data.get("format") != SNAPSHOT_FORMAT:
+        return None
+    steps = []
+    checks: dict[str, dt.date | None] = {}
+    for step_id, owner, status, due, activated, begun, finished, held, check in data["steps"]:
+        steps.append(
+            StepState(
+                id=step_id, owner=owner, status=StepStatus(status), due=_day(due),
+                activated_at=_unstamp(activated), begun_at=_unstamp(begun),
+                finished_at=_unstamp(finished), held_since=_unstamp(held),
+            )
+        )  # fmt: skip
+        checks[step_id] = _day(check)
+    state = PointState(
+        assignment=assignment,
+        number=number,
+        steps=tuple(steps),
+        started_at=_unstamp(data["started_at"]),
+        start_date=_day(data["start_date"]),
+        completed_at=_unstamp(data["completed_at"]),
+        written_off_at=_unstamp(data["written_off_at"]),
+        written_off_reason=data["written_off_reason"],
+    )
+    return Snapshot(state=state, checks=checks, plan_key=data["plan"])
+
+
 def save_point(
     conn: Connection,
     state: PointState,
@@ -126,19 +266,29 @@ def save_point(
     expected_version: int | None,
     now: dt.datetime,
     next_checks: dict[str, dt.date | None] | None = None,
+    snapshot: Snapshot | None = None,
+    last_event: tuple[int | None, dt.datetime | None] = (None, None),
+    previous: Snapshot | None = None,
 ) -> bool:
     """Write the point's projection if nobody changed it since ``expected_version``.
 
-    Returns False when the optimistic lock fails (the caller rolls back).
+    With ``snapshot``, the row keeps it as of ``last_event`` (id and time), in the same
+    statement as the version. With ``previous`` (the snapshot the command started from,
+    which the step rows match), only the step rows that changed are written; without it,
+    every step row is written anew. Returns False when the optimistic lock fails (the
+    caller rolls back).
     """
+    checks = next_checks or {}
     values = {
         "category": category.value,
         "started_at": utc(state.started_at),
         "completed_at": utc(state.completed_at),
         "written_off_at": utc(state.written_off_at),
         "updated_at": utc(now),
+        "snapshot": encode_snapshot(snapshot) if snapshot is not None else None,
+        "last_event_id": last_event[0],
+        "last_event_at": utc(last_event[1]),
     }
-    key = (points.c.assignment == state.assignment) & (points.c.number == state.number)
     if expected_version is None:
         conn.execute(
             points.insert().values(
@@ -147,14 +297,89 @@ def save_point(
         )
     else:
         result = conn.execute(
-            points.update()
-            .where(key & (points.c.version == expected_version))
-            .values(version=expected_version + 1, **values)
-        )
+            _UPDATE_POINT,
+            {"a": state.assignment, "n": state.number, "expected": expected_version,
+             "p_version": expected_version + 1, **{f"p_{k}": v for k, v in values.items()}},
+        )  # fmt: skip
         if result.rowcount != 1:
             return False
-    _save_steps(conn, state, next_checks or {})
+    if previous is None or expected_version is None:
+        _save_steps(conn, state, checks)
+    else:
+        _save_changed_steps(conn, state, checks, previous)
     return True
+
+
+_UPDATE_POINT = (
+    points.update()
+    .where(
+        points.c.assignment == sa.bindparam("a"),
+        points.c.number == sa.bindparam("n"),
+        points.c.version == sa.bindparam("expected"),
+    )
+    .values({name: sa.bindparam(f"p_{name}", type_=points.c[name].type) for name in (
+        "version", "category", "started_at", "completed_at", "written_off_at", "updated_at",
+        "snapshot", "last_event_id", "last_event_at",
+    )})
+)  # fmt: skip
+
+_STEP_FIELDS = (
+    "status", "owner", "due", "activated_at", "begun_at", "finished_at", "held_since",
+    "next_check_at",
+)  # fmt: skip
+
+_UPDATE_STEP = (
+    steps.update()
+    .where(
+        steps.c.assignment == sa.bindparam("a"),
+        steps.c.number == sa.bindparam("n"),
+        steps.c.step == sa.bindparam("s"),
+    )
+    .values({name: sa.bindparam(f"v_{name}", type_=steps.c[name].type) for name in _STEP_FIELDS})
+)
+
+_DELETE_STEP = steps.delete().where(
+    steps.c.assignment == sa.bindparam("a"),
+    steps.c.number == sa.bindparam("n"),
+    steps.c.step == sa.bindparam("s"),
+)
+
+
+def _step_values(step: StepState, check: dt.date | None) -> dict[str, Any]:
+    return {
+        "status": step.status.value,
+        "owner": step.owner,
+        "due": step.due,
+        "activated_at": utc(step.activated_at),
+        "begun_at": utc(step.begun_at),
+        "finished_at": utc(step.finished_at),
+        "held_since": utc(step.held_since),
+        "next_check_at": check,
+    }
+
+
+def _save_changed_steps(
+    conn: Connection, state: PointState, checks: dict[str, dt.date | None], previous: Snapshot
+) -> None:
+    """Write only the step rows whose state or first check differs from ``previous``."""
+    before = {s.id: s for s in previous.state.steps}
+    key = {"a": state.assignment, "n": state.number}
+    inserted, updated = [], []
+    for step in state.steps:
+        check = checks.get(step.id)
+        old = before.pop(step.id, None)
+        if old is None:
+            inserted.append({"assignment": state.assignment, "number": state.number,
+                             "step": step.id, **_step_values(step, check)})  # fmt: skip
+        elif old != step or previous.checks.get(step.id) != check:
+            values = _step_values(step, check)
+            updated.append({**key, "s": step.id, **{f"v_{k}": v for k, v in values.items()}})
+    if updated:
+        conn.execute(_UPDATE_STEP, updated)
+    if before:
+        conn.execute(_DELETE_STEP, [{**key, "s": gone} for gone in before])
+    if inserted:
+        conn.execute(steps.insert(), inserted)
 
 
 def _save_steps(

@@ -3,7 +3,8 @@
 The ``events`` table is the truth and the audit trail (append-only, ids
 increase monotonically). ``points`` and ``steps`` are projections kept in the
 same transaction for fast queries, and ``points.version`` is the optimistic
-lock. ``outbox`` lists events still to publish; ``effects`` records each side
+lock; ``points.snapshot`` is the point's state as of its last event, so that a command
+need not replay the log. ``outbox`` lists events still to publish; ``effects`` records each side
 effect once, by a unique key, for the workers; ``firings`` records each
 deadline firing once; ``replies`` each received reply once; ``planned_starts`` the
 points the sweep will start on their day; ``definition_versions`` each version of an
@@ -53,6 +54,12 @@ points = sa.Table(
     sa.Column("written_off_at", Stamp),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("updated_at", Stamp, nullable=False),
+    # The point's state (without its notes) as of ``last_event_id``, the last of its events
+    # folded in, written with that event in one transaction; ``last_event_at`` is when it
+    # happened. NULL until the first command after 0012 (a replay builds it then).
+    sa.Column("snapshot", sa.JSON),
+    sa.Column("last_event_id", BigId),
+    sa.Column("last_event_at", Stamp),
 )
 
 steps = sa.Table(

@@ -57,6 +57,18 @@ def record(
     return number
 
 
+_ANY = (
+    sa.select(definition_versions.c.version)
+    .where(definition_versions.c.assignment == sa.bindparam("a"))
+    .limit(1)
+)
+
+
+def has_versions(conn: Connection, assignment: str) -> bool:
+    """Whether any version of the assignment is recorded (one indexed read, no plans)."""
+    return conn.execute(_ANY, {"a": assignment}).first() is not None
+
+
 def versions(conn: Connection, assignment: str) -> list[Version]:
     """Every version of the assignment, oldest first."""
     table = definition_versions

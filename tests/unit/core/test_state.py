@@ -25,6 +25,7 @@ from workflow.core.state import (
     is_overdue,
     overdue_steps,
     replay,
+    without_notes,
 )
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
@@ -419,3 +420,20 @@ def test_replay_of_stored_events_gives_the_same_state(all_plans, walk, plan_inde
     assert [Event.model_validate_json(e.model_dump_json()) for e in events] == events
     final = history[-1][1].state if history else initial(plan)
     assert replay(plan, stored) == final
+
+
+@settings(max_examples=60, deadline=None)
+@given(plan_index=st.integers(min_value=0, max_value=4), picks=choices)
+def test_replay_is_folding_evolve_and_a_snapshot_folds_on(all_plans, walk, plan_index, picks):
+    """``replay`` (which gathers the notes aside) is ``evolve`` folded from the initial state;
+    folding the later events onto a snapshot taken anywhere (without its notes, as a point's
+    row keeps it) gives the replay's state, with the later notes only."""
+    plan = all_plans[plan_index]
+    events = [e for _before, t in walk(plan, picks) for e in t.events]
+    whole = replay(plan, events)
+    assert whole == reduce(evolve, events, initial(plan))
+    for k in range(len(events) + 1):
+        before = replay(plan, events[:k])
+        folded = reduce(evolve, events[k:], without_notes(before))
+        assert without_notes(folded) == without_notes(whole)
+        assert before.notes + folded.notes == whole.notes
