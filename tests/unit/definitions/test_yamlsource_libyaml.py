@@ -16,6 +16,8 @@ from workflow.definitions import yamlsource
 from workflow.definitions.yamlsource import Document, read_yaml
 
 ROOT = Path(__file__).resolve().parents[3]
+
+
 def _utf8(path: Path) -> bool:
     """A file that is not UTF-8 is refused before any YAML is read (tested elsewhere)."""
     try:
