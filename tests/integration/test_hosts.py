@@ -48,6 +48,7 @@ from workflow.definitions.loader import load
 from workflow.engine import Engine
 from workflow.ops import leader
 from workflow.store import connect, tables
+from workflow.store.connection import DEAD_PEER_SECONDS
 from workflow.store.effects import EffectState
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.hosts]
@@ -297,3 +298,56 @@ def _firings(db: sa.Engine) -> int:
     with db.connect() as conn:
         query = sa.select(sa.func.count()).select_from(tables.firings)
         return int(conn.execute(query).scalar_one())
+
+
+#: What w1 runs: council's own connection to data's PostgreSQL, a row locked in a
+#: transaction that never ends (a host that dies between its UPDATE and its COMMIT).
+_LOCKER = """
+import sys, time
+import sqlalchemy as sa
+from workflow.store import connect
+conn = connect(sys.argv[1]).connect()
+conn.execute(sa.text("SELECT id FROM held WHERE id = 1 FOR UPDATE"))
+print("locked", flush=True)
+time.sleep(3600)
+"""
+
+
+def test_a_dead_hosts_row_locks_are_freed_within_the_bound(tmp_path: Path) -> None:
+    """A host dies holding a row lock: the server ends its session (council's keepalives)
+    within DEAD_PEER_SECONDS, where the kernel alone would wait two hours."""
+    Network.require()
+    network = Network()
+    data = DataHost(network)
+    try:
+        network.build(["w1"])
+        data.start(COMPOSE["services"]["redis"]["command"], 1025)
+        db = connect(data.database_url)
+        with db.begin() as conn:
+            conn.execute(sa.text("CREATE TABLE held (id int PRIMARY KEY)"))
+            conn.execute(sa.text("INSERT INTO held VALUES (1)"))
+        url = service_env(network.hosts["w1"].data_address, tmp_path, tmp_path)
+        log = tmp_path / "locker.log"
+        network.start("w1", [sys.executable, "-c", _LOCKER, url["COUNCIL_DATABASE_URL"]], log)
+        wait_for(lambda: b"locked" in log.read_bytes(), timeout=60, what="w1 to hold the lock")
+        network.link("w1", up=False)
+        network.kill_all("w1")
+        died = time.monotonic()
+
+        def from_w1() -> int:
+            query = sa.text("SELECT count(*) FROM pg_stat_activity WHERE client_addr = :a")
+            with db.connect() as conn:
+                return int(conn.execute(query, {"a": network.hosts["w1"].address}).scalar_one())
+
+        assert from_w1() == 1  # the server still thinks w1 is there
+        bound = DEAD_PEER_SECONDS + 20  # the kernel's timers, and a slow machine's margin
+        wait_for(lambda: from_w1() == 0, timeout=bound, what="the server to end w1's session")
+        freed = time.monotonic() - died
+        with db.begin() as conn:  # the row is free: a lock taken at once, or an error
+            conn.execute(sa.text("SET LOCAL lock_timeout = '1s'"))
+            conn.execute(sa.text("SELECT id FROM held WHERE id = 1 FOR UPDATE"))
+        print(f"a dead host's session ended {freed:.1f} s after its death")
+        db.dispose()
+    finally:
+        network.close()
+        data.close()
