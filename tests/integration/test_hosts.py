@@ -15,7 +15,10 @@ instead of 15 minutes, so that a sweep follows a takeover soon). Then:
 3. ``w2`` is cut off from ``data`` for 30 s while 500 prompts go out, then plugged in
    again: nothing lost.
 
-The figures it prints are the ones docs/operations.md gives.
+A second test shows why that heals at all: a host that dies holding a row lock has its
+session ended by the server within DEAD_PEER_SECONDS (council's keepalives).
+
+The figures they print are the ones docs/operations.md gives.
 """
 
 from __future__ import annotations
