@@ -7,10 +7,12 @@ be green by skipping.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -85,3 +87,31 @@ def read_terminal(master: int) -> bytes:
         shown += chunk
     os.close(master)
     return bytes(shown)
+
+
+@contextlib.contextmanager
+def captured_logs(monkeypatch: pytest.MonkeyPatch, *modules: Any) -> Iterator[list[dict[str, Any]]]:
+    """Every entry the ``modules`` log through their ``log``, as structlog received it.
+
+    Each module gets a fresh logger proxy (one cached by an earlier test keeps the
+    processors it was built with, and structlog's ``capture_logs`` would miss it), and
+    every level is let through (an in-process CLI test may have configured WARNING).
+    """
+    import logging
+
+    import structlog
+    from structlog.testing import capture_logs
+
+    from workflow.ops import logs
+
+    logs.settle()  # else the first record would configure structlog over the capture
+    for module in modules:
+        monkeypatch.setattr(module, "log", structlog.get_logger(module.__name__))
+    saved = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
+                        cache_logger_on_first_use=False)  # fmt: skip
+    try:
+        with capture_logs() as entries:
+            yield entries
+    finally:
+        structlog.configure(**saved)

@@ -16,11 +16,12 @@ from typing import Any
 
 import pytest
 import redis
-import structlog
 from kombu import Connection, Queue
 
+from tasks import consumer as consumer_module
 from tasks.consumer import Consumer
 from tests.integration.servers import RedisServer
+from tests.support import captured_logs
 from worker import app
 
 
@@ -61,11 +62,11 @@ def _consumer(cls: type[Any], connection: Connection) -> Any:
 
 
 def test_the_workers_consumer_reconnects(
-    half_cleaned: Connection, redis_server: RedisServer
+    half_cleaned: Connection, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     consumer = _consumer(Consumer, half_cleaned)
     lost = redis.exceptions.ConnectionError("Connection closed by server.")
-    with structlog.testing.capture_logs() as logs:
+    with captured_logs(monkeypatch, consumer_module) as logs:
         consumer.on_connection_error_after_connected(lost)
     assert consumer.connection is None  # Celery's restart connects afresh
     [line] = [entry for entry in logs if entry["event"] == "broker.cleanup_failed"]

@@ -39,6 +39,7 @@ from workflow.core.events import EventType
 from workflow.engine import Engine
 from workflow.mail import compose as mail
 from workflow.mail.prompts import build_prompt
+from workflow.ops.logs import settle
 from workflow.replies import tokens as replies
 from workflow.replies.inbox import Inbox, Receipt
 from workflow.settings import Settings
@@ -214,6 +215,7 @@ def scene(engine: Engine, database_url: str, tmp_path: Path) -> Scene:
 @pytest.fixture
 def logs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
     """Every log entry of the inbox, as structlog received it (before any redaction)."""
+    settle()  # a configuration left for the first record would come over the capture
     # A fresh proxy: a logger cached before this test could hold an older processor list.
     monkeypatch.setattr(inbox_module, "log", structlog.get_logger("workflow.replies.inbox"))
     # And every level: an earlier in-process CLI test may have configured WARNING and up.

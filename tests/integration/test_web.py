@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 import requests
 import sqlalchemy as sa
-import structlog.testing
 
+import web.login
 from scripts.seed_history import A, at
 from tests.integration.bundled_history import EST, LOKAL
 from tests.integration.conftest import STOCKHOLM
@@ -38,7 +38,7 @@ from tests.integration.web_support import (
     sqlite_with_history,
     wait_until_up,
 )
-from tests.support import DEFINITIONS, ROOT
+from tests.support import DEFINITIONS, ROOT, captured_logs
 from web.app import CSP
 from web.auth import hash_password
 from workflow.core.actions import AddNote
@@ -346,7 +346,7 @@ def test_off_loopback_a_request_without_a_login_is_refused(
 
 
 def test_password_login_works_and_a_wrong_password_is_refused(
-    database: str, password_file: Path
+    database: str, password_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A wrong password: 401 and a log line without the password; the right one: in, with
     a session whose logout needs its CSRF token. (Plain http here, so the cookie is not
@@ -358,7 +358,7 @@ def test_password_login_works_and_a_wrong_password_is_refused(
         form = browser.get(served + f"sv/login?next=/sv/assignments/{A}/3/", timeout=10)
         assert f'name="next" value="/sv/assignments/{A}/3/"' in form.text
         guess = {"csrf": _csrf(form), "user": "sara", "password": "fel lösenord"}
-        with structlog.testing.capture_logs() as logged:
+        with captured_logs(monkeypatch, web.login) as logged:
             wrong = browser.post(served + "sv/login", data=guess, timeout=10)
         assert wrong.status_code == 401
         assert "Fel användarnamn eller lösenord." in wrong.text

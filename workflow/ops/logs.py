@@ -204,6 +204,14 @@ def configure_when_needed(*, level: int | str | None = logging.INFO) -> None:
     logging.captureWarnings(True)
 
 
+def settle() -> None:
+    """Configure now what :func:`configure_when_needed` left for later (nothing if none):
+    for code that reconfigures structlog itself and must not be overridden by the first
+    record (tests capturing logs)."""
+    if _pending is not None:
+        configure(level=_pending)
+
+
 class _Deferred(logging.Handler):
     """Configures structlog at the first record it sees, then hands it on."""
 
