@@ -44,7 +44,11 @@ import yaml
 
 from tests.integration.hosts import DataHost, Network
 from tests.integration.servers import wait_for
-from tests.integration.test_reliability import expected_message_ids, write_load_definitions
+from tests.integration.test_reliability import (
+    expected_message_ids,
+    write_assignment,
+    write_load_definitions,
+)
 from tests.support import ROOT
 from workflow.core.calendar import Calendar
 from workflow.definitions.loader import load
@@ -103,8 +107,8 @@ class Installation:
         self.logs = tmp_path / "logs"
         self.logs.mkdir()
         self.definitions = write_load_definitions(tmp_path / "defs", points=400)
-        _assignment(self.definitions, "late", points=4)
-        _assignment(self.definitions, "more", points=100)
+        write_assignment(self.definitions, "late", points=4)
+        write_assignment(self.definitions, "more", points=100)
         self.network = Network()
         self.network.build(["w1", "w2"])
         self.data = DataHost(self.network)
@@ -205,18 +209,6 @@ class Installation:
         repeats = Counter({mid: n - 1 for mid, n in received.items() if n > 1})
         assert sum(repeats.values()) <= slack, f"{sum(repeats.values())} sent twice"
         return repeats
-
-
-def _assignment(root: Path, name: str, *, points: int) -> None:
-    body = "\n".join(
-        f"  - {{number: {n}, title: Punkt {n}, workflow: fan, owner: p{n % 10}}}"
-        for n in range(1, points + 1)
-    )
-    (root / "assignments" / f"{name}.yaml").write_text(
-        f"id: {name}\ntitle: Belastning {name}\nreference: KS 2024/2\ndecided_by: KF\n"
-        "decided_on: 2024-01-15\nassigned_to: {lead: KS}\ncoordinator: p0\n"
-        f"report_back: 2024-12-16\npoints:\n{body}\n"
-    )
 
 
 @pytest.fixture

@@ -44,16 +44,21 @@ def write_load_definitions(root: Path, points: int, fan: int = 5) -> Path:
     (root / "people.yaml").write_text(f"people:\n{people}\n")
     steps = "\n".join(f"  - {{id: s{j}, title: Moment {j}, due: 10bd}}" for j in range(fan))
     (root / "workflows" / "fan.yaml").write_text(f"id: fan\ntitle: Solfjäder\nsteps:\n{steps}\n")
+    write_assignment(root, "load", points=points)
+    return root
+
+
+def write_assignment(root: Path, name: str, *, points: int) -> None:
+    """One more assignment ``name`` of ``points`` points on the ``fan`` workflow."""
     body = "\n".join(
         f"  - {{number: {n}, title: Punkt {n}, workflow: fan, owner: p{n % 10}}}"
         for n in range(1, points + 1)
     )
-    (root / "assignments" / "load.yaml").write_text(
-        "id: load\ntitle: Belastning\nreference: KS 2024/1\ndecided_by: KF\n"
+    (root / "assignments" / f"{name}.yaml").write_text(
+        f"id: {name}\ntitle: Belastning {name}\nreference: KS 2024/1\ndecided_by: KF\n"
         "decided_on: 2024-01-15\nassigned_to: {lead: KS}\ncoordinator: p0\n"
         f"report_back: 2024-12-16\npoints:\n{body}\n"
     )
-    return root
 
 
 def start_load(db: sa.Engine, definitions: Path) -> None:
