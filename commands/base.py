@@ -146,7 +146,7 @@ class App:
         import worker  # noqa: F401 - configures the Celery app the tasks use
         from tasks.publish import publish_committed
 
-        result = publish_committed(self.engine.db, event_ids)
+        result = publish_committed(self.engine.db, event_ids, batch=self.settings.dispatch_batch)
         if result.failed:
             click.echo(
                 f"warning: {result.failed} event(s) wait in the outbox for the relay "

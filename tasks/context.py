@@ -58,7 +58,8 @@ class Context:
         """The event log on this process's database; what it commits is published at once."""
         from tasks.publish import publish_committed
 
-        return EventLog(self.db, lambda ids: publish_committed(self.db, ids))
+        batch = self.settings.dispatch_batch
+        return EventLog(self.db, lambda ids: publish_committed(self.db, ids, batch=batch))
 
     def engine(self) -> Engine:
         """The engine on the current definitions, writing through :meth:`event_log`."""

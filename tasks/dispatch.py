@@ -1,11 +1,11 @@
-"""dispatch(event_id): run every subscribed handler once; then deliver what they recorded."""
+"""dispatch(event_ids): run every subscribed handler once per event; then deliver what they
+recorded, a batch over one connection."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
 
-import sqlalchemy as sa
 from celery import shared_task
 
 from tasks.context import context
@@ -17,7 +17,7 @@ from workflow.ops.logs import get_logger
 log = get_logger(__name__)
 
 #: Faults worth retrying with backoff: the database went away for a moment.
-TRANSIENT = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.DisconnectionError)
+TRANSIENT = handlers.DATABASE_AWAY
 
 
 @shared_task(
@@ -28,31 +28,38 @@ TRANSIENT = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.Disconnectio
     retry_jitter=True,  # randomised, so a recovering database is not stampeded
     max_retries=None,  # the reconciler is the backstop; a dispatch never gives up alone
 )
-def dispatch(event_id: int) -> None:
-    """Run each handler subscribed to the event at most once, then deliver its effects."""
+def dispatch(event_ids: int | list[int]) -> None:
+    """Run each handler subscribed to each event at most once, then deliver the effects.
+
+    A message names a batch of events (one id: a message published before 0.6). Their
+    prompts go out over one SMTP connection. When an event's handler raised, the others
+    are handled and delivered first, then the task raises for a retry of the batch (its
+    handled events are then a counted no-op).
+    """
+    ids = [event_ids] if isinstance(event_ids, int) else [int(e) for e in event_ids]
     ctx = context()
     now = dt.datetime.now(dt.UTC)
-    try:
-        done = handlers.dispatch(
-            ctx.db, ctx.definitions(), ctx.settings, event_id, now=now, tz=ctx.tz
-        )
-    except StaleDefinitions:
-        log.info("dispatch.definitions_stale", action="reloading, then trying again")
-        ctx.forget_definitions()  # an amendment was accepted: read the files again
-        raise
-    if done.event is None:
-        log.warning("dispatch.unknown_event")
-        return
-    if done.redundant:
+    batch = handlers.dispatch_batch(ctx.db, ctx.definitions(), ctx.settings, ids, now=now,
+                                    tz=ctx.tz)  # fmt: skip
+    if batch.unknown:
+        log.warning("dispatch.unknown_event", events=batch.unknown)
+    if batch.redundant:
         # A copy of a message whose work was done: Redis's `unacked` entry of a killed
         # worker coming back, or the reconciler's copy of an event that was only slow.
-        log.info("dispatch.redundant", reason="the event was handled already")
-        return
-    if done.recorded:
+        log.info("dispatch.redundant", reason="the event was handled already",
+                 events=len(batch.redundant))  # fmt: skip
+    if batch.recorded:
         report = delivery.deliver(
-            ctx.db, ctx.settings, done.recorded, now=now, events=ctx.event_log()
+            ctx.db, ctx.settings, batch.recorded, now=now, events=ctx.event_log()
         )
-        log.info("dispatch.done", delivered=len(report.done), retrying=len(report.retrying))
+        log.info("dispatch.done", events=len(batch.handled), delivered=len(report.done),
+                 retrying=len(report.retrying))  # fmt: skip
+    if batch.failed:
+        first = next(iter(batch.failed.values()))
+        if any(isinstance(exc, StaleDefinitions) for exc in batch.failed.values()):
+            log.info("dispatch.definitions_stale", action="reloading, then trying again")
+            ctx.forget_definitions()  # an amendment was accepted: read the files again
+        raise first
 
 
 @shared_task(name="council.deliver", autoretry_for=TRANSIENT, retry_backoff=True, retry_jitter=True)

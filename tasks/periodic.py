@@ -10,7 +10,7 @@ from kombu.exceptions import ChannelError
 
 from tasks.context import context
 from tasks.dispatch import TRANSIENT, deliver
-from tasks.publish import publish_event
+from tasks.publish import publish_events
 from workflow import sweep
 from workflow.ops.logs import get_logger
 from workflow.store import effects, outbox
@@ -25,8 +25,9 @@ def relay_outbox() -> int:
     """Publish events a crash left in the outbox between commit and publish."""
     ctx = context()
     result = outbox.relay(
-        ctx.db, publish_event, now=dt.datetime.now(dt.UTC), lease=ctx.settings.lease
-    )
+        ctx.db, publish_events, now=dt.datetime.now(dt.UTC), lease=ctx.settings.lease,
+        batch=ctx.settings.dispatch_batch,
+    )  # fmt: skip
     if result.published or result.failed:
         log.info("relay.done", published=result.published, failed=result.failed, error=result.error)
     return result.published
@@ -59,10 +60,12 @@ def reconcile() -> dict[str, int]:
     with ctx.db.connect() as conn:
         due = effects.due(conn, now=now, stale_before=now - lease, limit=outbox.BATCH)
     sent: list[int] = []
+    batch = settings.dispatch_batch
     try:
-        for event_id in taken.event_ids:
-            publish_event(event_id)
-            sent.append(event_id)
+        for start in range(0, len(taken.event_ids), batch):
+            chunk = taken.event_ids[start : start + batch]
+            publish_events(chunk)
+            sent.extend(chunk)
     finally:  # the broker went away: what was not sent may be taken again next run
         if unsent := [e for e in taken.event_ids if e not in set(sent)]:
             with ctx.db.begin() as conn:

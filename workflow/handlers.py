@@ -15,14 +15,14 @@ To add one: write the function, add a :class:`Handler` with a new name to
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from structlog.contextvars import bind_contextvars
+from structlog.contextvars import bind_contextvars, unbind_contextvars
 
 from workflow import store
 from workflow.core.events import (
@@ -390,6 +390,44 @@ class Dispatched:
     redundant: bool = False
 
 
+@dataclass
+class Batch:
+    """What dispatching a batch of events did."""
+
+    #: The events found, by id (an id not found is in ``unknown``).
+    events: dict[int, Event] = field(default_factory=dict)
+    #: Effects to deliver right away, of every event handled (see :class:`Dispatched`).
+    recorded: list[int] = field(default_factory=list)
+    #: (event id, handler name) of the handlers that had run before.
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+    #: Events handled already: their message came back after the work was done.
+    redundant: list[int] = field(default_factory=list)
+    #: Ids of no event (a message from another database, or a typo in a manual publish).
+    unknown: list[int] = field(default_factory=list)
+    #: Events whose handlers raised, with what they raised: not handled, held until the
+    #: hold runs out (the task raises the first for a retry of the batch).
+    failed: dict[int, BaseException] = field(default_factory=dict)
+
+    @property
+    def handled(self) -> list[int]:
+        """The events this dispatch handled."""
+        done = set(self.redundant) | set(self.unknown) | set(self.failed)
+        return [event_id for event_id in self.events if event_id not in done]
+
+
+#: Faults of the database itself, not of one event: a batch that meets one is not split.
+DATABASE_AWAY = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.DisconnectionError)
+
+#: The log context of a line logged while an event is handled.
+EVENT_CONTEXT = ("event_id", "assignment", "point", "step", "event_type")
+
+
+def bind_event(event_id: int, event: Event) -> None:
+    """Every line logged from here on names the event (until another is bound)."""
+    bind_contextvars(event_id=event_id, assignment=event.assignment, point=event.point,
+                     step=event.step, event_type=event.type.value)  # fmt: skip
+
+
 def dispatch(
     db: sa.Engine,
     definitions: Definitions,
@@ -399,41 +437,98 @@ def dispatch(
     now: dt.datetime,
     tz: ZoneInfo,
 ) -> Dispatched:
-    """Run each handler subscribed to the event at most once; mark the event handled.
+    """:func:`dispatch_batch` for one event; what its handlers raised is raised here."""
+    batch = dispatch_batch(db, definitions, settings, [event_id], now=now, tz=tz)
+    if event_id in batch.failed:
+        raise batch.failed[event_id]
+    return Dispatched(
+        event=batch.events.get(event_id),
+        recorded=batch.recorded,
+        skipped=[name for _, name in batch.skipped],
+        redundant=event_id in batch.redundant,
+    )
 
-    Each handler's transaction also holds the event for this dispatch for ``claim_lease``
-    seconds (renewed by the next one): if the worker dies, the hold runs out and the
-    reconciler publishes the event again. A handler that ran before (a dispatch that died
-    after it) is skipped, and the e-mails it recorded that were never sent are delivered
-    now.
+
+def dispatch_batch(
+    db: sa.Engine,
+    definitions: Definitions,
+    settings: Settings,
+    event_ids: Sequence[int],
+    *,
+    now: dt.datetime,
+    tz: ZoneInfo,
+) -> Batch:
+    """Run each handler subscribed to each event at most once; mark the events handled.
+
+    First the batch's events are held for this dispatch for ``claim_lease`` seconds, in a
+    commit of their own: if the worker dies, the holds run out and the reconciler
+    publishes the events again at once. An event handled already is left alone (its
+    message came back after the work was done). Then every handler of every held event
+    runs, its ``processed`` row and its effects, the site's marks and the events' handled
+    stamps in **one transaction**: all of the batch or none of it. When that transaction
+    fails, each event is dispatched again in a transaction of its own, so one event whose
+    handler raises (a definition newer than this worker's, a bug) holds back only itself.
+    A handler that ran before (a dispatch that died after it) is skipped, and the e-mails
+    it recorded that were never sent are delivered now.
     """
-    bind_contextvars(event_id=event_id)
+    batch = Batch()
     with db.connect() as conn:
-        found = store.get_event(conn, event_id)
-    result = Dispatched(found)
-    if found is None:
-        return result
-    bind_contextvars(assignment=found.assignment, point=found.point, step=found.step,
-                     event_type=found.type.value)  # fmt: skip
-    lease = dt.timedelta(seconds=settings.claim_lease)
-    for handler in HANDLERS.get(found.type, ()):
-        with db.begin() as conn:
-            if not outbox.hold_for_dispatch(conn, event_id, until=dt.datetime.now(dt.UTC) + lease):
-                result.redundant = True
-                return result
-            if not outbox.mark_processed(conn, event_id, handler.name, now=now):
-                result.skipped.append(handler.name)  # done before: a redelivered message
-                continue
-            ctx = HandlerContext(conn, definitions, settings, event_id, now, tz)
-            result.recorded.extend(handler.react(ctx, found))
-    if result.skipped:
-        with db.connect() as conn:
-            result.recorded.extend(effects.undelivered(conn, event_id, now=now))
+        batch.events = store.get_events(conn, event_ids)
+    batch.unknown = sorted(set(event_ids) - set(batch.events))
+    if not batch.events:
+        return batch
+    until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=settings.claim_lease)
     with db.begin() as conn:
-        if _on_site(definitions, found.assignment):
-            site_marks.mark(conn, found.assignment, now=now)
-        outbox.mark_handled(conn, event_id, now=now)
-    return result
+        held = outbox.hold_many(conn, list(batch.events), until=until)
+    batch.redundant = sorted(set(batch.events) - set(held))
+    if not held:
+        return batch
+    try:
+        _handle(db, definitions, settings, batch, held, now=now, tz=tz)
+    except Exception as exc:
+        if len(held) == 1 or isinstance(exc, DATABASE_AWAY):
+            batch.failed.update(dict.fromkeys(held, exc))  # a retry redoes them all
+            return batch
+        log.warning("dispatch.batch_split", events=len(held), error=repr(exc)[:200],
+                    action="each event in a transaction of its own")  # fmt: skip
+        for event_id in held:
+            try:
+                _handle(db, definitions, settings, batch, [event_id], now=now, tz=tz)
+            except Exception as failed:
+                batch.failed[event_id] = failed
+    finally:
+        if len(held) > 1:  # what is logged next speaks of the batch, not its last event
+            unbind_contextvars(*EVENT_CONTEXT)
+    return batch
+
+
+def _handle(
+    db: sa.Engine, definitions: Definitions, settings: Settings, batch: Batch,
+    held: Sequence[int], *, now: dt.datetime, tz: ZoneInfo,
+) -> None:  # fmt: skip
+    """Every handler of the held events in one transaction; into ``batch`` once committed."""
+    recorded: list[int] = []
+    skipped: list[tuple[int, str]] = []
+    with db.begin() as conn:
+        for event_id in held:
+            event = batch.events[event_id]
+            bind_event(event_id, event)
+            ctx = HandlerContext(conn, definitions, settings, event_id, now, tz)
+            again = False
+            for handler in HANDLERS.get(event.type, ()):
+                if not outbox.mark_processed(conn, event_id, handler.name, now=now):
+                    skipped.append((event_id, handler.name))  # done before: a redelivery
+                    again = True
+                    continue
+                recorded.extend(handler.react(ctx, event))
+            if again:
+                recorded.extend(effects.undelivered(conn, event_id, now=now))
+        for assignment in sorted({batch.events[e].assignment for e in held}):
+            if _on_site(definitions, assignment):
+                site_marks.mark(conn, assignment, now=now)
+        outbox.mark_handled(conn, held, now=now)
+    batch.recorded.extend(recorded)
+    batch.skipped.extend(skipped)
 
 
 def _on_site(definitions: Definitions, assignment: str) -> bool:

@@ -111,6 +111,13 @@ class Settings(BaseSettings):
         "it: a killed worker's work is redone after this (and a reconciler run).",
     )
     relay_interval: float = Field(10.0, gt=0, description="Seconds between outbox relay runs.")
+    dispatch_batch: int = Field(
+        25,
+        ge=1,
+        le=500,
+        description="Events one dispatch message names at most: a worker handles them in "
+        "one transaction and mails their prompts over one connection.",
+    )
     beat_lease: float = Field(
         15.0,
         ge=1,

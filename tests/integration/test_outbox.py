@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -43,18 +44,21 @@ def rows(db: sa.Engine) -> dict[int, Any]:
 
 
 class Recorder:
-    """A publish callable that records event ids and can fail on its n-th call."""
+    """A publish callable that records the batches of event ids it was handed (a message
+    each) and can fail on its n-th call."""
 
     def __init__(self, fail_on: int | None = None) -> None:
         self.published: list[int] = []
+        self.messages: list[list[int]] = []
         self.calls = 0
         self.fail_on = fail_on
 
-    def __call__(self, event_id: int) -> None:
+    def __call__(self, event_ids: Sequence[int]) -> None:
         self.calls += 1
         if self.calls == self.fail_on:
             raise ConnectionError("broker down: connection refused")
-        self.published.append(event_id)
+        self.published.extend(event_ids)
+        self.messages.append(list(event_ids))
 
 
 def test_appended_events_get_outbox_rows(db: sa.Engine) -> None:
@@ -122,11 +126,29 @@ def test_relay_respects_its_limit(db: sa.Engine) -> None:
     assert publish.published == ids
 
 
+def test_the_relay_publishes_a_message_per_batch_of_events(db: sa.Engine) -> None:
+    """Claimed events go out ``batch`` ids to a message, oldest first; a message that fails
+    leaves its batch and the later ones unpublished, the earlier ones published."""
+    ids = append(db, 7)
+    publish = Recorder()
+    assert outbox.relay(db, publish, now=T0, batch=3).published == 7
+    assert publish.messages == [ids[:3], ids[3:6], ids[6:]]
+
+    more = append(db, 7)
+    broken = Recorder(fail_on=2)
+    result = outbox.relay(db, broken, now=T0 + dt.timedelta(seconds=1), batch=3)
+    assert (result.published, result.failed) == (3, 4)
+    assert broken.messages == [more[:3]]
+    after = rows(db)
+    assert all(after[i].published_at is not None for i in more[:3])
+    assert all(after[i].published_at is None and after[i].last_error for i in more[3:])
+
+
 def test_failing_publisher_stops_and_a_later_relay_catches_up(db: sa.Engine) -> None:
     """A broker failure on the 3rd event stops the run there; the rest wait, with the reason."""
     ids = append(db, 5)
     broken = Recorder(fail_on=3)
-    result = outbox.relay(db, broken, now=T0)
+    result = outbox.relay(db, broken, now=T0, batch=1)
     assert result.published == 2
     assert result.failed == 3
     assert result.error == "ConnectionError: broker down: connection refused"

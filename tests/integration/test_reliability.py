@@ -7,6 +7,7 @@ an aiosmtpd server, and SQLite or PostgreSQL.
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import json
 import time
@@ -99,11 +100,13 @@ def _env(worker_env: dict[str, str], definitions: Path) -> dict[str, str]:
 
 
 def dispatches(log: Path) -> Counter[int]:
-    """The dispatch tasks the worker received, by event id (its log, one JSON line each)."""
+    """The dispatch tasks the worker received, by event id (its log, one JSON line each;
+    a task names a batch of events)."""
     counted: Counter[int] = Counter()
     for line in log.read_text().splitlines():
         if line.startswith("{") and "council.dispatch[" in line and '] received"' in line:
-            counted[int(json.loads(line)["data"]["args"].strip("(,)"))] += 1
+            (named,) = ast.literal_eval(json.loads(line)["data"]["args"])
+            counted.update([named] if isinstance(named, int) else named)
     return counted
 
 

@@ -1,8 +1,8 @@
 """Performing recorded e-mail effects: claim, compose, send, mark.
 
 Called by the worker right after a handler records effects, and by the
-reconciler for retries and forgotten ones. One transport session serves a
-batch. Each effect ends ``done``, back to ``pending`` with a backoff
+reconciler for retries and forgotten ones. A batch is claimed in one statement
+and one transport session serves it. Each effect ends ``done``, back to ``pending`` with a backoff
 (transient failure, attempts left), or ``failed`` (permanent, or out of tries)
 with an ``effect.failed`` event in the log.
 """
@@ -12,12 +12,13 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from structlog.contextvars import bound_contextvars
 
 from workflow.core.events import EffectFailed, Event, EventType
 from workflow.errors import DeliveryError
@@ -52,47 +53,58 @@ def deliver(
 ) -> DeliveryReport:
     """Deliver the given effects (those still pending, or whose claim expired).
 
-    An effect that gives up leaves an ``effect.failed`` event, written through
-    ``events`` (the worker's, which publishes it; by default one on ``db``).
+    The batch is claimed in one statement (kept alive while this process lives), sent
+    over one transport session, and each message is recorded ``done`` as soon as the
+    server took it: a crash sends again at most the one message in hand, with its
+    Message-ID. An effect that gives up leaves an ``effect.failed`` event, written
+    through ``events`` (the worker's, which publishes it; by default one on ``db``).
     """
     run = _Delivery(db, settings, events or EventLog(db), now)
+    claimed = run.claim(effect_ids)
+    taken = {row.id for row in claimed}
+    run.report.skipped.extend(e for e in effect_ids if e not in taken)
+    if not claimed:
+        return run.report
     with contextlib.ExitStack() as stack, _Renewal(db, settings.claim_lease) as renewal:
+        renewal.hold(row.id for row in claimed)
         session: Transport | None = None
-        for index, effect_id in enumerate(effect_ids):
-            row = run.claim(effect_id)
-            if row is None:
-                run.report.skipped.append(effect_id)
-                continue
-            renewal.hold(row.id)
+        for index, row in enumerate(claimed):
             try:
-                if session is None:
-                    session = stack.enter_context(transport or transport_for(settings))
-                run.deliver_one(session, row)
+                with _about(row):
+                    if session is None:
+                        session = stack.enter_context(transport or transport_for(settings))
+                    run.deliver_one(session, row)
             except DeliveryError as exc:  # the transport is down: this one and the rest retry
-                run.after_failure(row, exc)
-                for rest in effect_ids[index + 1 :]:
-                    if (later := run.claim(rest)) is not None:
-                        run.after_failure(later, exc)
-                    else:
-                        run.report.skipped.append(rest)
+                for rest in claimed[index:]:
+                    with _about(rest):
+                        run.after_failure(rest, exc)
                 break
             finally:
-                renewal.release()
+                renewal.release(row.id)
     return run.report
 
 
-class _Renewal:
-    """Keeps the claim on the effect being sent alive while this process lives.
+def _about(row: Any) -> contextlib.AbstractContextManager[object]:
+    """Lines logged while an effect is sent name the event it was recorded for."""
+    if row.event_id is None:
+        return contextlib.nullcontext()
+    return bound_contextvars(event_id=row.event_id)
 
-    A claim lasts ``claim_lease`` seconds; a thread renews the one in hand every third of
-    that, so a send that takes long keeps it, and a killed worker's claim runs out within
-    one lease: the reconciler then delivers the effect again (the same Message-ID).
+
+class _Renewal:
+    """Keeps the claims on the effects in hand alive while this process lives.
+
+    A claim lasts ``claim_lease`` seconds; a thread renews those still in hand every third
+    of that, so a batch that takes long keeps them, and a killed worker's claims run out
+    within one lease: the reconciler then delivers those effects again (the same
+    Message-IDs).
     """
 
     def __init__(self, db: Engine, lease_seconds: float) -> None:
         self.db = db
         self.lease = dt.timedelta(seconds=lease_seconds)
-        self._current: int | None = None
+        self._held: set[int] = set()
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="council-claims", daemon=True)
 
@@ -107,22 +119,26 @@ class _Renewal:
         self._stop.set()
         self._thread.join()
 
-    def hold(self, effect_id: int) -> None:
-        self._current = effect_id
+    def hold(self, effect_ids: Iterable[int]) -> None:
+        with self._lock:
+            self._held.update(effect_ids)
 
-    def release(self) -> None:
-        self._current = None
+    def release(self, effect_id: int) -> None:
+        with self._lock:
+            self._held.discard(effect_id)
 
     def _run(self) -> None:
         while not self._stop.wait(self.lease.total_seconds() / 3):
-            current = self._current
-            if current is None:
+            with self._lock:
+                current = sorted(self._held)
+            if not current:
                 continue
             try:
                 with self.db.begin() as conn:
                     effects.renew(conn, current, until=self.until())
-            except Exception as exc:  # the database is away: the claim may run out
-                log.warning("effect.claim_not_renewed", effect=current, error=repr(exc)[:200])
+            except Exception as exc:  # the database is away: the claims may run out
+                log.warning("effect.claim_not_renewed", effects=len(current),
+                            error=repr(exc)[:200])  # fmt: skip
 
 
 @dataclass
@@ -133,11 +149,13 @@ class _Delivery:
     now: dt.datetime
     report: DeliveryReport = field(default_factory=DeliveryReport)
 
-    def claim(self, effect_id: int) -> Any:
-        """Claim one effect right before sending it, on the wall clock (renewed while sent)."""
+    def claim(self, effect_ids: Sequence[int]) -> list[Any]:
+        """Claim the batch before sending it, on the wall clock (renewed while in hand)."""
+        if not effect_ids:
+            return []
         until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self.settings.claim_lease)
         with self.db.begin() as conn:
-            return effects.claim(conn, effect_id, now=self.now, until=until)
+            return effects.claim_many(conn, effect_ids, now=self.now, until=until)
 
     def deliver_one(self, session: Transport, row: Any) -> None:
         try:

@@ -14,6 +14,7 @@ from workflow.store.connection import connect
 from workflow.store.events import (
     append_events,
     get_event,
+    get_events,
     list_events,
     point_events,
     point_events_after,
@@ -46,6 +47,7 @@ __all__ = [
     # the event log
     "append_events",
     "get_event",
+    "get_events",
     "list_events",
     "point_events",
     "point_events_after",

@@ -1,9 +1,9 @@
 """The outbox: events waiting to be published, and their progress to handled.
 
 A row is created with its event, in the command's transaction. Publishing
-(the engine right after commit, or the periodic relay) hands the event id to
-the dispatcher and stamps ``published_at``; the dispatcher stamps
-``handled_at`` once every subscribed handler has processed the event. Rows
+(the engine right after commit, or the periodic relay) hands the event ids to
+the dispatcher, a batch of them per message, and stamps ``published_at``; the
+dispatcher stamps ``handled_at`` once every subscribed handler has processed the event. Rows
 published long ago but never handled are what the reconciler re-dispatches:
 Redis can lose a message, the database cannot.
 
@@ -26,6 +26,8 @@ from workflow.store.tables import outbox, processed, utc
 CLAIM_LEASE = dt.timedelta(seconds=60)
 #: Rows one relay run claims at most.
 BATCH = 500
+#: Event ids one published message names at most, unless the caller says otherwise.
+PUBLISH_BATCH = 25
 
 
 @dataclass(frozen=True)
@@ -86,38 +88,46 @@ def release(conn: Connection, event_ids: Sequence[int], *, error: str) -> None:
 
 
 def publish_claimed(
-    db: Engine, event_ids: Sequence[int], publish: Callable[[int], None], *, now: dt.datetime
+    db: Engine,
+    event_ids: Sequence[int],
+    publish: Callable[[Sequence[int]], None],
+    *,
+    now: dt.datetime,
+    batch: int = PUBLISH_BATCH,
 ) -> RelayResult:
-    """Publish claimed events in order; stop at the first failure (the broker is down)."""
+    """Publish claimed events in order, ``batch`` ids per message; stop at the first
+    failure (the broker is down): the batches sent are marked published, the rest released."""
     done: list[int] = []
     error: str | None = None
-    for event_id in event_ids:
+    for start in range(0, len(event_ids), batch):
+        chunk = list(event_ids[start : start + batch])
         try:
-            publish(event_id)
-        except Exception as exc:  # any broker failure leaves the row for later
+            publish(chunk)
+        except Exception as exc:  # any broker failure leaves the rows for later
             error = f"{type(exc).__name__}: {str(exc)[:200]}"
             break
-        done.append(event_id)
+        done.extend(chunk)
     with db.begin() as conn:
         mark_published(conn, done, now=now)
-        release(conn, [e for e in event_ids if e not in set(done)], error=error or "")
+        release(conn, event_ids[len(done) :], error=error or "")
     return RelayResult(published=len(done), failed=len(event_ids) - len(done), error=error)
 
 
 def relay(
     db: Engine,
-    publish: Callable[[int], None],
+    publish: Callable[[Sequence[int]], None],
     *,
     now: dt.datetime,
     limit: int = BATCH,
     lease: dt.timedelta = CLAIM_LEASE,
+    batch: int = PUBLISH_BATCH,
 ) -> RelayResult:
-    """One relay run: claim what is unpublished and publish it."""
+    """One relay run: claim what is unpublished and publish it, ``batch`` ids a message."""
     with db.begin() as conn:
         claimed = claim_unpublished(conn, now=now, limit=limit, lease=lease)
     if not claimed:
         return RelayResult(0, 0)
-    return publish_claimed(db, claimed, publish, now=now)
+    return publish_claimed(db, claimed, publish, now=now, batch=batch)
 
 
 def mark_processed(conn: Connection, event_id: int, handler: str, *, now: dt.datetime) -> bool:
@@ -138,24 +148,36 @@ def mark_processed(conn: Connection, event_id: int, handler: str, *, now: dt.dat
     return inserted is not None
 
 
-def mark_handled(conn: Connection, event_id: int, *, now: dt.datetime) -> None:
-    conn.execute(
-        outbox.update()
-        .where(outbox.c.event_id == event_id, outbox.c.handled_at.is_(None))
-        .values(handled_at=utc(now), dispatch_until=None)
-    )
+def mark_handled(conn: Connection, event_ids: int | Sequence[int], *, now: dt.datetime) -> None:
+    """The events' every handler ran: stamp them handled (and no longer held)."""
+    ids = [event_ids] if isinstance(event_ids, int) else list(event_ids)
+    if ids:
+        conn.execute(
+            outbox.update()
+            .where(outbox.c.event_id.in_(ids), outbox.c.handled_at.is_(None))
+            .values(handled_at=utc(now), dispatch_until=None)
+        )
 
 
 def hold_for_dispatch(conn: Connection, event_id: int, *, until: dt.datetime) -> bool:
     """A dispatch holds (or renews its hold on) the event until ``until``; False when the
     event was handled already: the message came back after the work was done (a Redis
     ``unacked`` entry restored after a kill, or a copy the reconciler sent)."""
+    return bool(hold_many(conn, [event_id], until=until))
+
+
+def hold_many(conn: Connection, event_ids: Sequence[int], *, until: dt.datetime) -> list[int]:
+    """:func:`hold_for_dispatch` for a batch in one statement: the ids now held, in order
+    (those missing were handled already)."""
+    if not event_ids:
+        return []
     held = conn.execute(
         outbox.update()
-        .where(outbox.c.event_id == event_id, outbox.c.handled_at.is_(None))
+        .where(outbox.c.event_id.in_(list(event_ids)), outbox.c.handled_at.is_(None))
         .values(dispatch_until=utc(until))
+        .returning(outbox.c.event_id)
     )
-    return bool(held.rowcount)
+    return sorted(int(row.event_id) for row in held)
 
 
 #: The reconciler publishes a never-held event again ``reconcile_after`` after it was
