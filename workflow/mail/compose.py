@@ -18,6 +18,7 @@ from email.utils import format_datetime, formataddr
 from pydantic import BaseModel, ConfigDict
 
 from workflow.core.specs import Language
+from workflow.mail import wire
 from workflow.mail.templating import environment
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
@@ -139,27 +140,63 @@ def compose(
     reply_to: str | None = None,
 ) -> EmailMessage:
     """The whole message: headers, text, HTML alternative and the VTODO attachment."""
-    text, html = render(prompt, reply_to=reply_to)
-    msg = EmailMessage()
-    msg["From"] = header_text(sender)
+    return compose_wire(
+        prompt, key=key, sender=sender, domain=domain, created=created, reply_to=reply_to
+    ).parsed()
+
+
+def _headers(
+    *, sender: str, reply_to: str | None, to_name: str, to_email: str, subject_: str,
+    key: str, domain: str, created: dt.datetime, in_reply_to: str | None = None,
+) -> tuple[list[tuple[str, str]], str, str]:  # fmt: skip
+    """The headers every council message has (header-safe, encoded), the envelope sender
+    and the Message-ID."""
+    world = not header_text(to_email).isascii()  # an internationalised address: SMTPUTF8
+    sender = header_text(sender)
+    headers = [("From", wire.header("From", sender, international=world))]
     if reply_to:
-        msg["Reply-To"] = header_text(reply_to)
-    msg["To"] = formataddr((header_text(prompt.to_name), header_text(prompt.to_email)))
-    msg["Subject"] = subject(prompt)
-    msg["Message-ID"] = message_id(key, domain)
-    msg["Date"] = format_datetime(created.astimezone(dt.UTC))
-    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to this
-    msg.set_content(text)
-    msg.add_alternative(html, subtype="html")
+        headers.append(("Reply-To", wire.header("Reply-To", header_text(reply_to))))
+    if in_reply_to and MESSAGE_ID.fullmatch(in_reply_to):
+        headers += [("In-Reply-To", in_reply_to), ("References", in_reply_to)]
+    mid = message_id(key, domain)
+    to = formataddr((header_text(to_name), header_text(to_email)))  # raises for non-ASCII
+    headers += [
+        ("To", wire.header("To", to, international=world)),
+        ("Subject", wire.header("Subject", subject_, international=world)),
+        ("Message-ID", wire.header("Message-ID", mid)),
+        ("Date", format_datetime(created.astimezone(dt.UTC))),
+        ("Auto-Submitted", "auto-generated"),  # RFC 3834: no auto-replies to this
+    ]
+    envelope = wire.envelope_sender(sender)
+    return headers, envelope, mid
+
+
+def compose_wire(
+    prompt: Prompt,
+    *,
+    key: str,
+    sender: str,
+    domain: str,
+    created: dt.datetime,
+    reply_to: str | None = None,
+) -> wire.Wire:
+    """:func:`compose` as the bytes delivery sends (no :class:`EmailMessage` built)."""
+    text, html = render(prompt, reply_to=reply_to)
+    headers, envelope, mid = _headers(
+        sender=sender, reply_to=reply_to, to_name=prompt.to_name, to_email=prompt.to_email,
+        subject_=subject(prompt), key=key, domain=domain, created=created,
+    )  # fmt: skip
+    headers.append(("Content-Language", prompt.language.value))
     uid = message_id(f"{prompt.point}/{prompt.step}", domain).strip("<>")
-    msg.add_attachment(
-        vtodo(prompt, uid=uid, stamp=created),
-        subtype="calendar",
-        filename="uppgift.ics" if prompt.language is Language.SV else "task.ics",
-    )
-    # Last: set_content and add_attachment move Content-* headers into the parts.
-    msg["Content-Language"] = prompt.language.value
-    return msg
+    name = "uppgift.ics" if prompt.language is Language.SV else "task.ics"
+    body = wire.multipart(
+        "mixed",
+        wire.multipart("alternative", wire.text("plain", text), wire.text("html", html)),
+        wire.text("calendar", vtodo(prompt, uid=uid, stamp=created),
+                  headers=[("Content-Disposition", f'attachment; filename="{name}"')]),
+    )  # fmt: skip
+    return wire.message(headers, body, sender=envelope, recipients=[header_text(prompt.to_email)],
+                        message_id=mid)  # fmt: skip
 
 
 class Rendered(BaseModel):
@@ -192,29 +229,37 @@ def compose_rendered(
     reply_to: str | None = None,
 ) -> EmailMessage:
     """A pre-rendered message with the same headers and rules as a prompt."""
+    return compose_rendered_wire(
+        rendered, key=key, sender=sender, domain=domain, created=created, reply_to=reply_to
+    ).parsed()
+
+
+def compose_rendered_wire(
+    rendered: Rendered,
+    *,
+    key: str,
+    sender: str,
+    domain: str,
+    created: dt.datetime,
+    reply_to: str | None = None,
+) -> wire.Wire:
+    """:func:`compose_rendered` as the bytes delivery sends."""
     import base64
 
-    msg = EmailMessage()
-    msg["From"] = header_text(sender)
-    if reply_to:
-        msg["Reply-To"] = header_text(reply_to)
-    if rendered.in_reply_to and MESSAGE_ID.fullmatch(rendered.in_reply_to):
-        msg["In-Reply-To"] = rendered.in_reply_to
-        msg["References"] = rendered.in_reply_to
-    msg["To"] = formataddr((header_text(rendered.to_name), header_text(rendered.to_email)))
-    msg["Subject"] = header_text(rendered.subject)
-    msg["Message-ID"] = message_id(key, domain)
-    msg["Date"] = format_datetime(created.astimezone(dt.UTC))
-    msg["Auto-Submitted"] = "auto-generated"
-    msg.set_content(rendered.text)
-    msg.add_alternative(rendered.html, subtype="html")
+    headers, envelope, mid = _headers(
+        sender=sender, reply_to=reply_to, to_name=rendered.to_name, to_email=rendered.to_email,
+        subject_=header_text(rendered.subject), key=key, domain=domain, created=created,
+        in_reply_to=rendered.in_reply_to,
+    )  # fmt: skip
+    headers.append(("Content-Language", rendered.language.value))
+    body = wire.multipart(
+        "alternative", wire.text("plain", rendered.text), wire.text("html", rendered.html)
+    )
     if rendered.attachment and rendered.attachment_name and rendered.attachment_type:
-        maintype, _, subtype = rendered.attachment_type.partition("/")
-        msg.add_attachment(
-            base64.b64decode(rendered.attachment),
-            maintype=maintype,
-            subtype=subtype,
-            filename=rendered.attachment_name,
-        )
-    msg["Content-Language"] = rendered.language.value
-    return msg
+        attached = wire.attachment(
+            base64.b64decode(rendered.attachment), header_text(rendered.attachment_type),
+            header_text(rendered.attachment_name),
+        )  # fmt: skip
+        body = wire.multipart("mixed", body, attached)
+    return wire.message(headers, body, sender=envelope,
+                        recipients=[header_text(rendered.to_email)], message_id=mid)  # fmt: skip

@@ -23,8 +23,9 @@ from structlog.contextvars import bound_contextvars
 from workflow.core.events import EffectFailed, Event, EventType
 from workflow.errors import DeliveryError
 from workflow.eventlog import EventLog
-from workflow.mail.compose import Prompt, Rendered, compose, compose_rendered
+from workflow.mail.compose import Prompt, Rendered, compose_rendered_wire, compose_wire
 from workflow.mail.transport import Transport, transport_for
+from workflow.mail.wire import Wire
 from workflow.ops.logs import get_logger
 from workflow.replies import tokens
 from workflow.settings import Settings
@@ -159,7 +160,7 @@ class _Delivery:
 
     def deliver_one(self, session: Transport, row: Any) -> None:
         try:
-            message = build_message(row, self.settings)
+            message = build_wire(row, self.settings)
         except Exception as exc:  # a payload no composer can read: retrying cannot help
             log.exception("effect.unreadable", effect=row.id, kind=row.kind)
             self.after_failure(row, DeliveryError(f"cannot compose: {exc!r}", transient=False))
@@ -174,7 +175,7 @@ class _Delivery:
         with self.db.begin() as conn:
             effects.finish(conn, row.id, now=self.now)
         self.report.done.append(row.id)
-        log.info("effect.done", effect=row.id, kind=row.kind, message_id=message["Message-ID"])
+        log.info("effect.done", effect=row.id, kind=row.kind, message_id=message.message_id)
 
     def after_failure(self, row: Any, exc: DeliveryError) -> None:
         attempts = int(row.attempts)
@@ -206,15 +207,22 @@ class _Delivery:
 
 
 def build_message(row: Any, settings: Settings) -> EmailMessage:
+    """The message an effect row stands for, as a receiver parses it."""
+    return build_wire(row, settings).parsed()
+
+
+def build_wire(row: Any, settings: Settings) -> Wire:
     """The message an effect row stands for, composed the same way on every attempt."""
     created = dt.datetime.fromisoformat(row.payload["created"])
     common = {"key": row.key, "sender": settings.mail_from, "domain": settings.message_id_domain,
               "created": created}  # fmt: skip
     if row.kind == EffectKind.PROMPT:
         prompt = Prompt.model_validate(row.payload["prompt"])
-        return compose(prompt, reply_to=_reply_to(settings, prompt.reply_event), **common)
+        return compose_wire(prompt, reply_to=_reply_to(settings, prompt.reply_event), **common)
     rendered = Rendered.model_validate(row.payload["message"])
-    return compose_rendered(rendered, reply_to=_reply_to(settings, rendered.reply_event), **common)
+    return compose_rendered_wire(
+        rendered, reply_to=_reply_to(settings, rendered.reply_event), **common
+    )
 
 
 def _reply_to(settings: Settings, event_id: int | None) -> str | None:

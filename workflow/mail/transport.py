@@ -28,6 +28,7 @@ from types import TracebackType
 from typing import Protocol
 
 from workflow.errors import DeliveryError
+from workflow.mail.wire import Wire
 from workflow.settings import Settings, SmtpSecurity
 
 
@@ -40,7 +41,7 @@ class Transport(Protocol):
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None: ...
 
-    def send(self, message: EmailMessage) -> None: ...
+    def send(self, message: EmailMessage | Wire) -> None: ...
 
 
 class MaildirTransport:
@@ -64,10 +65,12 @@ class MaildirTransport:
     ) -> None:
         self._box = None
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: EmailMessage | Wire) -> None:
         assert self._box is not None, "use the transport in a with block"
-        try:
-            self._box.add(message)
+        try:  # a maildir file ends its lines in LF, as the mailbox module writes them
+            self._box.add(
+                message.data.replace(b"\r\n", b"\n") if isinstance(message, Wire) else message
+            )
         except OSError as exc:
             raise DeliveryError(
                 f"cannot write to maildir: {exc.strerror}", transient=True
@@ -230,10 +233,16 @@ class SmtpTransport:
             return
         _quit(client)
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: EmailMessage | Wire) -> None:
         assert self._client is not None, "use the transport in a with block"
         try:
-            refused = self._client.send_message(message)
+            if isinstance(message, Wire):
+                options = ["SMTPUTF8"] if message.international else []
+                refused = self._client.sendmail(
+                    message.sender, list(message.recipients), message.data, mail_options=options
+                )
+            else:
+                refused = self._client.send_message(message)
         except smtplib.SMTPRecipientsRefused as exc:
             codes = sorted({code for code, _ in exc.recipients.values()})
             raise DeliveryError(
