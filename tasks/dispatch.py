@@ -7,6 +7,7 @@ import datetime as dt
 from collections.abc import Sequence
 
 from celery import shared_task
+from structlog.contextvars import bound_contextvars
 
 from tasks.context import context
 from workflow import handlers
@@ -49,11 +50,14 @@ def dispatch(event_ids: int | list[int]) -> None:
         log.info("dispatch.redundant", reason="the event was handled already",
                  events=len(batch.redundant))  # fmt: skip
     if batch.recorded:
-        report = delivery.deliver(
-            ctx.db, ctx.settings, batch.recorded, now=now, events=ctx.event_log()
-        )
-        log.info("dispatch.done", events=len(batch.handled), delivered=len(report.done),
-                 retrying=len(report.retrying))  # fmt: skip
+        about = {event_id: batch.log_context(event_id) for event_id in batch.recorded_by}
+        report = delivery.deliver(ctx.db, ctx.settings, batch.recorded, now=now,
+                                  events=ctx.event_log(), context=about)  # fmt: skip
+        done, retrying = set(report.done), set(report.retrying)
+        for event_id, effects in batch.recorded_by.items():  # a line per event, as before
+            with bound_contextvars(**about[event_id]):
+                log.info("dispatch.done", delivered=len(done.intersection(effects)),
+                         retrying=len(retrying.intersection(effects)))  # fmt: skip
     if batch.failed:
         first = next(iter(batch.failed.values()))
         if any(isinstance(exc, StaleDefinitions) for exc in batch.failed.values()):

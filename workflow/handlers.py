@@ -65,6 +65,16 @@ class HandlerContext:
     event_id: int
     now: dt.datetime
     tz: ZoneInfo
+    #: What the batch's handlers read of the log, shared by the batch: handlers write no
+    #: events, so a point's log does not change within the batch's transaction.
+    read: dict[tuple[str, int], list[tuple[int, Event]]] = field(default_factory=dict)
+
+    def history(self, assignment: str, point: int) -> list[tuple[int, Event]]:
+        """The point's events with their ids, oldest first (read once per batch)."""
+        key = (assignment, point)
+        if key not in self.read:
+            self.read[key] = store.list_events(self.conn, assignment=assignment, point=point)
+        return self.read[key]
 
     @property
     def replies(self) -> bool:
@@ -120,8 +130,10 @@ def prompt_owner(ctx: HandlerContext, event: Event) -> list[int]:
             (owner, f"{owner}:copy", ctx.back_on(owner, day)),
         ]
     recorded = []
+    history = ctx.history(event.assignment, event.point) if event.point is not None else None
     for to, suffix, not_before in recipients:
-        prompt = build_prompt(ctx.conn, ctx.definitions, ctx.event_id, event, ctx.tz, recipient=to)
+        prompt = build_prompt(ctx.conn, ctx.definitions, ctx.event_id, event, ctx.tz,
+                              recipient=to, history=history)  # fmt: skip
         if prompt is None:
             _require_current(ctx, event)
             log.warning("prompt.skipped", reason="owner or step no longer defined")
@@ -170,9 +182,11 @@ def _no_longer_waiting(ctx: HandlerContext, event: Event) -> str | None:
         point.step(event.step)
     except KeyError:
         return None
-    if store.owner_event(ctx.conn, plan.id, point.number, event.step) != ctx.event_id:
+    history = ctx.history(plan.id, point.number)
+    owners = [i for i, e in history if e.step == event.step and e.type.value in store.OWNER_EVENTS]
+    if (owners[-1] if owners else None) != ctx.event_id:
         return "the step has another owner since"
-    state = replay(point, store.point_events(ctx.conn, plan.id, point.number))
+    state = replay(point, [e for _, e in history])
     closed = step_closed(point, state, event.step)
     return f"the step is {closed} since" if closed else None
 
@@ -396,8 +410,8 @@ class Batch:
 
     #: The events found, by id (an id not found is in ``unknown``).
     events: dict[int, Event] = field(default_factory=dict)
-    #: Effects to deliver right away, of every event handled (see :class:`Dispatched`).
-    recorded: list[int] = field(default_factory=list)
+    #: Effects to deliver right away, by the event they are of (see :class:`Dispatched`).
+    recorded_by: dict[int, list[int]] = field(default_factory=dict)
     #: (event id, handler name) of the handlers that had run before.
     skipped: list[tuple[int, str]] = field(default_factory=list)
     #: Events handled already: their message came back after the work was done.
@@ -407,6 +421,17 @@ class Batch:
     #: Events whose handlers raised, with what they raised: not handled, held until the
     #: hold runs out (the task raises the first for a retry of the batch).
     failed: dict[int, BaseException] = field(default_factory=dict)
+
+    @property
+    def recorded(self) -> list[int]:
+        """Every effect to deliver right away, in the events' order."""
+        return [effect for ids in self.recorded_by.values() for effect in ids]
+
+    def log_context(self, event_id: int) -> dict[str, Any]:
+        """What a line logged about the event names (:data:`EVENT_CONTEXT`)."""
+        event = self.events[event_id]
+        return {"event_id": event_id, "assignment": event.assignment, "point": event.point,
+                "step": event.step, "event_type": event.type.value}  # fmt: skip
 
     @property
     def handled(self) -> list[int]:
@@ -420,12 +445,6 @@ DATABASE_AWAY = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.Disconne
 
 #: The log context of a line logged while an event is handled.
 EVENT_CONTEXT = ("event_id", "assignment", "point", "step", "event_type")
-
-
-def bind_event(event_id: int, event: Event) -> None:
-    """Every line logged from here on names the event (until another is bound)."""
-    bind_contextvars(event_id=event_id, assignment=event.assignment, point=event.point,
-                     step=event.step, event_type=event.type.value)  # fmt: skip
 
 
 def dispatch(
@@ -472,6 +491,7 @@ def dispatch_batch(
     it recorded that were never sent are delivered now.
     """
     batch = Batch()
+    bind_contextvars(events=list(event_ids))
     with db.connect() as conn:
         batch.events = store.get_events(conn, event_ids)
     batch.unknown = sorted(set(event_ids) - set(batch.events))
@@ -507,27 +527,31 @@ def _handle(
     held: Sequence[int], *, now: dt.datetime, tz: ZoneInfo,
 ) -> None:  # fmt: skip
     """Every handler of the held events in one transaction; into ``batch`` once committed."""
-    recorded: list[int] = []
+    recorded: dict[int, list[int]] = {}
     skipped: list[tuple[int, str]] = []
+    read: dict[tuple[str, int], list[tuple[int, Event]]] = {}
     with db.begin() as conn:
         for event_id in held:
             event = batch.events[event_id]
-            bind_event(event_id, event)
-            ctx = HandlerContext(conn, definitions, settings, event_id, now, tz)
+            bind_contextvars(**batch.log_context(event_id))  # until the next event's
+            ctx = HandlerContext(conn, definitions, settings, event_id, now, tz, read)
+            mine: list[int] = []
             again = False
             for handler in HANDLERS.get(event.type, ()):
                 if not outbox.mark_processed(conn, event_id, handler.name, now=now):
                     skipped.append((event_id, handler.name))  # done before: a redelivery
                     again = True
                     continue
-                recorded.extend(handler.react(ctx, event))
+                mine.extend(handler.react(ctx, event))
             if again:
-                recorded.extend(effects.undelivered(conn, event_id, now=now))
+                mine.extend(effects.undelivered(conn, event_id, now=now))
+            if mine:
+                recorded[event_id] = mine
         for assignment in sorted({batch.events[e].assignment for e in held}):
             if _on_site(definitions, assignment):
                 site_marks.mark(conn, assignment, now=now)
         outbox.mark_handled(conn, held, now=now)
-    batch.recorded.extend(recorded)
+    batch.recorded_by.update(recorded)
     batch.skipped.extend(skipped)
 
 

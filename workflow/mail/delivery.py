@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
@@ -51,6 +51,7 @@ def deliver(
     now: dt.datetime,
     transport: Transport | None = None,
     events: EventLog | None = None,
+    context: Mapping[int, Mapping[str, Any]] | None = None,
 ) -> DeliveryReport:
     """Deliver the given effects (those still pending, or whose claim expired).
 
@@ -59,6 +60,7 @@ def deliver(
     server took it: a crash sends again at most the one message in hand, with its
     Message-ID. An effect that gives up leaves an ``effect.failed`` event, written
     through ``events`` (the worker's, which publishes it; by default one on ``db``).
+    ``context`` gives, by event id, what lines logged about an effect of that event name.
     """
     run = _Delivery(db, settings, events or EventLog(db), now)
     claimed = run.claim(effect_ids)
@@ -71,13 +73,13 @@ def deliver(
         session: Transport | None = None
         for index, row in enumerate(claimed):
             try:
-                with _about(row):
+                with _about(row, context):
                     if session is None:
                         session = stack.enter_context(transport or transport_for(settings))
                     run.deliver_one(session, row)
             except DeliveryError as exc:  # the transport is down: this one and the rest retry
                 for rest in claimed[index:]:
-                    with _about(rest):
+                    with _about(rest, context):
                         run.after_failure(rest, exc)
                 break
             finally:
@@ -85,11 +87,13 @@ def deliver(
     return run.report
 
 
-def _about(row: Any) -> contextlib.AbstractContextManager[object]:
+def _about(
+    row: Any, context: Mapping[int, Mapping[str, Any]] | None
+) -> contextlib.AbstractContextManager[object]:
     """Lines logged while an effect is sent name the event it was recorded for."""
     if row.event_id is None:
         return contextlib.nullcontext()
-    return bound_contextvars(event_id=row.event_id)
+    return bound_contextvars(**(context or {}).get(row.event_id, {"event_id": row.event_id}))
 
 
 class _Renewal:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Connection
@@ -31,11 +32,13 @@ def build_prompt(
     tz: ZoneInfo,
     *,
     recipient: str | None = None,
+    history: Sequence[tuple[int, Event]] | None = None,
 ) -> Prompt | None:
     """The prompt for a ``step.activated``/``step.reassigned`` event, as of that event.
 
     None when the definitions no longer know the assignment, step or owner
-    (the definition changed after the event): there is nobody to write to.
+    (the definition changed after the event): there is nobody to write to. ``history``
+    is the point's log with ids if the caller read it already.
     """
     owner_id = owner_of(event)
     plan = definitions.assignments.get(event.assignment)
@@ -49,12 +52,9 @@ def build_prompt(
         return None
     if person is None:
         return None
-    history = [
-        e
-        for i, e in store.list_events(conn, assignment=plan.id, point=point.number)
-        if i <= event_id
-    ]
-    state = replay(point, history)
+    if history is None:
+        history = store.list_events(conn, assignment=plan.id, point=point.number)
+    state = replay(point, [e for i, e in history if i <= event_id])
     lang = person.language
     coordinator = definitions.directory.people[plan.coordinator]
     names = {p.id: p.name for p in definitions.directory.people.values()}
