@@ -25,6 +25,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
+import cli
 from cli import main
 from tests.support import DEFINITIONS, ROOT
 from workflow.store import tables
@@ -249,24 +250,30 @@ def test_status_and_note_import_neither_alembic_nor_celery(started: Council) -> 
     assert reports[1] == {"codes": [0, 0], "heavy": on_postgres}
 
 
-def test_a_command_leaves_its_objects_to_the_exit(started: Council) -> None:
-    """A command's process ends without the interpreter's last collections over every object
-    it loaded (gc.freeze at exit, registered once however many commands run), and its
-    connections are closed before: SQLite's write-ahead log is gone with the last one."""
+def test_a_command_collects_less_and_leaves_its_objects_to_the_exit(started: Council) -> None:
+    """While a command runs, the youngest objects are collected less often (its modules'
+    objects live to the end); its thresholds are put back after it. Its process ends
+    without the interpreter's last collections over every object it loaded (gc.freeze at
+    exit, registered once however many commands run), and its connections are closed
+    before: SQLite's write-ahead log is gone with the last one."""
     probe = (
         "import atexit, gc, json, sys\n"
         "import cli\n"
-        "codes = []\n"
+        "codes, during = [], []\n"
+        "default = gc.get_threshold()\n"
+        "gc.callbacks.append(lambda phase, info: during.append(gc.get_threshold()[0]))\n"
         "for _ in range(2):\n"
         f"    sys.argv = ['council', 'status', {A!r}]\n"
         "    try:\n"
         "        cli.main()\n"
         "    except SystemExit as exc:\n"
         "        codes.append(exc.code)\n"
+        "gc.callbacks.clear()\n"
         "before = gc.get_freeze_count()\n"
         "atexit._run_exitfuncs()\n"
         "print(json.dumps({'codes': codes, 'before': before, "
-        "'frozen': gc.get_freeze_count() > 0}), file=sys.stderr)\n"
+        "'frozen': gc.get_freeze_count() > 0, 'put_back': gc.get_threshold() == default, "
+        "'during': max(during) if during else None}), file=sys.stderr)\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("COUNCIL_")}
     env.update({k: v for k, v in started.env.items() if v is not None})
@@ -275,7 +282,10 @@ def test_a_command_leaves_its_objects_to_the_exit(started: Council) -> None:
         timeout=60, check=False,
     )  # fmt: skip
     report = json.loads(done.stderr.strip().splitlines()[-1])
-    assert report == {"codes": [0, 0], "before": 0, "frozen": True}
+    assert report == {
+        "codes": [0, 0], "before": 0, "frozen": True, "put_back": True,
+        "during": cli.YOUNG_COLLECTIONS_EVERY,
+    }  # fmt: skip
     if started.database_url.startswith("sqlite"):
         database = Path(started.database_url.removeprefix("sqlite:///"))
         assert database.exists()
