@@ -25,6 +25,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
+import cli
 from cli import main
 from tests.support import DEFINITIONS, ROOT
 from workflow.store import tables
@@ -216,7 +217,9 @@ def test_help_and_validate_import_neither_sqlalchemy_nor_celery(args: list[str])
 def test_status_and_note_import_neither_alembic_nor_celery(started: Council) -> None:
     """A command on the database checks the schema without Alembic, and one that records
     events imports Celery only to publish (no broker here: the relay will). The second
-    time, the days off the first computed are kept: not even `holidays` is imported."""
+    time, the days off the first computed are kept: not even `holidays` is imported. On
+    SQLite, SQLAlchemy's PostgreSQL dialect is not imported either."""
+    postgres = "sqlalchemy.dialects.postgresql"
     probe = (
         "import json, sys\n"
         "import cli\n"
@@ -228,7 +231,8 @@ def test_status_and_note_import_neither_alembic_nor_celery(started: Council) -> 
         "        cli.main()\n"
         "    except SystemExit as exc:\n"
         "        codes.append(exc.code)\n"
-        "    heavy |= {m for m in ('alembic', 'celery', 'kombu', 'holidays') if m in sys.modules}\n"
+        "    heavy |= {m for m in ('alembic', 'celery', 'kombu', 'holidays', "
+        f"{postgres!r}) if m in sys.modules}}\n"
         "print(json.dumps({'codes': codes, 'heavy': sorted(heavy)}), file=sys.stderr)\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("COUNCIL_")}
@@ -240,9 +244,52 @@ def test_status_and_note_import_neither_alembic_nor_celery(started: Council) -> 
             timeout=60, check=False,
         )  # fmt: skip
         reports.append(json.loads(done.stderr.strip().splitlines()[-1]))
+    on_postgres = [postgres] if started.database_url.startswith("postgresql") else []
     assert reports[0]["codes"] == [0, 0]
-    assert set(reports[0]["heavy"]) <= {"holidays"}
-    assert reports[1] == {"codes": [0, 0], "heavy": []}
+    assert set(reports[0]["heavy"]) <= {"holidays", *on_postgres}
+    assert reports[1] == {"codes": [0, 0], "heavy": on_postgres}
+
+
+def test_a_command_collects_less_and_leaves_its_objects_to_the_exit(started: Council) -> None:
+    """While a command runs, the youngest objects are collected less often (its modules'
+    objects live to the end); its thresholds are put back after it. Its process ends
+    without the interpreter's last collections over every object it loaded (gc.freeze at
+    exit, registered once however many commands run), and its connections are closed
+    before: SQLite's write-ahead log is gone with the last one."""
+    probe = (
+        "import atexit, gc, json, sys\n"
+        "import cli\n"
+        "codes, during = [], []\n"
+        "default = gc.get_threshold()\n"
+        "gc.callbacks.append(lambda phase, info: during.append(gc.get_threshold()[0]))\n"
+        "for _ in range(2):\n"
+        f"    sys.argv = ['council', 'status', {A!r}]\n"
+        "    try:\n"
+        "        cli.main()\n"
+        "    except SystemExit as exc:\n"
+        "        codes.append(exc.code)\n"
+        "gc.callbacks.clear()\n"
+        "before = gc.get_freeze_count()\n"
+        "atexit._run_exitfuncs()\n"
+        "print(json.dumps({'codes': codes, 'before': before, "
+        "'frozen': gc.get_freeze_count() > 0, 'put_back': gc.get_threshold() == default, "
+        "'during': max(during) if during else None}), file=sys.stderr)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COUNCIL_")}
+    env.update({k: v for k, v in started.env.items() if v is not None})
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=60, check=False,
+    )  # fmt: skip
+    report = json.loads(done.stderr.strip().splitlines()[-1])
+    assert report == {
+        "codes": [0, 0], "before": 0, "frozen": True, "put_back": True,
+        "during": cli.YOUNG_COLLECTIONS_EVERY,
+    }  # fmt: skip
+    if started.database_url.startswith("sqlite"):
+        database = Path(started.database_url.removeprefix("sqlite:///"))
+        assert database.exists()
+        assert not Path(f"{database}-wal").exists()
 
 
 def test_validate_counts_the_definitions(tmp_path: Path) -> None:

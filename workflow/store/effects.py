@@ -18,9 +18,9 @@ from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from workflow.store import dialect
 from workflow.store.tables import aware, effects, utc
 
 #: How long a delivery may hold an effect before another may take it over; the
@@ -76,9 +76,8 @@ def record(
         "created_at": utc(now),
         "next_attempt_at": utc(not_before),
     }
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     statement = (
-        dialect.insert(effects)
+        dialect.insert(conn, effects)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["key"])
         .returning(effects.c.id)

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from workflow.core.deadlines import Firing
 from workflow.core.events import Event, FiringKind
 from workflow.core.state import StepState
+from workflow.store import dialect
 from workflow.store.events import to_event
 from workflow.store.points import step_state
 from workflow.store.tables import events, firings, steps, utc
@@ -106,9 +106,8 @@ def _same(column: Any, value: Any) -> Any:
 
 def claim(conn: Connection, firing: Firing, *, now: dt.datetime, sweep: str) -> bool:
     """Record the firing's key; False when it was recorded before (it fired already)."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     inserted = conn.execute(
-        dialect.insert(firings)
+        dialect.insert(conn, firings)
         .values(
             key=firing.key, assignment=firing.assignment, point=firing.point, step=firing.step,
             kind=firing.kind.value, level=firing.level, fired_at=utc(now), sweep=sweep,
@@ -128,9 +127,8 @@ def claim_occasion(
     conn: Connection, key: str, *, occasion: str, kind: str, now: dt.datetime, sweep: str
 ) -> bool:
     """Record an occasion's firing by key; False when it was recorded before."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     inserted = conn.execute(
-        dialect.insert(firings)
+        dialect.insert(conn, firings)
         .values(key=key, assignment="", point=0, step=occasion, kind=kind, level=0,
                 fired_at=utc(now), sweep=sweep)
         .on_conflict_do_nothing(index_elements=["key"])

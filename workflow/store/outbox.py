@@ -17,9 +17,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from workflow.store import dialect
 from workflow.store.tables import outbox, processed, utc
 
 #: How long a relay holds the rows it claimed before another may take them.
@@ -138,9 +138,8 @@ def mark_processed(conn: Connection, event_id: int, handler: str, *, now: dt.dat
     """
     # INSERT .. ON CONFLICT DO NOTHING: no savepoint, which on SQLite would start
     # (and, released, commit) a transaction of its own outside the handler's.
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     inserted = conn.execute(
-        dialect.insert(processed)
+        dialect.insert(conn, processed)
         .values(event_id=event_id, handler=handler, processed_at=utc(now))
         .on_conflict_do_nothing(index_elements=["event_id", "handler"])
         .returning(processed.c.event_id)

@@ -13,18 +13,17 @@ import datetime as dt
 from collections.abc import Mapping
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from workflow.store import dialect
 from workflow.store.tables import aware, site_pending, utc
 
 
 def mark(conn: Connection, assignment: str, *, now: dt.datetime) -> None:
     """The site is behind on ``assignment`` since ``now`` (or since an earlier mark)."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(site_pending).values(assignment=assignment, marked_at=utc(now))
+    stmt = dialect.insert(conn, site_pending).values(assignment=assignment, marked_at=utc(now))
     # A later mark moves marked_at forward, so a build that read the earlier one keeps it.
-    later = sa.func.max if dialect is sqlite else sa.func.greatest
+    later = sa.func.greatest if conn.dialect.name == "postgresql" else sa.func.max
     conn.execute(
         stmt.on_conflict_do_update(
             index_elements=["assignment"],
