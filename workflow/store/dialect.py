@@ -8,7 +8,8 @@ engine has loaded it already.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
 
@@ -27,3 +28,17 @@ def insert(conn: Connection, table: Table) -> PostgresInsert | SqliteInsert:
     from sqlalchemy.dialects import sqlite
 
     return sqlite.insert(table)
+
+
+_BUILT: dict[tuple[str, str], Any] = {}
+
+
+def built(conn: Connection, name: str, build: Callable[[Connection], Any]) -> Any:
+    """The statement ``name`` for the connection's dialect, built on first use and kept:
+    a statement built once is compiled and cache-keyed once, where one built per call
+    costs SQLAlchemy most of its execution (a handler runs a few for every event)."""
+    key = (conn.dialect.name, name)
+    found = _BUILT.get(key)
+    if found is None:
+        found = _BUILT[key] = build(conn)
+    return found

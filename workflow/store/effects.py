@@ -76,13 +76,12 @@ def record(
         "created_at": utc(now),
         "next_attempt_at": utc(not_before),
     }
-    statement = (
-        dialect.insert(conn, effects)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["key"])
+    statement = dialect.built(conn, "record_effect", lambda c: (
+        dialect.insert(c, effects).on_conflict_do_nothing(index_elements=["key"])
         .returning(effects.c.id)
-    )
-    return conn.execute(statement).scalar_one_or_none()
+    ))  # fmt: skip
+    found: int | None = conn.execute(statement, values).scalar_one_or_none()
+    return found
 
 
 def pending_id(conn: Connection, key: str) -> int | None:
@@ -162,12 +161,20 @@ def renew(conn: Connection, effect_ids: int | Sequence[int], *, until: dt.dateti
         )
 
 
-def finish(conn: Connection, effect_id: int, *, now: dt.datetime) -> None:
-    conn.execute(
-        effects.update()
-        .where(effects.c.id == effect_id)
-        .values(state=EffectState.DONE.value, done_at=utc(now), claimed_until=None, detail=None)
+_FINISH = (
+    effects.update()
+    .where(effects.c.id == sa.bindparam("effect"))
+    .values(
+        state=EffectState.DONE.value,
+        done_at=sa.bindparam("done_at", type_=effects.c.done_at.type),
+        claimed_until=None,
+        detail=None,
     )
+)
+
+
+def finish(conn: Connection, effect_id: int, *, now: dt.datetime) -> None:
+    conn.execute(_FINISH, {"effect": effect_id, "done_at": utc(now)})
 
 
 def backoff(

@@ -138,11 +138,13 @@ def mark_processed(conn: Connection, event_id: int, handler: str, *, now: dt.dat
     """
     # INSERT .. ON CONFLICT DO NOTHING: no savepoint, which on SQLite would start
     # (and, released, commit) a transaction of its own outside the handler's.
-    inserted = conn.execute(
-        dialect.insert(conn, processed)
-        .values(event_id=event_id, handler=handler, processed_at=utc(now))
+    statement = dialect.built(conn, "mark_processed", lambda c: (
+        dialect.insert(c, processed)
         .on_conflict_do_nothing(index_elements=["event_id", "handler"])
         .returning(processed.c.event_id)
+    ))  # fmt: skip
+    inserted = conn.execute(
+        statement, {"event_id": event_id, "handler": handler, "processed_at": utc(now)}
     ).scalar_one_or_none()
     return inserted is not None
 
