@@ -45,6 +45,7 @@ import sqlalchemy as sa
 
 from bench.progress import progress
 from bench.sweep import drop, postgres_database
+from workflow.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 TZ = ZoneInfo("Europe/Stockholm")
@@ -59,6 +60,8 @@ ROUNDS = 3
 PROBES = 100
 WARM_UP = 10
 CONCURRENCY = os.cpu_count() or 2
+#: Events a dispatch message names: council's default (``dispatch_batch``).
+DISPATCH_BATCH: int = Settings.model_fields["dispatch_batch"].default
 #: Targets (issue 17): events/s at least this times raw Celery's tasks/s, and the p99 of
 #: commit to mail within this times raw Celery's publish-to-done p99.
 TARGET_RATIO = 1.0
@@ -165,6 +168,8 @@ def council_env(database_url: str, broker_url: str, smtp_port: int, definitions:
         COUNCIL_SMTP_PORT=str(smtp_port),
         COUNCIL_SMTP_SECURITY="none",
         COUNCIL_MAIL_FROM="council@kommun.example",
+        # The batch size under test (the default unless COUNCIL_DISPATCH_BATCH says).
+        COUNCIL_DISPATCH_BATCH=os.environ.get("COUNCIL_DISPATCH_BATCH", str(DISPATCH_BATCH)),
     )
     return env
 
@@ -292,7 +297,7 @@ class EndToEnd:
 
         def on_commit(event_ids: Sequence[int]) -> None:
             self.committed.append(time.perf_counter())
-            publish_committed(db, event_ids)
+            publish_committed(db, event_ids, batch=int(os.environ["COUNCIL_DISPATCH_BATCH"]))
 
         self.engine = Engine(
             db=db, definitions=load([definitions]), calendar=Calendar(), timezone=TZ,

@@ -112,7 +112,7 @@ class Settings(BaseSettings):
     )
     relay_interval: float = Field(10.0, gt=0, description="Seconds between outbox relay runs.")
     dispatch_batch: int = Field(
-        25,
+        50,
         ge=1,
         le=500,
         description="Events one dispatch message names at most: a worker handles them in "

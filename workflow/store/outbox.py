@@ -26,8 +26,9 @@ from workflow.store.tables import outbox, processed, utc
 CLAIM_LEASE = dt.timedelta(seconds=60)
 #: Rows one relay run claims at most.
 BATCH = 500
-#: Event ids one published message names at most, unless the caller says otherwise.
-PUBLISH_BATCH = 25
+#: Event ids one published message names at most, unless the caller says otherwise (the
+#: workers' callers pass the ``dispatch_batch`` setting, whose default this is).
+PUBLISH_BATCH = 50
 
 
 @dataclass(frozen=True)
