@@ -41,7 +41,7 @@ def dispatch(event_ids: int | list[int]) -> None:
     ctx = context()
     now = dt.datetime.now(dt.UTC)
     batch = handlers.dispatch_batch(ctx.db, ctx.definitions(), ctx.settings, ids, now=now,
-                                    tz=ctx.tz)  # fmt: skip
+                                    tz=ctx.tz, claim=True)  # fmt: skip
     if batch.unknown:
         log.warning("dispatch.unknown_event", events=batch.unknown)
     if batch.redundant:
@@ -52,7 +52,8 @@ def dispatch(event_ids: int | list[int]) -> None:
     if batch.recorded:
         about = {event_id: batch.log_context(event_id) for event_id in batch.recorded_by}
         report = delivery.deliver(ctx.db, ctx.settings, batch.recorded, now=now,
-                                  events=ctx.event_log(), context=about)  # fmt: skip
+                                  events=ctx.event_log(), context=about,
+                                  claimed=batch.claimed)  # fmt: skip
         done, retrying = set(report.done), set(report.retrying)
         for event_id, effects in batch.recorded_by.items():  # a line per event, as before
             with bound_contextvars(**about[event_id]):

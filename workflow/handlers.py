@@ -416,6 +416,8 @@ class Batch:
     skipped: list[tuple[int, str]] = field(default_factory=list)
     #: Events handled already: their message came back after the work was done.
     redundant: list[int] = field(default_factory=list)
+    #: With ``claim``: the effect rows claimed for delivery with the handlers' transaction.
+    claimed: list[Any] = field(default_factory=list)
     #: Ids of no event (a message from another database, or a typo in a manual publish).
     unknown: list[int] = field(default_factory=list)
     #: Events whose handlers raised, with what they raised: not handled, held until the
@@ -476,6 +478,7 @@ def dispatch_batch(
     *,
     now: dt.datetime,
     tz: ZoneInfo,
+    claim: bool = False,
 ) -> Batch:
     """Run each handler subscribed to each event at most once; mark the events handled.
 
@@ -488,7 +491,9 @@ def dispatch_batch(
     fails, each event is dispatched again in a transaction of its own, so one event whose
     handler raises (a definition newer than this worker's, a bug) holds back only itself.
     A handler that ran before (a dispatch that died after it) is skipped, and the e-mails
-    it recorded that were never sent are delivered now.
+    it recorded that were never sent are delivered now. With ``claim``, the e-mails to
+    deliver now are claimed for this process in the same transaction (``batch.claimed``,
+    for :func:`~workflow.mail.delivery.deliver`): one commit fewer before the first send.
     """
     batch = Batch()
     bind_contextvars(events=list(event_ids))
@@ -504,7 +509,7 @@ def dispatch_batch(
     if not held:
         return batch
     try:
-        _handle(db, definitions, settings, batch, held, now=now, tz=tz)
+        _handle(db, definitions, settings, batch, held, now=now, tz=tz, claim=claim)
     except Exception as exc:
         if len(held) == 1 or isinstance(exc, DATABASE_AWAY):
             batch.failed.update(dict.fromkeys(held, exc))  # a retry redoes them all
@@ -513,7 +518,8 @@ def dispatch_batch(
                     action="each event in a transaction of its own")  # fmt: skip
         for event_id in held:
             try:
-                _handle(db, definitions, settings, batch, [event_id], now=now, tz=tz)
+                _handle(db, definitions, settings, batch, [event_id], now=now, tz=tz,
+                        claim=claim)  # fmt: skip
             except Exception as failed:
                 batch.failed[event_id] = failed
     finally:
@@ -524,7 +530,7 @@ def dispatch_batch(
 
 def _handle(
     db: sa.Engine, definitions: Definitions, settings: Settings, batch: Batch,
-    held: Sequence[int], *, now: dt.datetime, tz: ZoneInfo,
+    held: Sequence[int], *, now: dt.datetime, tz: ZoneInfo, claim: bool,
 ) -> None:  # fmt: skip
     """Every handler of the held events in one transaction; into ``batch`` once committed."""
     recorded: dict[int, list[int]] = {}
@@ -551,8 +557,14 @@ def _handle(
             if _on_site(definitions, assignment):
                 site_marks.mark(conn, assignment, now=now)
         outbox.mark_handled(conn, held, now=now)
+        claimed = []
+        if claim and recorded:
+            until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=settings.claim_lease)
+            every = [effect for ids in recorded.values() for effect in ids]
+            claimed = effects.claim_many(conn, every, now=now, until=until)
     batch.recorded_by.update(recorded)
     batch.skipped.extend(skipped)
+    batch.claimed.extend(claimed)
 
 
 def _on_site(definitions: Definitions, assignment: str) -> bool:

@@ -105,3 +105,43 @@ def test_a_slow_send_keeps_its_claim_while_the_worker_lives(
     assert len(set(seen)) >= 2  # renewed while it was being sent
     assert [r.state for r in effect_rows(engine.db)] == [EffectState.DONE.value]
     assert len(smtp.received) == 1
+
+
+def test_a_batch_claims_its_mail_with_its_handlers_and_a_dead_one_is_redone(
+    engine: Engine, settings: Settings, smtp: SmtpCatcher
+) -> None:
+    """A worker's dispatch claims the prompts it recorded in the handlers' transaction
+    (one commit fewer before the first send); delivery sends them without claiming again.
+    If the worker dies between that commit and the send, the claim runs out and the
+    reconciler's query finds the prompt: it is sent once, by whoever redoes it."""
+    event_id = activation(engine)
+    batch = handlers.dispatch_batch(engine.db, engine.definitions, settings, [event_id],
+                                    now=now(), tz=TZ, claim=True)  # fmt: skip
+    (row,) = effect_rows(engine.db)
+    assert [r.id for r in batch.claimed] == batch.recorded == [row.id]
+    assert (row.state, row.attempts) == (EffectState.SENDING.value, 1)
+    with engine.db.begin() as conn:  # another delivery cannot take it meanwhile
+        assert effects.claim(conn, row.id, now=now()) is None
+    # The worker died here. Once the lease has run out, the reconciler's query has it.
+    later = now() + dt.timedelta(seconds=settings.claim_lease + 1)
+    with engine.db.connect() as conn:
+        assert effects.due(conn, now=later, stale_before=later, limit=10) == [row.id]
+    report = deliver(engine.db, settings, [row.id], now=later)
+    assert report.done == [row.id]
+    assert len(smtp.received) == 1
+    (after,) = effect_rows(engine.db)
+    assert (after.state, after.attempts) == (EffectState.DONE.value, 2)
+
+    # A live worker delivers what it claimed itself: no second claim, one attempt.
+    engine.start(A, actor="sara.nilsson", now=at("2022-12-01T09:00"), only=2)
+    with engine.db.connect() as conn:
+        (second,) = conn.execute(
+            sa.select(tables.events.c.id).where(tables.events.c.type == "step.activated",
+                                                tables.events.c.id != event_id)
+        ).scalars()  # fmt: skip
+    batch = handlers.dispatch_batch(engine.db, engine.definitions, settings, [second],
+                                    now=now(), tz=TZ, claim=True)  # fmt: skip
+    report = deliver(engine.db, settings, batch.recorded, now=now(), claimed=batch.claimed)
+    assert report.done == batch.recorded
+    assert [r.attempts for r in effect_rows(engine.db)] == [2, 1]
+    assert len(smtp.received) == 2

@@ -52,6 +52,7 @@ def deliver(
     transport: Transport | None = None,
     events: EventLog | None = None,
     context: Mapping[int, Mapping[str, Any]] | None = None,
+    claimed: Sequence[Any] | None = None,
 ) -> DeliveryReport:
     """Deliver the given effects (those still pending, or whose claim expired).
 
@@ -61,26 +62,31 @@ def deliver(
     Message-ID. An effect that gives up leaves an ``effect.failed`` event, written
     through ``events`` (the worker's, which publishes it; by default one on ``db``).
     ``context`` gives, by event id, what lines logged about an effect of that event name.
+    ``claimed``: the rows of those of ``effect_ids`` the caller claimed already (in the
+    transaction that recorded them); the others are claimed here.
     """
     run = _Delivery(db, settings, events or EventLog(db), now)
-    claimed = run.claim(effect_ids)
-    taken = {row.id for row in claimed}
+    mine = {row.id: row for row in claimed or ()}
+    rest = run.claim([e for e in effect_ids if e not in mine])
+    order = {effect: index for index, effect in enumerate(effect_ids)}
+    rows = sorted([*mine.values(), *rest], key=lambda row: order.get(row.id, len(order)))
+    taken = {row.id for row in rows}
     run.report.skipped.extend(e for e in effect_ids if e not in taken)
-    if not claimed:
+    if not rows:
         return run.report
     with contextlib.ExitStack() as stack, _Renewal(db, settings.claim_lease) as renewal:
-        renewal.hold(row.id for row in claimed)
+        renewal.hold(row.id for row in rows)
         session: Transport | None = None
-        for index, row in enumerate(claimed):
+        for index, row in enumerate(rows):
             try:
                 with _about(row, context):
                     if session is None:
                         session = stack.enter_context(transport or transport_for(settings))
                     run.deliver_one(session, row)
             except DeliveryError as exc:  # the transport is down: this one and the rest retry
-                for rest in claimed[index:]:
-                    with _about(rest, context):
-                        run.after_failure(rest, exc)
+                for later in rows[index:]:
+                    with _about(later, context):
+                        run.after_failure(later, exc)
                 break
             finally:
                 renewal.release(row.id)
