@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from workflow.core.events import EventType
 from workflow.core.state import Category, PointState, StepState, StepStatus
+from workflow.store import fast
 from workflow.store.tables import assignments, aware, events, points, steps, utc
 
 #: The events after which a step's reply addresses are new.
@@ -53,6 +54,8 @@ _DIGEST = sa.select(assignments.c.digest).where(assignments.c.id == sa.bindparam
 
 def assignment_digest(conn: Connection, assignment_id: str) -> str | None:
     """The digest of the definition an assignment runs on; None when it was never started."""
+    if fast.usable(conn):
+        return fast.assignment_digest(conn, assignment_id)
     found: str | None = conn.execute(_DIGEST, {"a": assignment_id}).scalar_one_or_none()
     return found
 
@@ -183,7 +186,11 @@ _HEAD = sa.select(
 
 def point_head(conn: Connection, assignment: str, number: int) -> Head | None:
     """The point's version, snapshot and last event; None when it has no row yet."""
-    row = conn.execute(_HEAD, {"a": assignment, "n": number}).one_or_none()
+    row: Any
+    if fast.usable(conn):
+        row = fast.point_head(conn, assignment, number)
+    else:
+        row = conn.execute(_HEAD, {"a": assignment, "n": number}).one_or_none()
     if row is None:
         return None
     return Head(
@@ -279,13 +286,21 @@ def save_point(
     caller rolls back).
     """
     checks = next_checks or {}
+    encoded = encode_snapshot(snapshot) if snapshot is not None else None
+    if expected_version is not None and fast.usable(conn):
+        key = (state.assignment, state.number, expected_version)
+        times = (state.started_at, state.completed_at, state.written_off_at, now)
+        if not fast.update_point(conn, key, category.value, times, encoded, last_event):
+            return False
+        _save_steps_after(conn, state, checks, previous)
+        return True
     values = {
         "category": category.value,
         "started_at": utc(state.started_at),
         "completed_at": utc(state.completed_at),
         "written_off_at": utc(state.written_off_at),
         "updated_at": utc(now),
-        "snapshot": encode_snapshot(snapshot) if snapshot is not None else None,
+        "snapshot": encoded,
         "last_event_id": last_event[0],
         "last_event_at": utc(last_event[1]),
     }
@@ -303,11 +318,20 @@ def save_point(
         )  # fmt: skip
         if result.rowcount != 1:
             return False
-    if previous is None or expected_version is None:
+    _save_steps_after(conn, state, checks, previous if expected_version is not None else None)
+    return True
+
+
+def _save_steps_after(
+    conn: Connection,
+    state: PointState,
+    checks: dict[str, dt.date | None],
+    previous: Snapshot | None,
+) -> None:
+    if previous is None:
         _save_steps(conn, state, checks)
     else:
         _save_changed_steps(conn, state, checks, previous)
-    return True
 
 
 _UPDATE_POINT = (
@@ -364,7 +388,7 @@ def _save_changed_steps(
     """Write only the step rows whose state or first check differs from ``previous``."""
     before = {s.id: s for s in previous.state.steps}
     key = {"a": state.assignment, "n": state.number}
-    inserted, updated = [], []
+    inserted, changed = [], []
     for step in state.steps:
         check = checks.get(step.id)
         old = before.pop(step.id, None)
@@ -372,10 +396,18 @@ def _save_changed_steps(
             inserted.append({"assignment": state.assignment, "number": state.number,
                              "step": step.id, **_step_values(step, check)})  # fmt: skip
         elif old != step or previous.checks.get(step.id) != check:
-            values = _step_values(step, check)
-            updated.append({**key, "s": step.id, **{f"v_{k}": v for k, v in values.items()}})
-    if updated:
-        conn.execute(_UPDATE_STEP, updated)
+            changed.append((step, check))
+    if changed and fast.usable(conn):
+        fast.update_steps(conn, [
+            (s.status.value, s.owner, s.due, s.activated_at, s.begun_at, s.finished_at,
+             s.held_since, check, state.assignment, state.number, s.id)
+            for s, check in changed
+        ])  # fmt: skip
+    elif changed:
+        conn.execute(_UPDATE_STEP, [
+            {**key, "s": s.id, **{f"v_{k}": v for k, v in _step_values(s, check).items()}}
+            for s, check in changed
+        ])  # fmt: skip
     if before:
         conn.execute(_DELETE_STEP, [{**key, "s": gone} for gone in before])
     if inserted:
