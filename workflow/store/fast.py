@@ -183,7 +183,8 @@ _DIALECTS = {("sqlite", "pysqlite"): _SQLITE, ("postgresql", "psycopg"): _POSTGR
 def usable(conn: Connection) -> bool:
     """Whether ``conn`` may take the fast statements: a driver they are written for, and
     no listener on the engine's statements (which they would bypass)."""
-    return not conn._has_events and (conn.dialect.name, conn.dialect.driver) in _DIALECTS
+    listened = conn._has_events or conn.engine._has_events  # as Core checks before each
+    return not listened and (conn.dialect.name, conn.dialect.driver) in _DIALECTS
 
 
 def _dialect(conn: Connection) -> _Dialect:
