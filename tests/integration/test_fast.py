@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +131,7 @@ def _listening(engine: sa.Engine) -> None:
 
 
 @pytest.fixture
-def fresh_db(database_url: str, tmp_path: Path) -> Callable[[str], sa.Engine]:
+def fresh_db(database_url: str, tmp_path: Path) -> Iterator[Callable[[str], sa.Engine]]:
     """A migrated, empty database each call (a new file on SQLite, the schema anew on
     PostgreSQL), so that the two paths draw the same ids."""
     made: list[sa.Engine] = []
@@ -153,7 +153,7 @@ def fresh_db(database_url: str, tmp_path: Path) -> Callable[[str], sa.Engine]:
         made.append(db)
         return db
 
-    yield make  # type: ignore[misc]
+    yield make
     for engine in made:
         engine.dispose()
 
@@ -219,7 +219,7 @@ def test_a_driver_error_on_the_fast_path_is_sqlalchemys(
     its message (the server's own detail may quote the row, as on the Core path)."""
     db = fresh_db("error")
     now = dt.datetime(2024, 3, 4, 7, tzinfo=dt.UTC)
-    row = ("step_completed", None, 1, "a", "boss", now, now, {}, 1, None, None)
+    row: fast.EventRow = ("step_completed", None, 1, "a", "boss", now, now, {}, 1, None, None)
     with db.begin() as conn:
         assert fast.usable(conn)
         with pytest.raises(sa.exc.IntegrityError) as raised:
