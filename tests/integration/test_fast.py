@@ -46,6 +46,7 @@ TABLES = {
     "outbox": "id",
     "points": "assignment, number",
     "steps": "assignment, number, step",
+    "planned_starts": "assignment, number",
 }
 
 
@@ -70,6 +71,7 @@ def _write_definitions(root: Path) -> Path:
         "assigned_to: {lead: KS}\ncoordinator: boss\nreport_back: 2024-12-16\npoints:\n"
         "  - {number: 1, title: Ett, workflow: flow, owner: owner}\n"
         "  - {number: 2, title: Två, workflow: flow, owner: owner}\n"
+        "  - {number: 3, title: Tre, workflow: flow, owner: owner, start: 2024-05-02}\n"
     )
     return root
 
@@ -91,13 +93,17 @@ COMMANDS: list[list[Action]] = [
 
 
 def _run_commands(engine: Engine) -> None:
-    """Start both points, run point 1's commands an hour apart, write point 2 off."""
+    """Start points 1 and 2 (3 is planned), run point 1's commands an hour apart, write
+    point 2 off, start point 3 before its day (no longer planned)."""
     engine.start("fast", actor="boss", now=T0)
+    assert list(engine.planned_starts()) == [("fast", 3)]
     point1 = engine.definitions.assignment("fast").point(1)
     point2 = engine.definitions.assignment("fast").point(2)
     for hour, actions in enumerate(COMMANDS, start=1):
         engine.run(point1, actions, now=T0 + dt.timedelta(hours=hour, microseconds=hour))
     engine.act(point2, WriteOff(actor="boss", reason="Inaktuell."), now=T0 + dt.timedelta(days=1))
+    engine.start("fast", actor="boss", now=T0 + dt.timedelta(days=2), only=3)
+    assert engine.planned_starts() == {}
 
 
 def _shape(value: Any) -> str:
@@ -176,7 +182,7 @@ def test_the_fast_path_writes_the_rows_core_writes(
         _run_commands(engine)
         found[path] = _rows(db)
     assert len(found["core"]["events"]) > 20
-    assert {row[1] for row in found["core"]["steps"]} == {1, 2}
+    assert {row[1] for row in found["core"]["steps"]} == {1, 2, 3}
     for name in TABLES:
         assert found["fast"][name] == found["core"][name], name
 
@@ -195,14 +201,14 @@ def test_the_fast_path_reads_what_core_reads(
         with db.connect() as quick, core.connect() as slow:
             assert fast.usable(quick)
             assert not fast.usable(slow)
-            for number in (1, 2):
+            for number in (1, 2, 3):
                 head = store.point_head(quick, "fast", number)
                 assert head is not None
                 assert head.snapshot is not None
                 assert head.last_event_at is not None
                 assert head.last_event_at.utcoffset() == dt.timedelta(0)
                 assert head == store.point_head(slow, "fast", number)
-            assert store.point_head(quick, "fast", 3) is store.point_head(slow, "fast", 3) is None
+            assert store.point_head(quick, "fast", 4) is store.point_head(slow, "fast", 4) is None
             digest = store.assignment_digest(quick, "fast")
             assert digest == definitions.assignment("fast").digest
             assert digest == store.assignment_digest(slow, "fast")

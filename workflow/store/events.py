@@ -123,6 +123,13 @@ _FROM = (
 )
 
 
+_POINT_HISTORY = (
+    sa.select(events)
+    .where(events.c.assignment == sa.bindparam("a"), events.c.point == sa.bindparam("n"))
+    .order_by(events.c.id)
+)
+
+
 def point_events_after(
     conn: Connection, assignment: str, number: int, last_id: int
 ) -> list[tuple[int, Event]] | None:
@@ -151,6 +158,9 @@ def list_events(
     limit: int | None = None,
 ) -> list[tuple[int, Event]]:
     """Events with their ids, oldest first, filtered."""
+    if assignment is not None and point is not None and not since and limit is None:
+        rows = conn.execute(_POINT_HISTORY, {"a": assignment, "n": point})  # built once
+        return [(row.id, to_event(row)) for row in rows]
     query = sa.select(events).where(events.c.id > since).order_by(events.c.id)
     if assignment is not None:
         query = query.where(events.c.assignment == assignment)

@@ -88,7 +88,11 @@ class _Dialect:
 
     head: str
     digest: str
+    version: str
+    unplan: str
+    insert_point: str
     update_point: str
+    insert_step: str
     update_step: str
     #: The events' INSERT for n rows, and the outbox rows' (built on first use).
     events: Callable[[int], str]
@@ -106,6 +110,18 @@ _HEAD = (
     "FROM points p WHERE p.assignment = {0} AND p.number = {1}"
 )
 _DIGEST = "SELECT digest FROM assignments WHERE id = {0}"
+_VERSION = "SELECT version FROM points WHERE assignment = {0} AND number = {1}"
+_UNPLAN = "DELETE FROM planned_starts WHERE assignment = {0} AND number = {1}"
+_INSERT_POINT = (
+    "INSERT INTO points (version, category, started_at, completed_at, written_off_at, "
+    "updated_at, snapshot, last_event_id, last_event_at, assignment, number) "
+    "VALUES (1, {0}, {1}, {1}, {1}, {1}, {2}, {0}, {1}, {0}, {0})"
+)
+_INSERT_STEP = (
+    "INSERT INTO steps (status, owner, due, activated_at, begun_at, finished_at, held_since, "
+    "next_check_at, assignment, number, step) VALUES ({0}, {0}, {2}, {1}, {1}, {1}, {1}, {2}, "
+    "{0}, {0}, {0})"
+)
 _UPDATE_POINT = (
     "UPDATE points SET version = {0}, category = {0}, started_at = {1}, "
     "completed_at = {1}, written_off_at = {1}, updated_at = {1}, snapshot = {2}, "
@@ -156,7 +172,11 @@ def _pg_outbox(n: int) -> str:
 _SQLITE = _Dialect(
     head=_HEAD.format("?", "?"),
     digest=_DIGEST.format("?"),
+    version=_VERSION.format("?", "?"),
+    unplan=_UNPLAN.format("?", "?"),
+    insert_point=_INSERT_POINT.format("?", "?", "?"),
     update_point=_UPDATE_POINT.format("?", "?", "?"),
+    insert_step=_INSERT_STEP.format("?", "?", "?"),
     update_step=_UPDATE_STEP.format("?", "?", "?"),
     events=_sqlite_events,
     outbox=_sqlite_outbox,
@@ -168,7 +188,11 @@ _SQLITE = _Dialect(
 _POSTGRES = _Dialect(
     head=_HEAD.format("%s::varchar", "%s::integer"),
     digest=_DIGEST.format("%s::varchar"),
+    version=_VERSION.format("%s::varchar", "%s::integer"),
+    unplan=_UNPLAN.format("%s::varchar", "%s::integer"),
+    insert_point=_INSERT_POINT.format("%s", "%s::timestamptz", "%s::json"),
     update_point=_UPDATE_POINT.format("%s", "%s::timestamptz", "%s::json"),
+    insert_step=_INSERT_STEP.format("%s", "%s::timestamptz", "%s::date"),
     update_step=_UPDATE_STEP.format("%s", "%s::timestamptz", "%s::date"),
     events=_pg_events,
     outbox=_pg_outbox,
@@ -258,11 +282,52 @@ def append_events(
     return ids
 
 
+def point_version(conn: Connection, assignment: str, number: int) -> int | None:
+    row = _execute(conn, _dialect(conn).version, (assignment, number)).fetchone()
+    return row[0] if row is not None else None
+
+
+def unplan(conn: Connection, assignment: str, number: int) -> None:
+    """Delete the point's planned start, if any."""
+    _execute(conn, _dialect(conn).unplan, (assignment, number))
+
+
+#: When the point's row says it started, completed, was written off, was updated.
+Times = tuple[dt.datetime | None, dt.datetime | None, dt.datetime | None, dt.datetime]
+
+
+def _point_values(
+    d: _Dialect,
+    category: str,
+    times: Times,
+    snapshot: dict[str, Any] | None,
+    last_event: tuple[int | None, dt.datetime | None],
+) -> tuple[Any, ...]:
+    started, completed, written_off, updated = times
+    return (
+        category, d.stamp(started), d.stamp(completed), d.stamp(written_off), d.stamp(updated),
+        json.dumps(snapshot), last_event[0], d.stamp(last_event[1]),
+    )  # fmt: skip
+
+
+def insert_point(
+    conn: Connection,
+    key: tuple[str, int],
+    category: str,
+    times: Times,
+    snapshot: dict[str, Any] | None,
+    last_event: tuple[int | None, dt.datetime | None],
+) -> None:
+    """Insert the point ``key`` (assignment, number) at version 1 (see :func:`update_point`)."""
+    d = _dialect(conn)
+    _execute(conn, d.insert_point, (*_point_values(d, category, times, snapshot, last_event), *key))
+
+
 def update_point(
     conn: Connection,
     key: tuple[str, int, int],
     category: str,
-    times: tuple[dt.datetime | None, dt.datetime | None, dt.datetime | None, dt.datetime],
+    times: Times,
     snapshot: dict[str, Any] | None,
     last_event: tuple[int | None, dt.datetime | None],
 ) -> bool:
@@ -270,19 +335,22 @@ def update_point(
     its category, times (started, completed, written off, updated), snapshot and last
     event. False when its version is not the expected one (the optimistic lock)."""
     d = _dialect(conn)
-    assignment, number, expected = key
-    started, completed, written_off, updated = times
-    params = (
-        expected + 1, category, d.stamp(started), d.stamp(completed), d.stamp(written_off),
-        d.stamp(updated), json.dumps(snapshot),
-        last_event[0], d.stamp(last_event[1]), assignment, number, expected,
-    )  # fmt: skip
-    cursor = _execute(conn, d.update_point, params)
+    values = _point_values(d, category, times, snapshot, last_event)
+    cursor = _execute(conn, d.update_point, (key[2] + 1, *values, *key))
     return bool(cursor.rowcount == 1)
+
+
+def insert_steps(conn: Connection, rows: Sequence[StepRow]) -> None:
+    """Insert step rows (values then key, as :data:`StepRow`), in one ``executemany``."""
+    _execute_many(conn, _dialect(conn).insert_step, rows)
 
 
 def update_steps(conn: Connection, rows: Sequence[StepRow]) -> None:
     """Update step rows (values then key, as :data:`StepRow`), in one ``executemany``."""
+    _execute_many(conn, _dialect(conn).update_step, rows)
+
+
+def _execute_many(conn: Connection, sql: str, rows: Sequence[StepRow]) -> None:
     d = _dialect(conn)
     params = []
     for row in rows:
@@ -294,6 +362,6 @@ def update_steps(conn: Connection, rows: Sequence[StepRow]) -> None:
         params.append(values)
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.executemany(d.update_step, params)
+        cursor.executemany(sql, params)
     except conn.dialect.loaded_dbapi.Error as exc:
-        _raise(conn, d.update_step, exc)
+        _raise(conn, sql, exc)

@@ -101,6 +101,8 @@ _VERSION = sa.select(points.c.version).where(
 
 def point_version(conn: Connection, assignment: str, number: int) -> int | None:
     """The point's version, or None when it has no row yet (never started)."""
+    if fast.usable(conn):
+        return fast.point_version(conn, assignment, number)
     found: int | None = conn.execute(_VERSION, {"a": assignment, "n": number}).scalar_one_or_none()
     return found
 
@@ -287,13 +289,36 @@ def save_point(
     """
     checks = next_checks or {}
     encoded = encode_snapshot(snapshot) if snapshot is not None else None
-    if expected_version is not None and fast.usable(conn):
-        key = (state.assignment, state.number, expected_version)
+    if fast.usable(conn):
         times = (state.started_at, state.completed_at, state.written_off_at, now)
-        if not fast.update_point(conn, key, category.value, times, encoded, last_event):
-            return False
-        _save_steps_after(conn, state, checks, previous)
-        return True
+        if expected_version is None:
+            key = (state.assignment, state.number)
+            fast.insert_point(conn, key, category.value, times, encoded, last_event)
+        else:
+            key3 = (state.assignment, state.number, expected_version)
+            if not fast.update_point(conn, key3, category.value, times, encoded, last_event):
+                return False
+    elif not _save_point_row(conn, state, category, expected_version, now, encoded, last_event):
+        return False
+    if expected_version is None:  # a new row: no step rows yet (they reference it)
+        _insert_steps(conn, state, checks)
+    elif previous is None:
+        _save_steps(conn, state, checks)
+    else:
+        _save_changed_steps(conn, state, checks, previous)
+    return True
+
+
+def _save_point_row(
+    conn: Connection,
+    state: PointState,
+    category: Category,
+    expected_version: int | None,
+    now: dt.datetime,
+    encoded: dict[str, Any] | None,
+    last_event: tuple[int | None, dt.datetime | None],
+) -> bool:
+    """The point's row through Core; False when the optimistic lock fails."""
     values = {
         "category": category.value,
         "started_at": utc(state.started_at),
@@ -310,28 +335,13 @@ def save_point(
                 assignment=state.assignment, number=state.number, version=1, **values
             )
         )
-    else:
-        result = conn.execute(
-            _UPDATE_POINT,
-            {"a": state.assignment, "n": state.number, "expected": expected_version,
-             "p_version": expected_version + 1, **{f"p_{k}": v for k, v in values.items()}},
-        )  # fmt: skip
-        if result.rowcount != 1:
-            return False
-    _save_steps_after(conn, state, checks, previous if expected_version is not None else None)
-    return True
-
-
-def _save_steps_after(
-    conn: Connection,
-    state: PointState,
-    checks: dict[str, dt.date | None],
-    previous: Snapshot | None,
-) -> None:
-    if previous is None:
-        _save_steps(conn, state, checks)
-    else:
-        _save_changed_steps(conn, state, checks, previous)
+        return True
+    result = conn.execute(
+        _UPDATE_POINT,
+        {"a": state.assignment, "n": state.number, "expected": expected_version,
+         "p_version": expected_version + 1, **{f"p_{k}": v for k, v in values.items()}},
+    )  # fmt: skip
+    return bool(result.rowcount == 1)
 
 
 _UPDATE_POINT = (
@@ -417,8 +427,24 @@ def _save_changed_steps(
 def _save_steps(
     conn: Connection, state: PointState, next_checks: dict[str, dt.date | None]
 ) -> None:
+    """Every step row anew."""
     key = (steps.c.assignment == state.assignment) & (steps.c.number == state.number)
     conn.execute(steps.delete().where(key))
+    _insert_steps(conn, state, next_checks)
+
+
+def _insert_steps(
+    conn: Connection, state: PointState, next_checks: dict[str, dt.date | None]
+) -> None:
+    if not state.steps:
+        return
+    if fast.usable(conn):
+        fast.insert_steps(conn, [
+            (s.status.value, s.owner, s.due, s.activated_at, s.begun_at, s.finished_at,
+             s.held_since, next_checks.get(s.id), state.assignment, state.number, s.id)
+            for s in state.steps
+        ])  # fmt: skip
+        return
     rows: Sequence[dict[str, Any]] = [
         {
             "assignment": state.assignment,
@@ -435,5 +461,4 @@ def _save_steps(
         }
         for s in state.steps
     ]
-    if rows:
-        conn.execute(steps.insert(), list(rows))
+    conn.execute(steps.insert(), list(rows))
