@@ -28,8 +28,11 @@ def append_events(
     *,
     now: dt.datetime,
     claimed_until: dt.datetime | None = None,
+    login: str | None = None,
 ) -> list[int]:
     """Insert events and their outbox rows; return the new event ids in order.
+
+    An event without a login is stored with ``login`` (the writing process's).
 
     With ``claimed_until``, the rows are born claimed by the writer, which publishes them
     right after its commit: a relay leaves them alone until then, so each is published
@@ -41,18 +44,22 @@ def append_events(
         rows = [
             (item.type.value, item.assignment, item.point, item.step, item.actor,
              item.occurred_at, recorded, item.data, item.schema_version, item.recorded_by,
-             item.login[:64] if item.login else None)
+             (item.login or login or "")[:64] or None)
             for item in new
         ]  # fmt: skip
         if not rows:
             return []
         claim = (1, claimed_until) if claimed_until else (0, None)
         return fast.append_events(conn, rows, (recorded, *claim))
-    return _append_events(conn, new, recorded, claimed_until)
+    return _append_events(conn, new, recorded, claimed_until, login)
 
 
 def _append_events(
-    conn: Connection, new: Iterable[Event], recorded: dt.datetime, claimed_until: dt.datetime | None
+    conn: Connection,
+    new: Iterable[Event],
+    recorded: dt.datetime,
+    claimed_until: dt.datetime | None,
+    login: str | None,
 ) -> list[int]:
     rows = [
         {
@@ -66,7 +73,7 @@ def _append_events(
             "payload": item.data,
             "schema_version": item.schema_version,
             "recorded_by": item.recorded_by,
-            "login": item.login[:64] if item.login else None,
+            "login": (item.login or login or "")[:64] or None,
         }
         for item in new
     ]

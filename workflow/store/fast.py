@@ -106,7 +106,8 @@ class _Dialect:
 _HEAD = (
     "SELECT p.version, p.snapshot, p.last_event_id, p.last_event_at, "
     "(SELECT e.id FROM events e WHERE e.assignment = p.assignment AND e.point = p.number "
-    "ORDER BY e.id DESC LIMIT 1) "
+    "ORDER BY e.id DESC LIMIT 1), "
+    "(SELECT a.digest FROM assignments a WHERE a.id = p.assignment) "
     "FROM points p WHERE p.assignment = {0} AND p.number = {1}"
 )
 _DIGEST = "SELECT digest FROM assignments WHERE id = {0}"
@@ -241,16 +242,18 @@ class HeadRow:
     last_event_id: int | None
     last_event_at: dt.datetime | None
     latest: int | None
+    digest: str | None
 
 
 def point_head(conn: Connection, assignment: str, number: int) -> HeadRow | None:
-    """The point's version, snapshot (decoded), last event and latest event id."""
+    """The point's version, snapshot (decoded), last event, latest event id and its
+    assignment's digest."""
     d = _dialect(conn)
     row = _execute(conn, d.head, (assignment, number)).fetchone()
     if row is None:
         return None
-    version, snapshot, last_id, last_at, latest = row
-    return HeadRow(version, d.read_json(snapshot), last_id, d.read_stamp(last_at), latest)
+    version, snapshot, last_id, last_at, latest, digest = row
+    return HeadRow(version, d.read_json(snapshot), last_id, d.read_stamp(last_at), latest, digest)
 
 
 def assignment_digest(conn: Connection, assignment: str) -> str | None:

@@ -167,6 +167,8 @@ class Head:
     #: The point's last event in the log: when it is ``last_event_id``, nothing is to be
     #: folded in (the usual case, read in the same query).
     latest_event_id: int | None
+    #: The digest of the definition its assignment runs on (read in the same query).
+    digest: str | None = None
 
 
 #: The point's last event id: one step into the events' (assignment, point, id) index.
@@ -183,11 +185,16 @@ _HEAD = sa.select(
     points.c.last_event_id,
     points.c.last_event_at,
     _LATEST.label("latest"),
+    sa.select(assignments.c.digest)
+    .where(assignments.c.id == points.c.assignment)
+    .scalar_subquery()
+    .label("digest"),
 ).where(points.c.assignment == sa.bindparam("a"), points.c.number == sa.bindparam("n"))
 
 
 def point_head(conn: Connection, assignment: str, number: int) -> Head | None:
-    """The point's version, snapshot and last event; None when it has no row yet."""
+    """The point's version, snapshot and last event, and its assignment's digest; None when
+    it has no row yet."""
     row: Any
     if fast.usable(conn):
         row = fast.point_head(conn, assignment, number)
@@ -201,6 +208,7 @@ def point_head(conn: Connection, assignment: str, number: int) -> Head | None:
         last_event_id=row.last_event_id,
         last_event_at=aware(row.last_event_at),
         latest_event_id=row.latest,
+        digest=row.digest,
     )
 
 
