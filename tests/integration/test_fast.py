@@ -191,7 +191,8 @@ def test_the_fast_path_reads_what_core_reads(
     fresh_db: Callable[[str], sa.Engine], tmp_path: Path
 ) -> None:
     """Each point's head (version, snapshot, last event, latest event) and the
-    assignment's digest read the same on both paths, from the same rows."""
+    assignment's digest read the same on both paths, from the same rows; a snapshot the
+    fast path takes from what this process wrote is the one decoding its text gives."""
     db = fresh_db("read")
     definitions = load([_write_definitions(tmp_path / "defs")])
     _run_commands(Engine(db=db, definitions=definitions, calendar=Calendar(), timezone=STOCKHOLM))
@@ -208,6 +209,9 @@ def test_the_fast_path_reads_what_core_reads(
                 assert head.last_event_at is not None
                 assert head.last_event_at.utcoffset() == dt.timedelta(0)
                 assert head == store.point_head(slow, "fast", number)
+                # the snapshot this process wrote, taken for its text: as decoding reads it
+                # (repr: the times' zones too, UTC as decoded, not the commands' local zone)
+                assert repr(head) == repr(store.point_head(slow, "fast", number))
             assert store.point_head(quick, "fast", 4) is store.point_head(slow, "fast", 4) is None
             digest = store.assignment_digest(quick, "fast")
             assert digest == definitions.assignment("fast").digest

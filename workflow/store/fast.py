@@ -78,10 +78,6 @@ def _same(value: Any) -> Any:
     return value
 
 
-def _json_loads(value: str | None) -> Any:
-    return json.loads(value) if value is not None else None
-
-
 @dataclass(frozen=True, slots=True)
 class _Dialect:
     """How one driver takes the statements: its SQL and its values."""
@@ -100,11 +96,10 @@ class _Dialect:
     stamp: Callable[[dt.datetime | None], Any]
     day: Callable[[dt.date | None], Any]
     read_stamp: Callable[[Any], dt.datetime | None]
-    read_json: Callable[[Any], Any]
 
 
 _HEAD = (
-    "SELECT p.version, p.snapshot, p.last_event_id, p.last_event_at, "
+    "SELECT p.version, {2}, p.last_event_id, p.last_event_at, "
     "(SELECT e.id FROM events e WHERE e.assignment = p.assignment AND e.point = p.number "
     "ORDER BY e.id DESC LIMIT 1), "
     "(SELECT a.digest FROM assignments a WHERE a.id = p.assignment) "
@@ -171,7 +166,7 @@ def _pg_outbox(n: int) -> str:
 
 
 _SQLITE = _Dialect(
-    head=_HEAD.format("?", "?"),
+    head=_HEAD.format("?", "?", "p.snapshot"),
     digest=_DIGEST.format("?"),
     version=_VERSION.format("?", "?"),
     unplan=_UNPLAN.format("?", "?"),
@@ -184,10 +179,9 @@ _SQLITE = _Dialect(
     stamp=_sqlite_stamp,
     day=_sqlite_day,
     read_stamp=_sqlite_read_stamp,
-    read_json=_json_loads,
 )
 _POSTGRES = _Dialect(
-    head=_HEAD.format("%s::varchar", "%s::integer"),
+    head=_HEAD.format("%s::varchar", "%s::integer", "p.snapshot::text"),
     digest=_DIGEST.format("%s::varchar"),
     version=_VERSION.format("%s::varchar", "%s::integer"),
     unplan=_UNPLAN.format("%s::varchar", "%s::integer"),
@@ -200,7 +194,6 @@ _POSTGRES = _Dialect(
     stamp=_pg_stamp,
     day=_same,
     read_stamp=_same,
-    read_json=_same,  # psycopg decodes json itself
 )
 _DIALECTS = {("sqlite", "pysqlite"): _SQLITE, ("postgresql", "psycopg"): _POSTGRES}
 
@@ -238,7 +231,8 @@ class HeadRow:
     """The point's row as :func:`point_head` reads it (times as the driver gives them)."""
 
     version: int
-    snapshot: Any
+    #: Its JSON text, as stored (see :func:`~workflow.store.points.point_head`).
+    snapshot: str | None
     last_event_id: int | None
     last_event_at: dt.datetime | None
     latest: int | None
@@ -246,14 +240,14 @@ class HeadRow:
 
 
 def point_head(conn: Connection, assignment: str, number: int) -> HeadRow | None:
-    """The point's version, snapshot (decoded), last event, latest event id and its
+    """The point's version, snapshot (its JSON text), last event, latest event id and its
     assignment's digest."""
     d = _dialect(conn)
     row = _execute(conn, d.head, (assignment, number)).fetchone()
     if row is None:
         return None
     version, snapshot, last_id, last_at, latest, digest = row
-    return HeadRow(version, d.read_json(snapshot), last_id, d.read_stamp(last_at), latest, digest)
+    return HeadRow(version, snapshot, last_id, d.read_stamp(last_at), latest, digest)
 
 
 def assignment_digest(conn: Connection, assignment: str) -> str | None:
@@ -303,13 +297,13 @@ def _point_values(
     d: _Dialect,
     category: str,
     times: Times,
-    snapshot: dict[str, Any] | None,
+    snapshot: str,
     last_event: tuple[int | None, dt.datetime | None],
 ) -> tuple[Any, ...]:
     started, completed, written_off, updated = times
     return (
         category, d.stamp(started), d.stamp(completed), d.stamp(written_off), d.stamp(updated),
-        json.dumps(snapshot), last_event[0], d.stamp(last_event[1]),
+        snapshot, last_event[0], d.stamp(last_event[1]),
     )  # fmt: skip
 
 
@@ -318,7 +312,7 @@ def insert_point(
     key: tuple[str, int],
     category: str,
     times: Times,
-    snapshot: dict[str, Any] | None,
+    snapshot: str,
     last_event: tuple[int | None, dt.datetime | None],
 ) -> None:
     """Insert the point ``key`` (assignment, number) at version 1 (see :func:`update_point`)."""
@@ -331,12 +325,13 @@ def update_point(
     key: tuple[str, int, int],
     category: str,
     times: Times,
-    snapshot: dict[str, Any] | None,
+    snapshot: str,
     last_event: tuple[int | None, dt.datetime | None],
 ) -> bool:
     """Update the point ``key`` (assignment, number, expected version) to the next version:
-    its category, times (started, completed, written off, updated), snapshot and last
-    event. False when its version is not the expected one (the optimistic lock)."""
+    its category, times (started, completed, written off, updated), snapshot (its JSON
+    text: ``json.dumps`` of the value, ``null`` for none) and last event. False when its
+    version is not the expected one (the optimistic lock)."""
     d = _dialect(conn)
     values = _point_values(d, category, times, snapshot, last_event)
     cursor = _execute(conn, d.update_point, (key[2] + 1, *values, *key))

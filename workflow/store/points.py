@@ -7,8 +7,9 @@ it joins the caller's transaction; nothing here commits.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -198,18 +199,79 @@ def point_head(conn: Connection, assignment: str, number: int) -> Head | None:
     row: Any
     if fast.usable(conn):
         row = fast.point_head(conn, assignment, number)
+        if row is None:
+            return None
+        snapshot = _read_snapshot(assignment, number, row.snapshot)
     else:
         row = conn.execute(_HEAD, {"a": assignment, "n": number}).one_or_none()
-    if row is None:
-        return None
+        if row is None:
+            return None
+        snapshot = decode_snapshot(assignment, number, row.snapshot)
     return Head(
         version=row.version,
-        snapshot=decode_snapshot(assignment, number, row.snapshot),
+        snapshot=snapshot,
         last_event_id=row.last_event_id,
         last_event_at=aware(row.last_event_at),
         latest_event_id=row.latest,
         digest=row.digest,
     )
+
+
+#: The last snapshot this process wrote to each point's row, with its JSON text, as
+#: :func:`decode_snapshot` would read it back: a command finding that text in the row takes
+#: it instead of decoding it again (a pure function of the text and the point: whatever
+#: the database, whichever transaction committed or not, the same text reads the same).
+_WRITTEN: dict[tuple[str, int], tuple[str, Snapshot]] = {}
+#: Past this many points, the cache starts anew.
+_WRITTEN_MAX = 20_000
+
+
+def _read_snapshot(assignment: str, number: int, text: str | None) -> Snapshot | None:
+    """A snapshot from the row's JSON text (see :data:`_WRITTEN`)."""
+    if text is None:
+        return None
+    known = _WRITTEN.get((assignment, number))
+    if known is not None and known[0] == text:
+        return known[1]
+    return decode_snapshot(assignment, number, json.loads(text))
+
+
+def _written(state: PointState, text: str, snapshot: Snapshot) -> None:
+    """Remember the snapshot written as ``text``, as it will be read back."""
+    if len(_WRITTEN) >= _WRITTEN_MAX:
+        _WRITTEN.clear()
+    _WRITTEN[(state.assignment, state.number)] = (text, as_read(snapshot))
+
+
+def as_read(snapshot: Snapshot) -> Snapshot:
+    """The snapshot as :func:`decode_snapshot` reads back its encoding: times in UTC, no
+    notes, a first check for each step (None unless given)."""
+    state = snapshot.state
+    steps = tuple(
+        s
+        if all(_is_utc(t) for t in (s.activated_at, s.begun_at, s.finished_at, s.held_since))
+        else replace(
+            s, activated_at=_utc(s.activated_at), begun_at=_utc(s.begun_at),
+            finished_at=_utc(s.finished_at), held_since=_utc(s.held_since),
+        )
+        for s in state.steps
+    )  # fmt: skip
+    read = PointState(
+        assignment=state.assignment, number=state.number, steps=steps,
+        started_at=_utc(state.started_at), start_date=state.start_date,
+        completed_at=_utc(state.completed_at), written_off_at=_utc(state.written_off_at),
+        written_off_reason=state.written_off_reason,
+    )  # fmt: skip
+    checks = {s.id: snapshot.checks.get(s.id) for s in steps}
+    return Snapshot(state=read, checks=checks, plan_key=snapshot.plan_key)
+
+
+def _is_utc(value: dt.datetime | None) -> bool:
+    return value is None or value.tzinfo is dt.UTC
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    return value if value is None or value.tzinfo is dt.UTC else value.astimezone(dt.UTC)
 
 
 def _stamp(value: dt.datetime | None) -> str | None:
@@ -298,14 +360,17 @@ def save_point(
     checks = next_checks or {}
     encoded = encode_snapshot(snapshot) if snapshot is not None else None
     if fast.usable(conn):
+        text = json.dumps(encoded)  # what Core's JSON type writes (None: ``null``)
         times = (state.started_at, state.completed_at, state.written_off_at, now)
         if expected_version is None:
             key = (state.assignment, state.number)
-            fast.insert_point(conn, key, category.value, times, encoded, last_event)
+            fast.insert_point(conn, key, category.value, times, text, last_event)
         else:
             key3 = (state.assignment, state.number, expected_version)
-            if not fast.update_point(conn, key3, category.value, times, encoded, last_event):
+            if not fast.update_point(conn, key3, category.value, times, text, last_event):
                 return False
+        if snapshot is not None:
+            _written(state, text, snapshot)
     elif not _save_point_row(conn, state, category, expected_version, now, encoded, last_event):
         return False
     if expected_version is None:  # a new row: no step rows yet (they reference it)
