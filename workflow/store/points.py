@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -247,15 +247,7 @@ def as_read(snapshot: Snapshot) -> Snapshot:
     """The snapshot as :func:`decode_snapshot` reads back its encoding: times in UTC, no
     notes, a first check for each step (None unless given)."""
     state = snapshot.state
-    steps = tuple(
-        s
-        if all(_is_utc(t) for t in (s.activated_at, s.begun_at, s.finished_at, s.held_since))
-        else replace(
-            s, activated_at=_utc(s.activated_at), begun_at=_utc(s.begun_at),
-            finished_at=_utc(s.finished_at), held_since=_utc(s.held_since),
-        )
-        for s in state.steps
-    )  # fmt: skip
+    steps = tuple(_step_as_read(s) for s in state.steps)
     read = PointState(
         assignment=state.assignment, number=state.number, steps=steps,
         started_at=_utc(state.started_at), start_date=state.start_date,
@@ -266,8 +258,19 @@ def as_read(snapshot: Snapshot) -> Snapshot:
     return Snapshot(state=read, checks=checks, plan_key=snapshot.plan_key)
 
 
-def _is_utc(value: dt.datetime | None) -> bool:
-    return value is None or value.tzinfo is dt.UTC
+def _step_as_read(s: StepState) -> StepState:
+    """The step with its times in UTC (itself when they are)."""
+    a, b, f, h = s.activated_at, s.begun_at, s.finished_at, s.held_since
+    utc_ = dt.UTC
+    if (
+        (a is None or a.tzinfo is utc_) and (b is None or b.tzinfo is utc_)
+        and (f is None or f.tzinfo is utc_) and (h is None or h.tzinfo is utc_)
+    ):  # fmt: skip
+        return s
+    return StepState(
+        id=s.id, owner=s.owner, status=s.status, due=s.due, activated_at=_utc(a),
+        begun_at=_utc(b), finished_at=_utc(f), held_since=_utc(h),
+    )  # fmt: skip
 
 
 def _utc(value: dt.datetime | None) -> dt.datetime | None:
