@@ -221,7 +221,8 @@ def point_head(conn: Connection, assignment: str, number: int) -> Head | None:
 #: :func:`decode_snapshot` would read it back: a command finding that text in the row takes
 #: it instead of decoding it again (a pure function of the text and the point: whatever
 #: the database, whichever transaction committed or not, the same text reads the same).
-_WRITTEN: dict[tuple[str, int], tuple[str, Snapshot]] = {}
+#: With it, each step's encoding (a step unchanged since keeps it).
+_WRITTEN: dict[tuple[str, int], tuple[str, Snapshot, list[list[Any]]]] = {}
 #: Past this many points, the cache starts anew.
 _WRITTEN_MAX = 20_000
 
@@ -236,11 +237,20 @@ def _read_snapshot(assignment: str, number: int, text: str | None) -> Snapshot |
     return decode_snapshot(assignment, number, json.loads(text))
 
 
-def _written(state: PointState, text: str, snapshot: Snapshot) -> None:
+def _written(state: PointState, text: str, snapshot: Snapshot, steps: list[list[Any]]) -> None:
     """Remember the snapshot written as ``text``, as it will be read back."""
     if len(_WRITTEN) >= _WRITTEN_MAX:
         _WRITTEN.clear()
-    _WRITTEN[(state.assignment, state.number)] = (text, as_read(snapshot))
+    _WRITTEN[(state.assignment, state.number)] = (text, as_read(snapshot), steps)
+
+
+def _encoded_steps(state: PointState, previous: Snapshot | None) -> _Encoded | None:
+    """The steps of ``previous`` and their encoding, when it is the snapshot this process
+    wrote last for the point."""
+    known = _WRITTEN.get((state.assignment, state.number))
+    if previous is None or known is None or known[1] is not previous:
+        return None
+    return previous, known[2]
 
 
 def as_read(snapshot: Snapshot) -> Snapshot:
@@ -289,9 +299,24 @@ def _day(value: str | None) -> dt.date | None:
     return dt.date.fromisoformat(value) if value is not None else None
 
 
-def encode_snapshot(snapshot: Snapshot) -> dict[str, Any]:
-    """A snapshot as the row's JSON (times in UTC, as the log's are read back)."""
+#: A snapshot and its steps' encoding.
+_Encoded = tuple[Snapshot, list[list[Any]]]
+
+
+def encode_snapshot(snapshot: Snapshot, known: _Encoded | None = None) -> dict[str, Any]:
+    """A snapshot as the row's JSON (times in UTC, as the log's are read back); a step
+    ``known`` holds unchanged (the same object, the same first check) keeps its encoding."""
     state = snapshot.state
+    checks = snapshot.checks
+    if known is not None and len(known[0].state.steps) == len(state.steps):
+        before, rows = known
+        steps = [
+            row if s is old and checks.get(s.id) == before.checks.get(s.id)
+            else _encode_step(s, checks.get(s.id))
+            for s, old, row in zip(state.steps, before.state.steps, rows, strict=True)
+        ]  # fmt: skip
+    else:
+        steps = [_encode_step(s, checks.get(s.id)) for s in state.steps]
     return {
         "format": SNAPSHOT_FORMAT,
         "plan": snapshot.plan_key,
@@ -300,16 +325,16 @@ def encode_snapshot(snapshot: Snapshot) -> dict[str, Any]:
         "completed_at": _stamp(state.completed_at),
         "written_off_at": _stamp(state.written_off_at),
         "written_off_reason": state.written_off_reason,
-        "steps": [
-            [
-                s.id, s.owner, s.status.value, s.due.isoformat() if s.due else None,
-                _stamp(s.activated_at), _stamp(s.begun_at), _stamp(s.finished_at),
-                _stamp(s.held_since),
-                c.isoformat() if (c := snapshot.checks.get(s.id)) is not None else None,
-            ]
-            for s in state.steps
-        ],
-    }  # fmt: skip
+        "steps": steps,
+    }
+
+
+def _encode_step(s: StepState, check: dt.date | None) -> list[Any]:
+    return [
+        s.id, s.owner, s.status.value, s.due.isoformat() if s.due else None,
+        _stamp(s.activated_at), _stamp(s.begun_at), _stamp(s.finished_at), _stamp(s.held_since),
+        check.isoformat() if check is not None else None,
+    ]  # fmt: skip
 
 
 def decode_snapshot(assignment: str, number: int, data: Any) -> Snapshot | None:
@@ -361,7 +386,9 @@ def save_point(
     caller rolls back).
     """
     checks = next_checks or {}
-    encoded = encode_snapshot(snapshot) if snapshot is not None else None
+    encoded = None
+    if snapshot is not None:
+        encoded = encode_snapshot(snapshot, _encoded_steps(state, previous))
     if fast.usable(conn):
         text = json.dumps(encoded)  # what Core's JSON type writes (None: ``null``)
         times = (state.started_at, state.completed_at, state.written_off_at, now)
@@ -372,8 +399,8 @@ def save_point(
             key3 = (state.assignment, state.number, expected_version)
             if not fast.update_point(conn, key3, category.value, times, text, last_event):
                 return False
-        if snapshot is not None:
-            _written(state, text, snapshot)
+        if snapshot is not None and encoded is not None:
+            _written(state, text, snapshot, encoded["steps"])
     elif not _save_point_row(conn, state, category, expected_version, now, encoded, last_event):
         return False
     if expected_version is None:  # a new row: no step rows yet (they reference it)
