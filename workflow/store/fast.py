@@ -59,7 +59,8 @@ def _sqlite_stamp(value: dt.datetime | None) -> str | None:
     """What Core's SQLite ``DATETIME`` writes for an aware time: its UTC, no zone."""
     if value is None:
         return None
-    return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    # "YYYY-MM-DD HH:MM:SS.ffffff+00:00" without its offset
+    return value.astimezone(dt.UTC).isoformat(" ", "microseconds")[:26]
 
 
 def _sqlite_day(value: dt.date | None) -> str | None:
