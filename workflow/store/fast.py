@@ -210,9 +210,15 @@ def _dialect(conn: Connection) -> _Dialect:
     return _DIALECTS[(conn.dialect.name, conn.dialect.driver)]
 
 
+def _cursor(conn: Connection) -> Any:
+    """A cursor of the driver's connection ``conn`` holds (for sqlite3 and psycopg the
+    DBAPI connection is the driver's own)."""
+    return conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+
+
 def _execute(conn: Connection, sql: str, params: Sequence[Any]) -> Any:
     """Run one statement on the driver's connection in ``conn``'s transaction; its cursor."""
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cursor = _cursor(conn)
     try:
         cursor.execute(sql, params)
     except conn.dialect.loaded_dbapi.Error as exc:
@@ -359,7 +365,7 @@ def _execute_many(conn: Connection, sql: str, rows: Sequence[StepRow]) -> None:
         for i in _STEP_DAYS:
             values[i] = d.day(values[i])
         params.append(values)
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cursor = _cursor(conn)
     try:
         cursor.executemany(sql, params)
     except conn.dialect.loaded_dbapi.Error as exc:

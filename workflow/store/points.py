@@ -331,7 +331,7 @@ def encode_snapshot(snapshot: Snapshot, known: _Encoded | None = None) -> dict[s
 
 def _encode_step(s: StepState, check: dt.date | None) -> list[Any]:
     return [
-        s.id, s.owner, s.status.value, s.due.isoformat() if s.due else None,
+        s.id, s.owner, s.status, s.due.isoformat() if s.due else None,  # a StrEnum: its value
         _stamp(s.activated_at), _stamp(s.begun_at), _stamp(s.finished_at), _stamp(s.held_since),
         check.isoformat() if check is not None else None,
     ]  # fmt: skip
