@@ -51,8 +51,6 @@ _EVENT_COLUMNS = (
 #: Which of an event row's values are times, and which JSON.
 _EVENT_STAMPS = (5, 6)
 _EVENT_JSON = 7
-_STEP_STAMPS = (3, 4, 5, 6)
-_STEP_DAYS = (2, 7)
 
 
 def _sqlite_stamp(value: dt.datetime | None) -> str | None:
@@ -90,7 +88,8 @@ class _Dialect:
     insert_point: str
     update_point: str
     insert_step: str
-    update_step: str
+    #: A step UPDATE's placeholders: text (or integer), time, date.
+    marks: tuple[str, str, str]
     #: The events' INSERT for n rows, and the outbox rows' (built on first use).
     events: Callable[[int], str]
     outbox: Callable[[int], str]
@@ -125,11 +124,22 @@ _UPDATE_POINT = (
     "last_event_id = {0}, last_event_at = {1} "
     "WHERE assignment = {0} AND number = {0} AND version = {0}"
 )
-_UPDATE_STEP = (
-    "UPDATE steps SET status = {0}, owner = {0}, due = {2}, activated_at = {1}, "
-    "begun_at = {1}, finished_at = {1}, held_since = {1}, next_check_at = {2} "
-    "WHERE assignment = {0} AND number = {0} AND step = {0}"
-)
+#: A step row's values in :data:`StepRow`'s order, with their kinds (0 text, 1 time, 2 date).
+STEP_COLUMNS = (
+    "status", "owner", "due", "activated_at", "begun_at", "finished_at", "held_since",
+    "next_check_at",
+)  # fmt: skip
+_STEP_KINDS = (0, 0, 2, 1, 1, 1, 1, 2)
+
+
+@functools.cache
+def _update_step(marks: tuple[str, str, str], columns: tuple[int, ...]) -> str:
+    """The step rows' UPDATE setting only these columns (indexes into
+    :data:`STEP_COLUMNS`): SQLite rewrites an index entry for each column set, changed or
+    not (``next_check_at`` and ``owner, status`` are indexed)."""
+    sets = ", ".join(f"{STEP_COLUMNS[i]} = {marks[_STEP_KINDS[i]]}" for i in columns)
+    t = marks[0]
+    return f"UPDATE steps SET {sets} WHERE assignment = {t} AND number = {t} AND step = {t}"  # noqa: S608
 
 
 @functools.cache
@@ -174,7 +184,7 @@ _SQLITE = _Dialect(
     insert_point=_INSERT_POINT.format("?", "?", "?"),
     update_point=_UPDATE_POINT.format("?", "?", "?"),
     insert_step=_INSERT_STEP.format("?", "?", "?"),
-    update_step=_UPDATE_STEP.format("?", "?", "?"),
+    marks=("?", "?", "?"),
     events=_sqlite_events,
     outbox=_sqlite_outbox,
     stamp=_sqlite_stamp,
@@ -189,7 +199,7 @@ _POSTGRES = _Dialect(
     insert_point=_INSERT_POINT.format("%s", "%s::timestamptz", "%s::json"),
     update_point=_UPDATE_POINT.format("%s", "%s::timestamptz", "%s::json"),
     insert_step=_INSERT_STEP.format("%s", "%s::timestamptz", "%s::date"),
-    update_step=_UPDATE_STEP.format("%s", "%s::timestamptz", "%s::date"),
+    marks=("%s", "%s::timestamptz", "%s::date"),
     events=_pg_events,
     outbox=_pg_outbox,
     stamp=_pg_stamp,
@@ -347,24 +357,35 @@ def update_point(
 
 def insert_steps(conn: Connection, rows: Sequence[StepRow]) -> None:
     """Insert step rows (values then key, as :data:`StepRow`), in one ``executemany``."""
-    _execute_many(conn, _dialect(conn).insert_step, rows)
-
-
-def update_steps(conn: Connection, rows: Sequence[StepRow]) -> None:
-    """Update step rows (values then key, as :data:`StepRow`), in one ``executemany``."""
-    _execute_many(conn, _dialect(conn).update_step, rows)
-
-
-def _execute_many(conn: Connection, sql: str, rows: Sequence[StepRow]) -> None:
     d = _dialect(conn)
-    params = []
-    for row in rows:
-        values = list(row)
-        for i in _STEP_STAMPS:
-            values[i] = d.stamp(values[i])
-        for i in _STEP_DAYS:
-            values[i] = d.day(values[i])
-        params.append(values)
+    _execute_many(conn, d.insert_step, [_step_params(d, row, _ALL_STEP_COLUMNS) for row in rows])
+
+
+def update_steps(conn: Connection, columns: tuple[int, ...], rows: Sequence[StepRow]) -> None:
+    """Update step rows, in one ``executemany``: the ``columns`` (indexes into
+    :data:`STEP_COLUMNS`, in its order) of each, to its values (in that order, then its
+    key: assignment, number, step)."""
+    d = _dialect(conn)
+    _execute_many(
+        conn, _update_step(d.marks, columns), [_step_params(d, row, columns) for row in rows]
+    )
+
+
+_ALL_STEP_COLUMNS = tuple(range(len(STEP_COLUMNS)))
+
+
+def _step_params(d: _Dialect, row: StepRow, columns: tuple[int, ...]) -> list[Any]:
+    values = list(row)
+    for at, column in enumerate(columns):
+        kind = _STEP_KINDS[column]
+        if kind == 1:
+            values[at] = d.stamp(values[at])
+        elif kind == 2:
+            values[at] = d.day(values[at])
+    return values
+
+
+def _execute_many(conn: Connection, sql: str, params: Sequence[Sequence[Any]]) -> None:
     cursor = _cursor(conn)
     try:
         cursor.executemany(sql, params)
