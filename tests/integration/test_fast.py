@@ -37,6 +37,7 @@ from workflow.core.calendar import Calendar
 from workflow.definitions.loader import load
 from workflow.engine import Engine
 from workflow.store import connect, fast, migrate, tables
+from workflow.store import versions as store_versions
 
 T0 = dt.datetime(2024, 3, 4, 8, 0, 0, 123456, tzinfo=STOCKHOLM)  # a Monday
 #: The tables a command writes, by their key.
@@ -190,9 +191,10 @@ def test_the_fast_path_writes_the_rows_core_writes(
 def test_the_fast_path_reads_what_core_reads(
     fresh_db: Callable[[str], sa.Engine], tmp_path: Path
 ) -> None:
-    """Each point's head (version, snapshot, last event, latest event) and the
-    assignment's digest read the same on both paths, from the same rows; a snapshot the
-    fast path takes from what this process wrote is the one decoding its text gives."""
+    """Each point's head (version, snapshot, last event, latest event), its history, and
+    the assignment's digest and versions read the same on both paths, from the same rows;
+    a snapshot the fast path takes from what this process wrote is the one decoding its
+    text gives."""
     db = fresh_db("read")
     definitions = load([_write_definitions(tmp_path / "defs")])
     _run_commands(Engine(db=db, definitions=definitions, calendar=Calendar(), timezone=STOCKHOLM))
@@ -213,6 +215,13 @@ def test_the_fast_path_reads_what_core_reads(
                 # (repr: the times' zones too, UTC as decoded, not the commands' local zone)
                 assert repr(head) == repr(store.point_head(slow, "fast", number))
             assert store.point_head(quick, "fast", 4) is store.point_head(slow, "fast", 4) is None
+            for number in (1, 2, 3, 4):  # 4 has no events: the fast path's probe says so
+                history = store.list_events(quick, assignment="fast", point=number)
+                assert history == store.list_events(slow, assignment="fast", point=number)
+                assert bool(history) is (number != 4)
+            assert store_versions.has_versions(quick, "fast")
+            assert not store_versions.has_versions(quick, "none")
+            assert store_versions.has_versions(slow, "fast")
             digest = store.assignment_digest(quick, "fast")
             assert digest == definitions.assignment("fast").digest
             assert digest == store.assignment_digest(slow, "fast")

@@ -166,6 +166,8 @@ def list_events(
 ) -> list[tuple[int, Event]]:
     """Events with their ids, oldest first, filtered."""
     if assignment is not None and point is not None and not since and limit is None:
+        if fast.usable(conn) and not fast.has_events(conn, assignment, point):
+            return []  # a point starting: one indexed probe
         rows = conn.execute(_POINT_HISTORY, {"a": assignment, "n": point})  # built once
         return [(row.id, to_event(row)) for row in rows]
     query = sa.select(events).where(events.c.id > since).order_by(events.c.id)

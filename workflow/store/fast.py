@@ -85,6 +85,8 @@ class _Dialect:
     digest: str
     version: str
     unplan: str
+    any_event: str
+    any_version: str
     insert_point: str
     update_point: str
     insert_step: str
@@ -108,6 +110,8 @@ _HEAD = (
 _DIGEST = "SELECT digest FROM assignments WHERE id = {0}"
 _VERSION = "SELECT version FROM points WHERE assignment = {0} AND number = {1}"
 _UNPLAN = "DELETE FROM planned_starts WHERE assignment = {0} AND number = {1}"
+_ANY_EVENT = "SELECT 1 FROM events WHERE assignment = {0} AND point = {1} LIMIT 1"
+_ANY_VERSION = "SELECT 1 FROM definition_versions WHERE assignment = {0} LIMIT 1"
 _INSERT_POINT = (
     "INSERT INTO points (version, category, started_at, completed_at, written_off_at, "
     "updated_at, snapshot, last_event_id, last_event_at, assignment, number) "
@@ -181,6 +185,8 @@ _SQLITE = _Dialect(
     digest=_DIGEST.format("?"),
     version=_VERSION.format("?", "?"),
     unplan=_UNPLAN.format("?", "?"),
+    any_event=_ANY_EVENT.format("?", "?"),
+    any_version=_ANY_VERSION.format("?"),
     insert_point=_INSERT_POINT.format("?", "?", "?"),
     update_point=_UPDATE_POINT.format("?", "?", "?"),
     insert_step=_INSERT_STEP.format("?", "?", "?"),
@@ -196,6 +202,8 @@ _POSTGRES = _Dialect(
     digest=_DIGEST.format("%s::varchar"),
     version=_VERSION.format("%s::varchar", "%s::integer"),
     unplan=_UNPLAN.format("%s::varchar", "%s::integer"),
+    any_event=_ANY_EVENT.format("%s::varchar", "%s::integer"),
+    any_version=_ANY_VERSION.format("%s::varchar"),
     insert_point=_INSERT_POINT.format("%s", "%s::timestamptz", "%s::json"),
     update_point=_UPDATE_POINT.format("%s", "%s::timestamptz", "%s::json"),
     insert_step=_INSERT_STEP.format("%s", "%s::timestamptz", "%s::date"),
@@ -299,6 +307,16 @@ def append_events(
 def point_version(conn: Connection, assignment: str, number: int) -> int | None:
     row = _execute(conn, _dialect(conn).version, (assignment, number)).fetchone()
     return row[0] if row is not None else None
+
+
+def has_events(conn: Connection, assignment: str, number: int) -> bool:
+    """Whether the point has any event (one step into the events' index)."""
+    return _execute(conn, _dialect(conn).any_event, (assignment, number)).fetchone() is not None
+
+
+def has_versions(conn: Connection, assignment: str) -> bool:
+    """Whether any version of the assignment's definition is recorded."""
+    return _execute(conn, _dialect(conn).any_version, (assignment,)).fetchone() is not None
 
 
 def unplan(conn: Connection, assignment: str, number: int) -> None:
