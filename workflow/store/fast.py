@@ -1,9 +1,10 @@
 """Fast statements: a command's hot statements sent straight to the driver.
 
-An engine command runs the same few statements every time: the point's head, the
-assignment's digest, the events and their outbox rows, the point's row, its changed step
-rows. Through SQLAlchemy Core each costs about 0.1 ms of Python on top of the database's
-own work (the compiled cache's lookup, the parameters' and the result's processing);
+An engine command runs the same few statements every time: the point's head (with its
+assignment's digest), the events and their outbox rows, the point's row, its changed step
+rows; a start, the point's and its steps' INSERTs. Through SQLAlchemy Core each costs
+about 0.1 ms of Python on top of the database's own work (the compiled cache's lookup,
+the parameters' and the result's processing);
 here each is a precomputed SQL string with a tuple of parameters, executed on the
 driver's connection under the caller's :class:`~sqlalchemy.engine.Connection`, so in the
 same transaction, committed or rolled back with it. Nothing else changes: the same rows,
@@ -15,7 +16,8 @@ paths write the same rows on SQLite and PostgreSQL):
 - JSON as ``json.dumps`` text, what Core's JSON type writes (``::json`` on PostgreSQL;
   None as JSON ``null``, as Core's ``JSON`` does);
 - read back as Core reads: naive times from SQLite (:func:`~workflow.store.tables.aware`
-  makes them UTC), JSON decoded.
+  makes them UTC); a snapshot as its JSON text (:mod:`workflow.store.points` decodes it,
+  or takes the snapshot it wrote as that text).
 
 :func:`usable` says whether a connection may take this path: SQLite (``sqlite3``) or
 PostgreSQL (psycopg 3), and nobody listening to the engine's statements (the console's
