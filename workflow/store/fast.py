@@ -4,10 +4,10 @@ An engine command runs the same few statements every time: the point's head (wit
 assignment's digest), the events and their outbox rows, the point's row, its changed step
 rows; a start, the point's and its steps' INSERTs. Through SQLAlchemy Core each costs
 about 0.1 ms of Python on top of the database's own work (the compiled cache's lookup,
-the parameters' and the result's processing);
-here each is a precomputed SQL string with a tuple of parameters, executed on the
-driver's connection under the caller's :class:`~sqlalchemy.engine.Connection`, so in the
-same transaction, committed or rolled back with it. Nothing else changes: the same rows,
+the parameters' and the result's processing); here each is a precomputed SQL string with
+a tuple of parameters, executed on the driver's connection under the caller's
+:class:`~sqlalchemy.engine.Connection`, so in the same transaction, committed or rolled
+back with it. Nothing else changes: the same rows,
 the same values in them as Core writes (``tests/integration/test_fast.py`` checks both
 paths write the same rows on SQLite and PostgreSQL):
 
