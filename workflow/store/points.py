@@ -223,8 +223,8 @@ def point_head(conn: Connection, assignment: str, number: int) -> Head | None:
 #: the database, whichever transaction committed or not, the same text reads the same).
 #: With it, each step's encoding (a step unchanged since keeps it).
 _WRITTEN: dict[tuple[str, int], tuple[str, Snapshot, list[list[Any]]]] = {}
-#: Past this many points, the cache starts anew.
-_WRITTEN_MAX = 20_000
+#: Past this many points (a few kB each), the cache starts anew.
+_WRITTEN_MAX = 4_096
 
 
 def _read_snapshot(assignment: str, number: int, text: str | None) -> Snapshot | None:
