@@ -171,12 +171,12 @@ class Engine:
         except sa.exc.OperationalError as exc:
             raise Unreachable(f"cannot reach the database: {_first_line(exc)}") from None
 
-    def _current(self, conn: Connection, plan: PointPlan) -> _Current:
-        """The point's state as a command finds it: its snapshot with the events after it
-        folded in (usually none), or, when there is no snapshot it can trust, a replay of
-        its whole log (the first command after 0012, after an amendment changed its steps,
-        or a snapshot whose last event is not the point's)."""
-        head = store.point_head(conn, plan.assignment, plan.number)
+    def _current(self, conn: Connection, plan: PointPlan, head: store.Head | None) -> _Current:
+        """The point's state as a command finds it from its row (``head``, just read; None
+        when it has none): its snapshot with the events after it folded in (usually none),
+        or, when there is no snapshot it can trust, a replay of its whole log (the first
+        command after 0012, after an amendment changed its steps, or a snapshot whose last
+        event is not the point's)."""
         key = replay_key(plan)
         if head is not None and head.snapshot is not None and head.last_event_id is not None:
             after: list[tuple[int, Event]] | None = None
@@ -210,11 +210,12 @@ class Engine:
         plan: PointPlan,
         action: Action,
         now: dt.datetime,
+        head: store.Head | None,
         judged: PointState | None = None,
     ) -> Outcome:
-        """Run one action; who may take it is judged on ``judged`` (the state when a batch
-        began), else on the state it finds."""
-        found = self._current(conn, plan)
+        """Run one action on the point whose row (``head``) was just read; who may take it
+        is judged on ``judged`` (the state when a batch began), else on the state it finds."""
+        found = self._current(conn, plan, head)
         if found.last_at is not None and now < found.last_at:
             latest = found.last_at.astimezone(now.tzinfo)
             raise InvalidInput(
@@ -254,7 +255,7 @@ class Engine:
     ) -> Outcome:
         """Run one action in the caller's transaction (an amendment's); the events are the
         caller's to publish once it commits."""
-        return self._run(conn, plan, action, self._local(now))
+        return self._run(conn, plan, action, self._local(now), _head(conn, plan))
 
     def local(self, now: dt.datetime) -> dt.datetime:
         """``now`` in the configured zone (it must be aware)."""
@@ -294,7 +295,8 @@ class Engine:
         digest = store.assignment_digest(conn, plan.assignment)
         if digest is None or digest != self.definitions.assignment(plan.assignment).digest:
             return None
-        return self._run(conn, plan, OpenOccurrences(actor=SYSTEM, step=duty), self._local(now))
+        action = OpenOccurrences(actor=SYSTEM, step=duty)
+        return self._run(conn, plan, action, self._local(now), _head(conn, plan))
 
     def _require_authority(
         self, plan: AssignmentPlan, actor: str, recorded_by: str | None, verb: str
@@ -307,8 +309,13 @@ class Engine:
                 raise NotPermitted(person=person, verb=verb, target=plan.id,
                                    who=permissions.authority_words(authority))  # fmt: skip
 
-    def _require_same_definition(self, conn: Connection, plan: AssignmentPlan) -> None:
-        digest = store.assignment_digest(conn, plan.id)
+    def _require_same_definition(
+        self, conn: Connection, plan: AssignmentPlan, digest: str | None = None
+    ) -> None:
+        """Refuse unless the assignment was started from this definition (``digest``: the
+        stored one, when the caller has read it)."""
+        if digest is None:
+            digest = store.assignment_digest(conn, plan.id)
         if digest is None:
             raise TransitionNotAllowed(
                 command="change",
@@ -351,11 +358,15 @@ class Engine:
         assignment = self.definitions.assignment(plan.assignment)
         try:
             with self.db.begin() as conn:
-                self._require_same_definition(conn, assignment)
+                # The point's row, with its assignment's digest: checked, then acted on.
+                head = _head(conn, plan)
+                self._require_same_definition(conn, assignment, head.digest if head else None)
                 outcomes: list[Outcome] = []
                 for action in actions:  # a batch is judged as of its start (a reply's)
                     judged = outcomes[0].before if outcomes else None
-                    outcomes.append(self._run(conn, plan, action, local, judged))
+                    if outcomes:
+                        head = _head(conn, plan)  # as the last action left it
+                    outcomes.append(self._run(conn, plan, action, local, head, judged))
                 if also is not None:
                     also(conn, outcomes)
         except sa.exc.IntegrityError:
@@ -436,15 +447,16 @@ class Engine:
                 self._record_definition(conn, plan, report, accept_changes, local, actor)
                 for point in points:
                     start_on = self.calendar.start_on(point.start) if point.start else None
+                    head = None if point.rejected else _head(conn, point)
                     if point.rejected:
                         report.rejected.append(point.number)
-                    elif store.point_version(conn, plan.id, point.number) is not None:
+                    elif head is not None:
                         report.already.append(point.number)
                     elif only is None and start_on and start_on > local.date():
                         report.scheduled[point.number] = start_on
                     else:
                         started = StartPoint(actor=actor, recorded_by=recorded_by)
-                        outcome = self._run(conn, point, started, local)
+                        outcome = self._run(conn, point, started, local, head)
                         planned.unplan(conn, plan.id, point.number)
                         report.started.append(point.number)
                         report.event_ids.extend(outcome.event_ids)
@@ -475,10 +487,11 @@ class Engine:
         assert plan is not None
         if row.digest != plan.digest:
             return None
-        if store.point_version(conn, due.assignment, due.number) is not None:
+        head = _head(conn, point)
+        if head is not None:
             planned.unplan(conn, due.assignment, due.number)
             return None
-        outcome = self._run(conn, point, StartPoint(actor=SYSTEM), self._local(now))
+        outcome = self._run(conn, point, StartPoint(actor=SYSTEM), self._local(now), head)
         planned.unplan(conn, due.assignment, due.number)
         return outcome
 
@@ -618,6 +631,11 @@ class Engine:
 
 
 _RUNNING = {Category.TO_START.value, Category.ONGOING.value}
+
+
+def _head(conn: Connection, plan: PointPlan) -> store.Head | None:
+    """The point's row as a command reads it first (None: it has none, never started)."""
+    return store.point_head(conn, plan.assignment, plan.number)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -51,11 +51,12 @@ class EventLog:
         With a publisher, the rows are claimed for it (on the wall clock, whatever ``now``
         a command was given): it publishes them once committed, and the relay does not.
         """
-        stamped = [e if e.login else e.model_copy(update={"login": self.login}) for e in events]
         claimed_until = None
         if self.on_commit is not None:
             claimed_until = dt.datetime.now(dt.UTC) + outbox.CLAIM_LEASE
-        return store.append_events(conn, stamped, now=now, claimed_until=claimed_until)
+        return store.append_events(
+            conn, events, now=now, claimed_until=claimed_until, login=self.login
+        )
 
     def committed(self, event_ids: Sequence[int]) -> None:
         """The transaction that wrote these events committed: publish them."""

@@ -13,7 +13,8 @@ import functools
 import hashlib
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from typing import Any
 
 from workflow.core import recurrence
 from workflow.core.calendar import Calendar
@@ -184,7 +185,7 @@ class AssignmentPlan:
         """
         if self._digest is not None:
             return self._digest
-        data = asdict(self)
+        data = _plain(self)
         data.pop("public")
         data.pop("_digest")
         for name in _ADDED_ASSIGNMENT_FIELDS:
@@ -200,6 +201,26 @@ class AssignmentPlan:
         object.__setattr__(self, "_digest", digest)  # frozen: set once, like a cached property
         return digest
 
+
+def _plain(value: Any) -> Any:
+    """``dataclasses.asdict`` without its deep copies (a plan's values are immutable): the
+    same dicts and lists, so the same JSON, in a fraction of the time."""
+    if value is None or isinstance(value, (str, int, float)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    names = _FIELDS.get(type(value))
+    if names is None:
+        if not is_dataclass(value) or isinstance(value, type):
+            return value
+        names = _FIELDS[type(value)] = tuple(f.name for f in fields(value))
+    return {name: _plain(getattr(value, name)) for name in names}
+
+
+#: Each dataclass's field names, as :func:`_plain` meets them.
+_FIELDS: dict[type, tuple[str, ...]] = {}
 
 #: StepPlan fields added after release 0.2: hashed only when set.
 _ADDED_STEP_FIELDS = ("repeat", "period")

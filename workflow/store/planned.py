@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from workflow.store import fast
 from workflow.store.tables import planned_starts, utc
 
 
@@ -60,6 +61,9 @@ _UNPLAN = planned_starts.delete().where(
 
 def unplan(conn: Connection, assignment: str, number: int) -> None:
     """The point started (or is no longer planned): the sweep stops looking at it."""
+    if fast.usable(conn):
+        fast.unplan(conn, assignment, number)
+        return
     conn.execute(_UNPLAN, {"a": assignment, "n": number})
 
 

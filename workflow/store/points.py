@@ -7,6 +7,7 @@ it joins the caller's transaction; nothing here commits.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from workflow.core.events import EventType
 from workflow.core.state import Category, PointState, StepState, StepStatus
+from workflow.store import fast
 from workflow.store.tables import assignments, aware, events, points, steps, utc
 
 #: The events after which a step's reply addresses are new.
@@ -53,6 +55,8 @@ _DIGEST = sa.select(assignments.c.digest).where(assignments.c.id == sa.bindparam
 
 def assignment_digest(conn: Connection, assignment_id: str) -> str | None:
     """The digest of the definition an assignment runs on; None when it was never started."""
+    if fast.usable(conn):
+        return fast.assignment_digest(conn, assignment_id)
     found: str | None = conn.execute(_DIGEST, {"a": assignment_id}).scalar_one_or_none()
     return found
 
@@ -98,6 +102,8 @@ _VERSION = sa.select(points.c.version).where(
 
 def point_version(conn: Connection, assignment: str, number: int) -> int | None:
     """The point's version, or None when it has no row yet (never started)."""
+    if fast.usable(conn):
+        return fast.point_version(conn, assignment, number)
     found: int | None = conn.execute(_VERSION, {"a": assignment, "n": number}).scalar_one_or_none()
     return found
 
@@ -162,6 +168,8 @@ class Head:
     #: The point's last event in the log: when it is ``last_event_id``, nothing is to be
     #: folded in (the usual case, read in the same query).
     latest_event_id: int | None
+    #: The digest of the definition its assignment runs on (read in the same query).
+    digest: str | None = None
 
 
 #: The point's last event id: one step into the events' (assignment, point, id) index.
@@ -178,21 +186,105 @@ _HEAD = sa.select(
     points.c.last_event_id,
     points.c.last_event_at,
     _LATEST.label("latest"),
+    sa.select(assignments.c.digest)
+    .where(assignments.c.id == points.c.assignment)
+    .scalar_subquery()
+    .label("digest"),
 ).where(points.c.assignment == sa.bindparam("a"), points.c.number == sa.bindparam("n"))
 
 
 def point_head(conn: Connection, assignment: str, number: int) -> Head | None:
-    """The point's version, snapshot and last event; None when it has no row yet."""
-    row = conn.execute(_HEAD, {"a": assignment, "n": number}).one_or_none()
-    if row is None:
-        return None
+    """The point's version, snapshot and last event, and its assignment's digest; None when
+    it has no row yet."""
+    row: Any
+    if fast.usable(conn):
+        row = fast.point_head(conn, assignment, number)
+        if row is None:
+            return None
+        snapshot = _read_snapshot(assignment, number, row.snapshot)
+    else:
+        row = conn.execute(_HEAD, {"a": assignment, "n": number}).one_or_none()
+        if row is None:
+            return None
+        snapshot = decode_snapshot(assignment, number, row.snapshot)
     return Head(
         version=row.version,
-        snapshot=decode_snapshot(assignment, number, row.snapshot),
+        snapshot=snapshot,
         last_event_id=row.last_event_id,
         last_event_at=aware(row.last_event_at),
         latest_event_id=row.latest,
+        digest=row.digest,
     )
+
+
+#: The last snapshot this process wrote to each point's row, with its JSON text, as
+#: :func:`decode_snapshot` would read it back: a command finding that text in the row takes
+#: it instead of decoding it again (a pure function of the text and the point: whatever
+#: the database, whichever transaction committed or not, the same text reads the same).
+#: With it, each step's encoding (a step unchanged since keeps it).
+_WRITTEN: dict[tuple[str, int], tuple[str, Snapshot, list[list[Any]]]] = {}
+#: Past this many points (a few kB each), the cache starts anew.
+_WRITTEN_MAX = 4_096
+
+
+def _read_snapshot(assignment: str, number: int, text: str | None) -> Snapshot | None:
+    """A snapshot from the row's JSON text (see :data:`_WRITTEN`)."""
+    if text is None:
+        return None
+    known = _WRITTEN.get((assignment, number))
+    if known is not None and known[0] == text:
+        return known[1]
+    return decode_snapshot(assignment, number, json.loads(text))
+
+
+def _written(state: PointState, text: str, snapshot: Snapshot, steps: list[list[Any]]) -> None:
+    """Remember the snapshot written as ``text``, as it will be read back."""
+    if len(_WRITTEN) >= _WRITTEN_MAX:
+        _WRITTEN.clear()
+    _WRITTEN[(state.assignment, state.number)] = (text, as_read(snapshot), steps)
+
+
+def _encoded_steps(state: PointState, previous: Snapshot | None) -> _Encoded | None:
+    """The steps of ``previous`` and their encoding, when it is the snapshot this process
+    wrote last for the point."""
+    known = _WRITTEN.get((state.assignment, state.number))
+    if previous is None or known is None or known[1] is not previous:
+        return None
+    return previous, known[2]
+
+
+def as_read(snapshot: Snapshot) -> Snapshot:
+    """The snapshot as :func:`decode_snapshot` reads back its encoding: times in UTC, no
+    notes, a first check for each step (None unless given)."""
+    state = snapshot.state
+    steps = tuple(_step_as_read(s) for s in state.steps)
+    read = PointState(
+        assignment=state.assignment, number=state.number, steps=steps,
+        started_at=_utc(state.started_at), start_date=state.start_date,
+        completed_at=_utc(state.completed_at), written_off_at=_utc(state.written_off_at),
+        written_off_reason=state.written_off_reason,
+    )  # fmt: skip
+    checks = {s.id: snapshot.checks.get(s.id) for s in steps}
+    return Snapshot(state=read, checks=checks, plan_key=snapshot.plan_key)
+
+
+def _step_as_read(s: StepState) -> StepState:
+    """The step with its times in UTC (itself when they are)."""
+    a, b, f, h = s.activated_at, s.begun_at, s.finished_at, s.held_since
+    utc_ = dt.UTC
+    if (
+        (a is None or a.tzinfo is utc_) and (b is None or b.tzinfo is utc_)
+        and (f is None or f.tzinfo is utc_) and (h is None or h.tzinfo is utc_)
+    ):  # fmt: skip
+        return s
+    return StepState(
+        id=s.id, owner=s.owner, status=s.status, due=s.due, activated_at=_utc(a),
+        begun_at=_utc(b), finished_at=_utc(f), held_since=_utc(h),
+    )  # fmt: skip
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    return value if value is None or value.tzinfo is dt.UTC else value.astimezone(dt.UTC)
 
 
 def _stamp(value: dt.datetime | None) -> str | None:
@@ -207,9 +299,24 @@ def _day(value: str | None) -> dt.date | None:
     return dt.date.fromisoformat(value) if value is not None else None
 
 
-def encode_snapshot(snapshot: Snapshot) -> dict[str, Any]:
-    """A snapshot as the row's JSON (times in UTC, as the log's are read back)."""
+#: A snapshot and its steps' encoding.
+_Encoded = tuple[Snapshot, list[list[Any]]]
+
+
+def encode_snapshot(snapshot: Snapshot, known: _Encoded | None = None) -> dict[str, Any]:
+    """A snapshot as the row's JSON (times in UTC, as the log's are read back); a step
+    ``known`` holds unchanged (the same object, the same first check) keeps its encoding."""
     state = snapshot.state
+    checks = snapshot.checks
+    if known is not None and len(known[0].state.steps) == len(state.steps):
+        before, rows = known
+        steps = [
+            row if s is old and checks.get(s.id) == before.checks.get(s.id)
+            else _encode_step(s, checks.get(s.id))
+            for s, old, row in zip(state.steps, before.state.steps, rows, strict=True)
+        ]  # fmt: skip
+    else:
+        steps = [_encode_step(s, checks.get(s.id)) for s in state.steps]
     return {
         "format": SNAPSHOT_FORMAT,
         "plan": snapshot.plan_key,
@@ -218,16 +325,16 @@ def encode_snapshot(snapshot: Snapshot) -> dict[str, Any]:
         "completed_at": _stamp(state.completed_at),
         "written_off_at": _stamp(state.written_off_at),
         "written_off_reason": state.written_off_reason,
-        "steps": [
-            [
-                s.id, s.owner, s.status.value, s.due.isoformat() if s.due else None,
-                _stamp(s.activated_at), _stamp(s.begun_at), _stamp(s.finished_at),
-                _stamp(s.held_since),
-                c.isoformat() if (c := snapshot.checks.get(s.id)) is not None else None,
-            ]
-            for s in state.steps
-        ],
-    }  # fmt: skip
+        "steps": steps,
+    }
+
+
+def _encode_step(s: StepState, check: dt.date | None) -> list[Any]:
+    return [
+        s.id, s.owner, s.status, s.due.isoformat() if s.due else None,  # a StrEnum: its value
+        _stamp(s.activated_at), _stamp(s.begun_at), _stamp(s.finished_at), _stamp(s.held_since),
+        check.isoformat() if check is not None else None,
+    ]  # fmt: skip
 
 
 def decode_snapshot(assignment: str, number: int, data: Any) -> Snapshot | None:
@@ -279,13 +386,49 @@ def save_point(
     caller rolls back).
     """
     checks = next_checks or {}
+    encoded = None
+    if snapshot is not None:
+        encoded = encode_snapshot(snapshot, _encoded_steps(state, previous))
+    if fast.usable(conn):
+        text = json.dumps(encoded)  # what Core's JSON type writes (None: ``null``)
+        times = (state.started_at, state.completed_at, state.written_off_at, now)
+        if expected_version is None:
+            key = (state.assignment, state.number)
+            fast.insert_point(conn, key, category.value, times, text, last_event)
+        else:
+            key3 = (state.assignment, state.number, expected_version)
+            if not fast.update_point(conn, key3, category.value, times, text, last_event):
+                return False
+        if snapshot is not None and encoded is not None:
+            _written(state, text, snapshot, encoded["steps"])
+    elif not _save_point_row(conn, state, category, expected_version, now, encoded, last_event):
+        return False
+    if expected_version is None:  # a new row: no step rows yet (they reference it)
+        _insert_steps(conn, state, checks)
+    elif previous is None:
+        _save_steps(conn, state, checks)
+    else:
+        _save_changed_steps(conn, state, checks, previous)
+    return True
+
+
+def _save_point_row(
+    conn: Connection,
+    state: PointState,
+    category: Category,
+    expected_version: int | None,
+    now: dt.datetime,
+    encoded: dict[str, Any] | None,
+    last_event: tuple[int | None, dt.datetime | None],
+) -> bool:
+    """The point's row through Core; False when the optimistic lock fails."""
     values = {
         "category": category.value,
         "started_at": utc(state.started_at),
         "completed_at": utc(state.completed_at),
         "written_off_at": utc(state.written_off_at),
         "updated_at": utc(now),
-        "snapshot": encode_snapshot(snapshot) if snapshot is not None else None,
+        "snapshot": encoded,
         "last_event_id": last_event[0],
         "last_event_at": utc(last_event[1]),
     }
@@ -295,19 +438,13 @@ def save_point(
                 assignment=state.assignment, number=state.number, version=1, **values
             )
         )
-    else:
-        result = conn.execute(
-            _UPDATE_POINT,
-            {"a": state.assignment, "n": state.number, "expected": expected_version,
-             "p_version": expected_version + 1, **{f"p_{k}": v for k, v in values.items()}},
-        )  # fmt: skip
-        if result.rowcount != 1:
-            return False
-    if previous is None or expected_version is None:
-        _save_steps(conn, state, checks)
-    else:
-        _save_changed_steps(conn, state, checks, previous)
-    return True
+        return True
+    result = conn.execute(
+        _UPDATE_POINT,
+        {"a": state.assignment, "n": state.number, "expected": expected_version,
+         "p_version": expected_version + 1, **{f"p_{k}": v for k, v in values.items()}},
+    )  # fmt: skip
+    return bool(result.rowcount == 1)
 
 
 _UPDATE_POINT = (
@@ -364,7 +501,7 @@ def _save_changed_steps(
     """Write only the step rows whose state or first check differs from ``previous``."""
     before = {s.id: s for s in previous.state.steps}
     key = {"a": state.assignment, "n": state.number}
-    inserted, updated = [], []
+    inserted, changed = [], []
     for step in state.steps:
         check = checks.get(step.id)
         old = before.pop(step.id, None)
@@ -372,21 +509,67 @@ def _save_changed_steps(
             inserted.append({"assignment": state.assignment, "number": state.number,
                              "step": step.id, **_step_values(step, check)})  # fmt: skip
         elif old != step or previous.checks.get(step.id) != check:
-            values = _step_values(step, check)
-            updated.append({**key, "s": step.id, **{f"v_{k}": v for k, v in values.items()}})
-    if updated:
-        conn.execute(_UPDATE_STEP, updated)
+            changed.append((step, check, old, previous.checks.get(step.id)))
+    if changed and fast.usable(conn):
+        _update_changed_columns(conn, state, changed)
+    elif changed:
+        conn.execute(_UPDATE_STEP, [
+            {**key, "s": s.id, **{f"v_{k}": v for k, v in _step_values(s, check).items()}}
+            for s, check, _, _ in changed
+        ])  # fmt: skip
     if before:
         conn.execute(_DELETE_STEP, [{**key, "s": gone} for gone in before])
     if inserted:
         conn.execute(steps.insert(), inserted)
 
 
+def _update_changed_columns(
+    conn: Connection,
+    state: PointState,
+    changed: list[tuple[StepState, dt.date | None, StepState, dt.date | None]],
+) -> None:
+    """The changed step rows on the fast path, setting only the columns that changed in
+    any of them (an indexed column set unchanged still costs its index a page)."""
+    rows: list[tuple[Any, ...]] = []
+    differ: set[int] = set()
+    for step, check, old, old_check in changed:
+        new = _step_tuple(step, check)
+        differ.update(i for i, (a, b) in enumerate(zip(new, _step_tuple(old, old_check),
+                                                       strict=True)) if a != b)  # fmt: skip
+        rows.append(new)
+    columns = tuple(sorted(differ))
+    fast.update_steps(conn, columns, [
+        (*(new[i] for i in columns), state.assignment, state.number, step.id)
+        for new, (step, _, _, _) in zip(rows, changed, strict=True)
+    ])  # fmt: skip
+
+
+def _step_tuple(s: StepState, check: dt.date | None) -> tuple[Any, ...]:
+    """A step's values in :data:`~workflow.store.fast.STEP_COLUMNS`' order."""
+    return (s.status.value, s.owner, s.due, s.activated_at, s.begun_at, s.finished_at,
+            s.held_since, check)  # fmt: skip
+
+
 def _save_steps(
     conn: Connection, state: PointState, next_checks: dict[str, dt.date | None]
 ) -> None:
+    """Every step row anew."""
     key = (steps.c.assignment == state.assignment) & (steps.c.number == state.number)
     conn.execute(steps.delete().where(key))
+    _insert_steps(conn, state, next_checks)
+
+
+def _insert_steps(
+    conn: Connection, state: PointState, next_checks: dict[str, dt.date | None]
+) -> None:
+    if not state.steps:
+        return
+    if fast.usable(conn):
+        fast.insert_steps(conn, [
+            (*_step_tuple(s, next_checks.get(s.id)), state.assignment, state.number, s.id)
+            for s in state.steps
+        ])  # fmt: skip
+        return
     rows: Sequence[dict[str, Any]] = [
         {
             "assignment": state.assignment,
@@ -403,5 +586,4 @@ def _save_steps(
         }
         for s in state.steps
     ]
-    if rows:
-        conn.execute(steps.insert(), list(rows))
+    conn.execute(steps.insert(), list(rows))

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from workflow.core.plan import AssignmentPlan
 from workflow.core.versions import from_data
+from workflow.store import fast
 from workflow.store.tables import aware, definition_versions, utc
 
 
@@ -66,6 +67,8 @@ _ANY = (
 
 def has_versions(conn: Connection, assignment: str) -> bool:
     """Whether any version of the assignment is recorded (one indexed read, no plans)."""
+    if fast.usable(conn):
+        return fast.has_versions(conn, assignment)
     return conn.execute(_ANY, {"a": assignment}).first() is not None
 
 

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.support import DEFINITIONS
+from workflow.core import plan as plan_module
 from workflow.core import versions
 from workflow.core.actions import AddNote, Amend, CompleteStep, StartPoint
 from workflow.core.calendar import Calendar
@@ -179,3 +180,17 @@ def test_a_plans_digest_is_computed_once_and_a_changed_copy_hashes_anew() -> Non
     retitled = dataclasses.replace(plan, reference="KS 2022/0418")
     assert retitled.digest != first
     assert dataclasses.replace(plan, public=not plan.public).digest == first
+
+
+@pytest.mark.parametrize(
+    "where", [DEFINITIONS, RELEASE_0_3, Path(__file__).parents[2] / "fixtures" / "base"]
+)
+def test_a_plans_digest_hashes_the_json_of_asdict(where: Path) -> None:
+    """The digest's data (built without ``dataclasses.asdict``'s deep copies) is the JSON
+    of ``asdict`` less the fields it leaves out, for every plan of these definitions."""
+    for assignment in load([where]).assignments.values():
+        reference = dataclasses.asdict(assignment)
+        built = plan_module._plain(assignment)
+        assert json.dumps(built, sort_keys=True, default=str, ensure_ascii=False) == json.dumps(
+            reference, sort_keys=True, default=str, ensure_ascii=False
+        )
