@@ -60,11 +60,13 @@ def dispatch(event_ids: int | list[int]) -> None:
                 log.info("dispatch.done", delivered=len(done.intersection(effects)),
                          retrying=len(retrying.intersection(effects)))  # fmt: skip
     if batch.failed:
-        first = next(iter(batch.failed.values()))
-        if any(isinstance(exc, StaleDefinitions) for exc in batch.failed.values()):
+        failures = list(batch.failed.values())
+        if any(isinstance(exc, StaleDefinitions) for exc in failures):
             log.info("dispatch.definitions_stale", action="reloading, then trying again")
             ctx.forget_definitions()  # an amendment was accepted: read the files again
-        raise first
+        # One Celery retries with backoff, if any: a stale definition beside a bug is retried.
+        retried = [e for e in failures if isinstance(e, (*TRANSIENT, StaleDefinitions))]
+        raise (retried or failures)[0]
 
 
 @shared_task(name="council.deliver", autoretry_for=TRANSIENT, retry_backoff=True, retry_jitter=True)

@@ -145,3 +145,54 @@ def test_a_batch_claims_its_mail_with_its_handlers_and_a_dead_one_is_redone(
     assert report.done == batch.recorded
     assert [r.attempts for r in effect_rows(engine.db)] == [2, 1]
     assert len(smtp.received) == 2
+
+
+def test_one_event_whose_handler_raises_holds_back_only_itself(
+    engine: Engine, settings: Settings, smtp: SmtpCatcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch whose transaction fails is redone a transaction per event: the event whose
+    handler raised stays unhandled (held, for the retry or the reconciler), the others are
+    handled and their prompts recorded; once the fault is gone it is handled too."""
+    engine.start(A, actor="sara.nilsson", now=at("2022-12-01T09:00"), only=1)
+    engine.start(A, actor="sara.nilsson", now=at("2022-12-01T09:00"), only=2)
+    with engine.db.connect() as conn:
+        every = list(conn.execute(sa.select(tables.events.c.id).order_by(tables.events.c.id))
+                     .scalars())  # fmt: skip
+        bad, good = conn.execute(
+            sa.select(tables.events.c.id).where(tables.events.c.type == "step.activated")
+            .order_by(tables.events.c.id)
+        ).scalars()  # fmt: skip
+    real = handlers.prompt_owner
+
+    def broken(ctx: handlers.HandlerContext, event: Any) -> list[int]:
+        if ctx.event_id == bad:
+            raise RuntimeError("a definition this worker cannot read")
+        return real(ctx, event)
+
+    original = handlers.HANDLERS
+    patched = {
+        kind: tuple(handlers.Handler(h.name, broken) if h.name == "prompt-owner" else h
+                    for h in chain)
+        for kind, chain in original.items()
+    }  # fmt: skip
+    monkeypatch.setattr(handlers, "HANDLERS", patched)
+    batch = handlers.dispatch_batch(engine.db, engine.definitions, settings, every,
+                                    now=now(), tz=TZ)  # fmt: skip
+    assert list(batch.failed) == [bad]
+    assert isinstance(batch.failed[bad], RuntimeError)
+    assert sorted(batch.handled) == sorted(e for e in every if e != bad)
+    assert list(batch.recorded_by) == [good]
+    with engine.db.connect() as conn:
+        rows = {r.event_id: r for r in conn.execute(sa.select(tables.outbox))}
+        processed = set(conn.execute(sa.select(tables.processed.c.event_id)).scalars())
+    assert rows[bad].handled_at is None
+    assert rows[bad].dispatch_until is not None  # held: its hold runs out if nobody retries
+    assert all(rows[e].handled_at is not None for e in every if e != bad)
+    assert bad not in processed  # its transaction left nothing: the retry runs it whole
+
+    monkeypatch.setattr(handlers, "HANDLERS", original)  # the fault is gone
+    again = handlers.dispatch_batch(engine.db, engine.definitions, settings, every,
+                                    now=now(), tz=TZ)  # fmt: skip
+    assert again.failed == {}
+    assert sorted(again.redundant) == sorted(e for e in every if e != bad)
+    assert list(again.recorded_by) == [bad]
