@@ -66,6 +66,27 @@ def copy_definitions(target: Path, *, occasions: bool = False) -> Path:
 
 
 @functools.cache
+def write_flow_definitions(root: Path, *, extra_steps: str = "") -> Path:
+    """People (a boss over two owners) and the ``flow`` workflow (a, then b and c, then
+    d; ``extra_steps`` appended as YAML) under ``root``; the caller adds assignments."""
+    (root / "workflows").mkdir(parents=True)
+    (root / "assignments").mkdir()
+    (root / "people.yaml").write_text(
+        "people:\n"
+        "  - {id: boss, name: Chef, email: boss@kommun.example}\n"
+        "  - {id: owner, name: Ägare, email: owner@kommun.example, manager: boss}\n"
+        "  - {id: other, name: Annan, email: other@kommun.example, manager: boss}\n"
+    )
+    (root / "workflows" / "flow.yaml").write_text(
+        "id: flow\ntitle: Flöde\nsteps:\n"
+        "  - {id: a, title: A, due: 5bd, remind: [-2bd]}\n"
+        "  - {id: b, title: B, after: [a], due: 10bd}\n"
+        "  - {id: c, title: C, after: [a]}\n"
+        "  - {id: d, title: D, after: [b, c], due: 3bd}\n" + extra_steps
+    )
+    return root
+
+
 def bundled() -> Definitions:
     """The bundled definitions, loaded once."""
     from workflow.definitions.loader import load

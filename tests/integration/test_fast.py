@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.integration.conftest import STOCKHOLM
+from tests.support import write_flow_definitions
 from workflow import store
 from workflow.core.actions import (
     Action,
@@ -52,21 +53,7 @@ TABLES = {
 
 
 def _write_definitions(root: Path) -> Path:
-    (root / "workflows").mkdir(parents=True)
-    (root / "assignments").mkdir()
-    (root / "people.yaml").write_text(
-        "people:\n"
-        "  - {id: boss, name: Chef, email: boss@kommun.example}\n"
-        "  - {id: owner, name: Ägare, email: owner@kommun.example, manager: boss}\n"
-        "  - {id: other, name: Annan, email: other@kommun.example, manager: boss}\n"
-    )
-    (root / "workflows" / "flow.yaml").write_text(
-        "id: flow\ntitle: Flöde\nsteps:\n"
-        "  - {id: a, title: A, due: 5bd, remind: [-2bd]}\n"
-        "  - {id: b, title: B, after: [a], due: 10bd}\n"
-        "  - {id: c, title: C, after: [a]}\n"
-        "  - {id: d, title: D, after: [b, c], due: 3bd}\n"
-    )
+    write_flow_definitions(root)
     (root / "assignments" / "fast.yaml").write_text(
         "id: fast\ntitle: Snabbt\nreference: KS 1\ndecided_by: KF\ndecided_on: 2024-01-15\n"
         "assigned_to: {lead: KS}\ncoordinator: boss\nreport_back: 2024-12-16\npoints:\n"

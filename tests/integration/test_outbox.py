@@ -379,10 +379,10 @@ def test_a_dead_dispatch_is_redone_at_once_and_a_live_one_never(db: sa.Engine) -
     dead, live, done = append(db, 3)
     outbox.relay(db, Recorder(), now=T0)
     with db.begin() as conn:
-        assert outbox.hold_for_dispatch(conn, dead, until=T0 + dt.timedelta(seconds=30))
-        assert outbox.hold_for_dispatch(conn, live, until=T0 + dt.timedelta(minutes=10))
+        assert outbox.hold_many(conn, [dead], until=T0 + dt.timedelta(seconds=30)) == [dead]
+        assert outbox.hold_many(conn, [live], until=T0 + dt.timedelta(minutes=10)) == [live]
         outbox.mark_handled(conn, done, now=T0)
-        assert not outbox.hold_for_dispatch(conn, done, until=T0 + dt.timedelta(seconds=30))
+        assert outbox.hold_many(conn, [done], until=T0 + dt.timedelta(seconds=30)) == []
     soon = T0 + dt.timedelta(seconds=31)  # long before reconcile_after
     taken = take(db, soon, lost=False)  # even with a queue still full
     assert taken.abandoned == [dead]

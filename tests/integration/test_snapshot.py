@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.integration.conftest import STOCKHOLM
+from tests.support import write_flow_definitions
 from workflow import store
 from workflow.core.actions import (
     Action,
@@ -52,21 +53,9 @@ STEPS = ("a", "b", "c", "d")
 
 
 def _write_definitions(root: Path) -> Path:
-    (root / "workflows").mkdir(parents=True)
-    (root / "assignments").mkdir()
-    (root / "people.yaml").write_text(
-        "people:\n"
-        "  - {id: boss, name: Chef, email: boss@kommun.example}\n"
-        "  - {id: owner, name: Ägare, email: owner@kommun.example, manager: boss}\n"
-        "  - {id: other, name: Annan, email: other@kommun.example, manager: boss}\n"
-    )
-    (root / "workflows" / "flow.yaml").write_text(
-        "id: flow\ntitle: Flöde\nsteps:\n"
-        "  - {id: a, title: A, due: 5bd, remind: [-2bd]}\n"
-        "  - {id: b, title: B, after: [a], due: 10bd}\n"
-        "  - {id: c, title: C, after: [a]}\n"
-        "  - {id: d, title: D, after: [b, c], due: 3bd}\n"
-        "  - id: bild\n    title: Lägesbild\n    repeat: {every: week, on: thursday}\n"
+    write_flow_definitions(
+        root,
+        extra_steps="  - id: bild\n    title: Lägesbild\n    repeat: {every: week, on: thursday}\n",
     )
     points = "\n".join(
         f"  - {{number: {n}, title: Punkt {n}, workflow: flow, owner: owner}}"

@@ -161,16 +161,11 @@ def mark_handled(conn: Connection, event_ids: int | Sequence[int], *, now: dt.da
         )
 
 
-def hold_for_dispatch(conn: Connection, event_id: int, *, until: dt.datetime) -> bool:
-    """A dispatch holds (or renews its hold on) the event until ``until``; False when the
-    event was handled already: the message came back after the work was done (a Redis
-    ``unacked`` entry restored after a kill, or a copy the reconciler sent)."""
-    return bool(hold_many(conn, [event_id], until=until))
-
-
 def hold_many(conn: Connection, event_ids: Sequence[int], *, until: dt.datetime) -> list[int]:
-    """:func:`hold_for_dispatch` for a batch in one statement: the ids now held, in order
-    (those missing were handled already)."""
+    """A dispatch holds (or renews its hold on) a batch of events until ``until``, in one
+    statement: the ids now held, in order. Those missing were handled already: their
+    message came back after the work was done (a Redis ``unacked`` entry restored after a
+    kill, or a copy the reconciler sent)."""
     if not event_ids:
         return []
     held = conn.execute(
