@@ -139,6 +139,30 @@ class _Handler:
     lock: threading.Lock = field(default_factory=threading.Lock)
     #: Seconds to take over each message before accepting it (a slow server).
     delay: float = 0.0
+    #: Offer PIPELINING (RFC 2920), as Postfix, Exim and Exchange do; aiosmtpd reads the
+    #: pipelined commands in order either way, it only does not say so by itself.
+    pipelining: bool = True
+    #: Replies to give the next MAIL FROMs instead of 250 (a server refusing a sender).
+    refuse_sender: list[str] = field(default_factory=list)
+    #: Replies to give the next messages' end of DATA instead of accepting them.
+    refuse_data: list[str] = field(default_factory=list)
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(1, "250-PIPELINING")
+        return responses
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, mail_options: Any
+    ) -> str:
+        if self.refuse_sender:
+            return self.refuse_sender.pop(0)
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
@@ -156,6 +180,8 @@ class _Handler:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.delay:
             await asyncio.sleep(self.delay)
+        if self.refuse_data:
+            return self.refuse_data.pop(0)
         parsed = email.message_from_bytes(envelope.content, policy=policy.default)
         assert isinstance(parsed, EmailMessage)
         with self.lock:

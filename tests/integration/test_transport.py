@@ -13,6 +13,7 @@ import datetime as dt
 import email
 import gc
 import os
+import smtplib
 import socket
 import traceback
 import warnings
@@ -37,6 +38,7 @@ from workflow.mail import transport as transport_module
 from workflow.mail.compose import Prompt, compose, message_id
 from workflow.mail.delivery import deliver
 from workflow.mail.transport import MaildirTransport, SmtpTransport, transport_for
+from workflow.mail.wire import Wire
 from workflow.settings import Settings
 from workflow.store import effects, tables
 from workflow.store.effects import EffectState
@@ -646,3 +648,115 @@ def test_a_server_that_speaks_only_helo_still_gets_the_mail(
         assert received.message_id == message_id(key, settings.message_id_domain)
     finally:
         catcher.stop()
+
+
+# --- pipelining (RFC 2920) -----------------------------------------------------------
+
+
+@pytest.fixture
+def writes(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """What the SMTP clients of this test write, one entry per write."""
+    seen: list[bytes] = []
+    original = smtplib.SMTP.send
+
+    def spy(self: smtplib.SMTP, data: str | bytes) -> None:
+        seen.append(data.encode() if isinstance(data, str) else data)
+        original(self, data)
+
+    monkeypatch.setattr(smtplib.SMTP, "send", spy)
+    return seen
+
+
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "one-by-one"])
+def test_a_server_offering_pipelining_gets_mail_rcpt_and_data_in_one_write(
+    db: sa.Engine, smtp: SmtpCatcher, smtp_settings: Settings, writes: list[bytes],
+    pipelining: bool,
+) -> None:  # fmt: skip
+    """Where the server offers PIPELINING, MAIL, RCPT and DATA go in one write and the
+    message in the next; elsewhere one command a write, as smtplib sends them. The server
+    receives the same messages either way, lines that begin with a dot included."""
+    smtp.handler.pipelining = pipelining
+    ids = [record_prompt(db, to)[1] for to in (AMIR, MARIA)]
+    assert deliver(db, smtp_settings, ids, now=T0).done == ids
+    commands = [w for w in writes if w.lower().startswith(b"mail from:")]
+    assert len(commands) == 2
+    together = [
+        b"\r\nrcpt to:" in w.lower() and w.lower().endswith(b"\r\ndata\r\n") for w in commands
+    ]
+    assert together == [pipelining, pipelining]
+    assert [r.envelope_to for r in smtp.received] == [[AMIR], [MARIA]]
+    sent = {r.message_id: r.message for r in smtp.received}
+    for effect_id in ids:
+        row = effect(db, effect_id)
+        expected = compose(make_prompt(row.payload["prompt"]["to_email"]), key=row.key,
+                           sender=smtp_settings.mail_from,
+                           domain=smtp_settings.message_id_domain, created=T0)  # fmt: skip
+        got = sent[str(expected["Message-ID"])]
+        assert [p.get_content() for p in got.walk() if not p.is_multipart()] == [
+            p.get_content() for p in expected.walk() if not p.is_multipart()
+        ]
+
+
+def test_a_message_with_lines_beginning_with_a_dot_arrives_whole_when_pipelined(
+    smtp: SmtpCatcher, smtp_settings: Settings
+) -> None:
+    """Dot-stuffing (RFC 5321 4.5.2): a line of the message that begins with a dot, or is
+    only a dot, is not the end of the message."""
+    text = "first\r\n.\r\n..two dots\r\n.one dot\r\nlast"
+    data = f"Subject: dots\r\nMessage-ID: <dots@kommun.example>\r\n\r\n{text}".encode()
+    message = Wire(data=data, sender="council@kommun.example", recipients=(AMIR,),
+                   message_id="<dots@kommun.example>")  # fmt: skip
+    with SmtpTransport(smtp_settings) as session:
+        session.send(message)
+    (received,) = smtp.received
+    assert received.message.get_content().replace("\r\n", "\n") == text.replace("\r\n", "\n") + "\n"
+
+
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "one-by-one"])
+@pytest.mark.parametrize(
+    ("where", "reply", "outcome"),
+    [
+        ("sender", "550 5.7.1 Sender not allowed", "failed"),
+        ("sender", "451 4.3.0 Try again later", "retrying"),
+        ("data", "554 5.6.0 Message refused", "failed"),
+        ("data", "452 4.3.1 Insufficient storage", "retrying"),
+    ],
+)
+def test_a_refused_sender_or_message_is_judged_the_same_pipelined_or_not(
+    db: sa.Engine, smtp: SmtpCatcher, smtp_settings: Settings,
+    pipelining: bool, where: str, reply: str, outcome: str,
+) -> None:  # fmt: skip
+    """A refusal of MAIL FROM or of the message: a 5xx fails the effect at once, a 4xx
+    waits for a retry, with or without pipelining. After a permanent refusal the session
+    is reset and the batch's next message goes out over it."""
+    smtp.handler.pipelining = pipelining
+    (smtp.handler.refuse_sender if where == "sender" else smtp.handler.refuse_data).append(reply)
+    _, first, _ = record_prompt(db, AMIR)
+    _, second, _ = record_prompt(db, MARIA)
+    report = deliver(db, smtp_settings, [first, second], now=T0)
+    code = reply.split()[0]
+    assert code in effect(db, first).detail
+    if outcome == "failed":
+        assert (report.failed, report.done) == ([first], [second])
+        assert [r.envelope_to for r in smtp.received] == [[MARIA]]
+    else:
+        assert first in report.retrying
+        assert effect(db, first).state == EffectState.PENDING.value
+        waiting = [e for e in (first, second) if e not in report.done]  # the batch waits
+        later = max(next_attempt(db, e) for e in waiting) + dt.timedelta(seconds=0.01)
+        assert sorted(deliver(db, smtp_settings, waiting, now=later).done) == waiting
+        assert sorted(r.envelope_to[0] for r in smtp.received) == [AMIR, MARIA]
+
+
+def test_all_recipients_refused_when_pipelined_is_a_refused_recipient(
+    db: sa.Engine, smtp: SmtpCatcher, smtp_settings: Settings
+) -> None:
+    """The server answers the pipelined DATA with 503 once no recipient was accepted:
+    that is reported as the recipient refused (permanent for a 550), as without
+    pipelining, and the session goes on."""
+    smtp.handler.refuse.add(AMIR)
+    _, refused, _ = record_prompt(db, AMIR)
+    _, accepted, _ = record_prompt(db, MARIA)
+    report = deliver(db, smtp_settings, [refused, accepted], now=T0)
+    assert (report.failed, report.done) == ([refused], [accepted])
+    assert "recipient refused ([550])" in effect(db, refused).detail

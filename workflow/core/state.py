@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -440,6 +441,44 @@ def replay(plan: PointPlan, events: list[Event]) -> PointState:
             notes.extend(state.notes)
             state = replace(state, notes=())
     return replace(state, notes=tuple(notes)) if notes else state
+
+
+class Replayer:
+    """The states of one point as of any of its events, from one fold of its log.
+
+    ``at(event_id)`` is ``replay`` of the events up to that id (ids ascending in the log).
+    Asked in ascending order, as a batch of events asks, the log is folded once for all
+    of them; an earlier id than the last one folded starts the fold again. What was
+    answered is kept.
+    """
+
+    def __init__(self, plan: PointPlan, log: Sequence[tuple[int, Event]]) -> None:
+        self._plan, self._log = plan, log
+        self._answers: dict[int | None, PointState] = {}
+        self._restart()
+
+    def _restart(self) -> None:
+        self._next, self._state = 0, initial(self._plan)
+        self._notes: list[Note] = []
+
+    def at(self, event_id: int | None = None) -> PointState:
+        """The state after the events up to ``event_id`` (all of them with None)."""
+        if event_id in self._answers:
+            return self._answers[event_id]
+        if self._next and event_id is not None and self._log[self._next - 1][0] > event_id:
+            self._restart()
+        while self._next < len(self._log) and (
+            event_id is None or self._log[self._next][0] <= event_id
+        ):
+            state = evolve(self._state, self._log[self._next][1])
+            if state.notes:
+                self._notes.extend(state.notes)
+                state = replace(state, notes=())
+            self._state, self._next = state, self._next + 1
+        notes = tuple(self._notes)
+        answer = replace(self._state, notes=notes) if notes else self._state
+        self._answers[event_id] = answer
+        return answer
 
 
 def replay_key(plan: PointPlan) -> str:

@@ -90,6 +90,8 @@ def _ics_escape(text: str) -> str:
 
 def _fold(line: str) -> str:
     """RFC 5545 folding: lines of at most 75 octets, continued with a space."""
+    if len(line.encode()) <= 75:  # most lines: nothing to fold
+        return line
     out, current = [], b""
     for char in line:
         encoded = char.encode()

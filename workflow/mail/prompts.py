@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 from workflow import store
 from workflow.core.events import Event, EventType, StepActivated, StepReassigned
 from workflow.core.plan import Definitions
-from workflow.core.state import replay
+from workflow.core.state import PointState, replay
 from workflow.mail.compose import NoteView, Prompt
 
 
@@ -33,12 +33,14 @@ def build_prompt(
     *,
     recipient: str | None = None,
     history: Sequence[tuple[int, Event]] | None = None,
+    state: PointState | None = None,
 ) -> Prompt | None:
     """The prompt for a ``step.activated``/``step.reassigned`` event, as of that event.
 
     None when the definitions no longer know the assignment, step or owner
     (the definition changed after the event): there is nobody to write to. ``history``
-    is the point's log with ids if the caller read it already.
+    is the point's log with ids if the caller read it already, ``state`` the point's
+    state as of the event if the caller replayed it already.
     """
     owner_id = owner_of(event)
     plan = definitions.assignments.get(event.assignment)
@@ -52,9 +54,10 @@ def build_prompt(
         return None
     if person is None:
         return None
-    if history is None:
-        history = store.list_events(conn, assignment=plan.id, point=point.number)
-    state = replay(point, [e for i, e in history if i <= event_id])
+    if state is None:
+        if history is None:
+            history = store.list_events(conn, assignment=plan.id, point=point.number)
+        state = replay(point, [e for i, e in history if i <= event_id])
     lang = person.language
     coordinator = definitions.directory.people[plan.coordinator]
     names = {p.id: p.name for p in definitions.directory.people.values()}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import mailbox
+import re
 import smtplib
 import socket
 import ssl
@@ -236,7 +237,9 @@ class SmtpTransport:
     def send(self, message: EmailMessage | Wire) -> None:
         assert self._client is not None, "use the transport in a with block"
         try:
-            if isinstance(message, Wire):
+            if isinstance(message, Wire) and pipelines(self._client, message):
+                refused = pipelined_sendmail(self._client, message)
+            elif isinstance(message, Wire):
                 options = ["SMTPUTF8"] if message.international else []
                 refused = self._client.sendmail(
                     message.sender, list(message.recipients), message.data, mail_options=options
@@ -252,6 +255,63 @@ class SmtpTransport:
             raise _delivery_error(exc, "sending") from None
         if refused:
             raise DeliveryError(f"some recipients refused: {sorted(refused)}", transient=False)
+
+
+def pipelines(client: smtplib.SMTP, message: Wire) -> bool:
+    """Whether to send ``message`` pipelined: the server offers PIPELINING (RFC 2920) and
+    the message needs no other extension (an internationalised address goes through
+    ``smtplib``, which checks SMTPUTF8)."""
+    return bool(client.does_esmtp and client.has_extn("pipelining") and not message.international)
+
+
+def pipelined_sendmail(client: smtplib.SMTP, message: Wire) -> dict[str, tuple[int, bytes]]:
+    """``smtplib.SMTP.sendmail`` with MAIL, RCPT and DATA sent in one write (RFC 2920):
+    two round trips a message instead of three or more. The same commands, their replies
+    judged the same way and the same exceptions: ``SMTPSenderRefused``,
+    ``SMTPRecipientsRefused`` (every recipient refused, or a 421), ``SMTPDataError``; a
+    failed transaction is reset (RSET), a 421 closes the connection. Returns the refused
+    recipients, as ``sendmail`` does, when some were accepted."""
+    size = f" size={len(message.data)}" if client.has_extn("size") else ""
+    commands = [f"mail FROM:{smtplib.quoteaddr(message.sender)}{size}"]
+    commands += [f"rcpt TO:{smtplib.quoteaddr(r)}" for r in message.recipients]
+    commands.append("data")
+    if any("\r" in c or "\n" in c for c in commands):  # what smtplib's putcmd refuses
+        raise ValueError("command and arguments contain prohibited newline characters")
+    client.send("".join(f"{c}\r\n" for c in commands))
+    replies = [client.getreply() for _ in commands]
+    (mail_code, mail_reply), rcpt, (data_code, data_reply) = replies[0], replies[1:-1], replies[-1]
+    refused = {r: reply for r, reply in zip(message.recipients, rcpt, strict=True)
+               if reply[0] not in (250, 251)}  # fmt: skip
+    nobody = len(refused) == len(message.recipients)
+    gone = any(code == 421 for code, _ in replies)  # the server is closing the connection
+    if data_code == 354 and not gone and (mail_code != 250 or nobody):
+        client.send(b".\r\n")  # the server took DATA all the same: end an empty message
+        client.getreply()
+    if gone or mail_code != 250 or nobody or data_code != 354:
+        _end(client, closing=gone)
+        if mail_code != 250:
+            raise smtplib.SMTPSenderRefused(mail_code, mail_reply, message.sender)
+        if nobody or any(code == 421 for code, _ in rcpt):
+            raise smtplib.SMTPRecipientsRefused(refused)
+        raise smtplib.SMTPDataError(data_code, data_reply)
+    body = re.sub(rb"(?m)^\.", b"..", message.data)
+    if not body.endswith(b"\r\n"):
+        body += b"\r\n"
+    client.send(body + b".\r\n")
+    code, reply = client.getreply()
+    if code != 250:
+        _end(client, closing=code == 421)
+        raise smtplib.SMTPDataError(code, reply)
+    return refused
+
+
+def _end(client: smtplib.SMTP, *, closing: bool) -> None:
+    """After a refused transaction: close on a 421 (the server is going away), else RSET."""
+    if closing:
+        client.close()
+        return
+    with contextlib.suppress(smtplib.SMTPServerDisconnected):
+        client.rset()
 
 
 def _quit(client: smtplib.SMTP) -> None:

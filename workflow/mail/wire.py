@@ -19,6 +19,7 @@ import base64
 import binascii
 import email
 import functools
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -61,14 +62,34 @@ class Part:
     parts: tuple[Part, ...] = ()
 
 
-@functools.lru_cache(maxsize=4096)
+#: Values the registry writes back unchanged when they fit on one line: printable ASCII
+#: words with single spaces between them (no encoded word, ``=?``, to decode), and
+#: Message-IDs of the plain ``<local@domain>`` shape council writes.
+_VERBATIM = {
+    "subject": re.compile(r"(?!.*=\?)[\x21-\x7e]+(?: [\x21-\x7e]+)*"),
+    "message-id": re.compile(r"<[A-Za-z0-9._-]+@[A-Za-z0-9.-]+>"),
+}
+
+
 def header(name: str, value: str, *, international: bool = False) -> str:
     """A header's value folded as the stdlib's header registry folds it (addresses parsed,
     RFC 2047 encoded words where it is not ASCII), without the name.
 
-    Cached: a worker writes the same senders, recipients and subjects again and again,
-    and the registry's parse is most of what composing a message used to cost.
+    A short plain subject or Message-ID is what the registry would write back as it is,
+    so it is returned without asking the registry (every prompt has a subject and an id
+    of its own, so a cache does not help them; tests/unit/mail/test_wire.py checks the
+    shortcut against the registry). Other values are cached: a worker writes the same
+    senders and recipients again and again.
     """
+    shape = _VERBATIM.get(name.lower())
+    if shape is not None and len(name) + 2 + len(value) <= LINE and shape.fullmatch(value):
+        return value
+    return _folded(name, value, international)
+
+
+@functools.lru_cache(maxsize=4096)
+def _folded(name: str, value: str, international: bool) -> str:
+    """What the registry folds (``header`` without its shortcut)."""
     rules = policy.SMTPUTF8 if international else policy.SMTP
     folded: str = rules.header_factory(name, value).fold(policy=rules)
     line = folded.replace("\r\n", "\n")

@@ -18,6 +18,7 @@ from workflow.core.events import SCHEMA_VERSION, Event, EventType
 from workflow.core.state import (
     Category,
     Note,
+    Replayer,
     StepStatus,
     category,
     evolve,
@@ -437,3 +438,24 @@ def test_replay_is_folding_evolve_and_a_snapshot_folds_on(all_plans, walk, plan_
         folded = reduce(evolve, events[k:], without_notes(before))
         assert without_notes(folded) == without_notes(whole)
         assert before.notes + folded.notes == whole.notes
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    plan_index=st.integers(min_value=0, max_value=4),
+    picks=choices,
+    asks=st.lists(st.one_of(st.none(), st.integers(min_value=-1, max_value=40)), max_size=12),
+)
+def test_a_replayer_answers_what_a_replay_of_the_prefix_gives(
+    all_plans, walk, plan_index, picks, asks
+):
+    """``Replayer.at(id)`` is the replay of the events up to that id, whatever the order
+    it is asked in (ids with gaps, as a log of several points has them)."""
+    plan = all_plans[plan_index]
+    events = [e for _before, t in walk(plan, picks) for e in t.events]
+    log = [(3 * i + 1, e) for i, e in enumerate(events)]
+    replayer = Replayer(plan, log)
+    for ask in [*asks, *sorted(a for a in asks if a is not None)]:
+        upto = None if ask is None else ask * 3
+        expected = replay(plan, [e for i, e in log if upto is None or i <= upto])
+        assert replayer.at(upto) == expected

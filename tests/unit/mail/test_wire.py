@@ -214,3 +214,36 @@ def test_a_boundary_never_occurs_in_the_content() -> None:
                         message_id="<x@y>")  # fmt: skip
     parsed = received(sent.data)
     assert [p.get_content().replace("\r\n", "\n") for p in parsed.iter_parts()] == [trap, trap]
+
+
+#: Subjects as prompts have them, and text shaped to trip a parser: encoded words,
+#: quotes, brackets, runs of spaces, long words.
+SUBJECTS = st.one_of(
+    st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=90),
+    st.builds(lambda a, b: f"{a}=?{b}", st.text(max_size=20), st.text(max_size=20)),
+    st.text(alphabet=' ()<>@,;:"\\.[]=?abc', max_size=40),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=SUBJECTS, international=st.booleans())
+def test_a_subject_written_without_the_registry_is_what_the_registry_writes(
+    value: str, international: bool
+) -> None:
+    """The shortcut for short plain subjects returns what the registry folds."""
+    assert wire.header("Subject", value, international=international) == wire._folded(
+        "Subject", value, international
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(key=st.text(max_size=30), domain=st.from_regex(r"[a-z0-9]([a-z0-9.-]{0,30}[a-z0-9])?",
+                                                       fullmatch=True))  # fmt: skip
+def test_a_message_id_written_without_the_registry_is_what_the_registry_writes(
+    key: str, domain: str
+) -> None:
+    """Council's Message-IDs (a digest at the configured domain) skip the registry, and
+    come out as it would write them."""
+    mid = message_id(key, domain)
+    assert wire.header("Message-ID", mid) == wire._folded("Message-ID", mid, False)
+    assert wire._VERBATIM["message-id"].fullmatch(mid)
