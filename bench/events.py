@@ -3,9 +3,11 @@
 End to end: a command commits in the engine (as the CLI does, the committed events are
 then published by ``tasks.publish.publish_committed``), a real Celery worker subprocess
 dispatches each event, its handlers record the prompts, and delivery hands each prompt
-to an aiosmtpd server running in this process. Raw Celery: no-op tasks published on the
-same private Redis and run by the same worker (``bench/events_worker.py``: council's
-app, configuration, pool and concurrency, plus the no-op task).
+to an aiosmtpd server running in this process (offering PIPELINING, as real servers do;
+``COUNCIL_BENCH_SMTP=smtp-sink``: Postfix's smtp-sink in a process of its own instead).
+Raw Celery: no-op tasks published on the same private Redis and run by the same worker
+(``bench/events_worker.py``: council's app, configuration, pool and concurrency, plus
+the no-op task).
 
 * **Throughput.** Starting an assignment of 100 points, each a workflow of 5 parallel
   steps, commits 600 events at once (100 ``point.started`` and 500 ``step.activated``)
@@ -25,11 +27,17 @@ socket; the machine's Redis is never used). SQLite by default; PostgreSQL too wh
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import os
 import re
+import select
+import shutil
 import signal
+import smtplib
+import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -116,6 +124,14 @@ class MailCatcher:
         self._controller: Any = None
         self.port = 0
 
+    async def handle_EHLO(  # noqa: N802
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        """Offer PIPELINING, as Postfix, Exim and Exchange do (aiosmtpd reads pipelined
+        commands in order, it only does not say so by itself)."""
+        session.host_name = hostname
+        return [responses[0], "250-PIPELINING", *responses[1:]]
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         at = time.perf_counter()
         found = _MESSAGE_ID.search(envelope.content)
@@ -125,8 +141,6 @@ class MailCatcher:
         return "250 Message accepted"
 
     def start(self) -> None:
-        import socket
-
         from aiosmtpd.controller import Controller
 
         with socket.socket() as probe:
@@ -149,6 +163,113 @@ class MailCatcher:
                 self._changed.wait(0.5)
                 if on_change:
                     on_change(len(self.arrivals))
+
+
+#: Postfix's smtp-sink, the SMTP server made for benchmarking clients (C, PIPELINING),
+#: taken from Debian's postfix package into var/ (no MTA installed, nothing started but it).
+POSTFIX = ROOT / "var" / "postfix-sink"
+
+
+def smtp_sink() -> Path:
+    """The smtp-sink binary, fetched once with ``apt-get download postfix`` and unpacked."""
+    binary = POSTFIX / "usr" / "sbin" / "smtp-sink"
+    if binary.exists():
+        return binary
+    fetching = progress("events: fetching Postfix's smtp-sink (apt-get download postfix)")
+    with fetching, tempfile.TemporaryDirectory() as name:
+        subprocess.run(["apt-get", "download", "postfix"], cwd=name, check=True,
+                       capture_output=True)  # fmt: skip
+        (deb,) = Path(name).glob("postfix_*.deb")
+        POSTFIX.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(POSTFIX)], check=True)
+    return binary
+
+
+class SinkCatcher:
+    """Postfix's smtp-sink on a free loopback port, each message dumped to a file of its
+    own in a private directory; a thread here notes when each file is closed (inotify) and
+    the Message-ID in it. Same interface as :class:`MailCatcher`
+    (``COUNCIL_BENCH_SMTP=smtp-sink``)."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.arrivals: list[tuple[float, bytes]] = []
+        self._changed = threading.Condition()
+        self._tmp = tmp
+        self._dir = tmp / "sink"
+        self._process: subprocess.Popen[bytes] | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    def start(self) -> None:
+        binary = smtp_sink()
+        if os.geteuid() == 0:  # smtp-sink runs as nobody: a directory of its own in /tmp
+            self._dir = Path(tempfile.mkdtemp(prefix="council-bench-sink-"))
+            self._dir.chmod(0o777)
+        else:
+            self._dir.mkdir()
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        user = ["-u", "nobody"] if os.geteuid() == 0 else []
+        env = {**os.environ, "LD_LIBRARY_PATH": str(POSTFIX / "usr" / "lib" / "postfix")}
+        self._process = subprocess.Popen(
+            [str(binary), *user, "-d", f"{self._dir}/%H%M%S.", f"127.0.0.1:{self.port}", "256"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                smtplib.SMTP("127.0.0.1", self.port, timeout=1).quit()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        """Read inotify's IN_CLOSE_WRITE for the dump directory: a message's file is closed
+        once the whole message is in it."""
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = libc.inotify_init1(os.O_NONBLOCK)
+        if fd < 0 or libc.inotify_add_watch(fd, str(self._dir).encode(), 0x8) < 0:
+            raise OSError(ctypes.get_errno(), "inotify")
+        try:
+            pending = b""
+            while not self._stop.is_set():
+                if not select.select([fd], [], [], 0.2)[0]:
+                    continue
+                at = time.perf_counter()
+                pending += os.read(fd, 1 << 16)
+                found = []
+                while len(pending) >= 16:
+                    _wd, _mask, _cookie, size = struct.unpack_from("iIII", pending)
+                    if len(pending) < 16 + size:
+                        break
+                    name = pending[16 : 16 + size].rstrip(b"\0").decode()
+                    pending = pending[16 + size :]
+                    mid = _MESSAGE_ID.search((self._dir / name).read_bytes())
+                    found.append((at, mid.group(1) if mid else b""))
+                with self._changed:
+                    self.arrivals.extend(found)
+                    self._changed.notify_all()
+        finally:
+            os.close(fd)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait()
+            self._process = None
+        if not self._dir.is_relative_to(self._tmp):
+            shutil.rmtree(self._dir, ignore_errors=True)
+
+    wait_for = MailCatcher.wait_for
 
 
 # --- the worker --------------------------------------------------------------------
@@ -418,7 +539,11 @@ def run() -> dict[str, Any]:
         tmp = Path(name)
         broker = EmbeddedRedis(tmp / "redis")
         broker_url = broker.ensure_running()
-        mail = MailCatcher()
+        sink = os.environ.get("COUNCIL_BENCH_SMTP", "aiosmtpd")
+        if sink not in ("aiosmtpd", "smtp-sink"):
+            raise SystemExit(f"COUNCIL_BENCH_SMTP: aiosmtpd or smtp-sink, not {sink!r}")
+        mail = SinkCatcher(tmp) if sink == "smtp-sink" else MailCatcher()
+        results["smtp_server"] = sink
         mail.start()
         try:
             results["sqlite"] = measure(f"sqlite:///{tmp}/events.db", broker_url, mail, tmp,

@@ -197,7 +197,8 @@ class Engine:
                 if after:
                     last_id, last_at = after[-1][0], after[-1][1].occurred_at
                 return _Current(head.version, state, key, last_id, last_at, head.snapshot)
-        history = store.list_events(conn, assignment=plan.assignment, point=plan.number)
+        history = store.list_events(conn, assignment=plan.assignment, point=plan.number,
+                                    probe=head is None)  # fmt: skip
         state = without_notes(replay(plan, [e for _, e in history]))
         if not history:
             return _Current(head.version if head else None, state, key, None, None, None)

@@ -172,10 +172,13 @@ def list_events(
     point: int | None = None,
     since: int = 0,
     limit: int | None = None,
+    probe: bool = False,
 ) -> list[tuple[int, Event]]:
-    """Events with their ids, oldest first, filtered."""
+    """Events with their ids, oldest first, filtered. With ``probe``, a point's history is
+    first probed for being empty (one indexed step: the engine's start of a new point);
+    the handlers read points that have events, and skip the probe."""
     if assignment is not None and point is not None and not since and limit is None:
-        if fast.usable(conn) and not fast.has_events(conn, assignment, point):
+        if probe and fast.usable(conn) and not fast.has_events(conn, assignment, point):
             return []  # a point starting: one indexed probe
         rows = conn.execute(_POINT_HISTORY, {"a": assignment, "n": point})  # built once
         return [(row.id, to_event(row)) for row in rows]
