@@ -593,17 +593,28 @@ def secure_smtp(certificate: Certificate) -> Iterator[SecureCatcher]:
 
 
 def test_plain_smtp_on_loopback_is_ok(doctor: Doctor, smtp: SmtpCatcher) -> None:
-    """A relay on loopback without TLS or login: ok, and nothing is sent."""
+    """A relay on loopback without TLS or login: ok, and nothing is sent. The line says
+    the server offers PIPELINING (delivery then sends MAIL, RCPT and DATA at once)."""
     code, checks = doctor.json("--check", "smtp")
     assert checks["smtp"] == {
         "check": "smtp",
         "status": "ok",
-        "detail": f"127.0.0.1:{smtp.port} answers (no TLS, no login)",
+        "detail": f"127.0.0.1:{smtp.port} answers (no TLS, no login) with PIPELINING",
         "fix": "",
         "unreachable": False,
     }
     assert code == 0
     assert smtp.received == []
+
+
+def test_a_server_without_pipelining_is_ok_and_said_so(doctor: Doctor, smtp: SmtpCatcher) -> None:
+    """A server that does not offer PIPELINING is fine (delivery waits for each reply);
+    the line just does not claim it."""
+    smtp.handler.pipelining = False
+    code, checks = doctor.json("--check", "smtp")
+    assert checks["smtp"]["status"] == "ok"
+    assert checks["smtp"]["detail"] == f"127.0.0.1:{smtp.port} answers (no TLS, no login)"
+    assert code == 0
 
 
 def test_starttls_and_login_with_a_trusted_certificate_is_ok(
@@ -621,7 +632,7 @@ def test_starttls_and_login_with_a_trusted_certificate_is_ok(
     )
     assert checks["smtp"]["status"] == "ok", checks
     assert checks["smtp"]["detail"] == (
-        f"127.0.0.1:{secure_smtp.port} answers (STARTTLS, logged in as council)"
+        f"127.0.0.1:{secure_smtp.port} answers (STARTTLS, logged in as council) with PIPELINING"
     )
     assert code == 0
 
@@ -679,7 +690,8 @@ def test_tls_from_the_first_byte_is_ok(doctor: Doctor, certificate: Certificate)
     finally:
         catcher.stop()
     assert (
-        checks["smtp"]["detail"] == f"127.0.0.1:{catcher.port} answers (TLS, logged in as council)"
+        checks["smtp"]["detail"]
+        == f"127.0.0.1:{catcher.port} answers (TLS, logged in as council) with PIPELINING"
     )
     assert code == 0
 

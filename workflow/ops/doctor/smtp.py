@@ -73,6 +73,8 @@ def _smtp(settings: Settings, timeout: float) -> list[Result]:
     client = session.client
     try:
         client.noop()
+        # Delivery pipelines MAIL, RCPT and DATA where the server offers it (RFC 2920).
+        pipelining = " with PIPELINING" if client.has_extn("pipelining") else ""
     except (OSError, smtplib.SMTPException) as exc:
         return [
             fail("smtp", f"{where}: {_smtp_reason(exc)}",
@@ -83,7 +85,7 @@ def _smtp(settings: Settings, timeout: float) -> list[Result]:
             client.quit()
         except (OSError, smtplib.SMTPException):
             client.close()
-    detail = f"{where} answers ({', '.join(session.done) or 'no TLS, no login'})"
+    detail = f"{where} answers ({', '.join(session.done) or 'no TLS, no login'}){pipelining}"
     if settings.smtp_security is SmtpSecurity.NONE and not _is_loopback(settings.smtp_host):
         return [
             warn(
