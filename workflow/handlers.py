@@ -525,7 +525,7 @@ def dispatch_batch(
     if not batch.events:
         return batch
     until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=settings.claim_lease)
-    with db.begin() as conn:
+    with store.begin_advisory(db) as conn:  # lost in a crash: only republished later
         held = outbox.hold_many(conn, list(batch.events), until=until)
     batch.redundant = sorted(set(batch.events) - set(held))
     if not held:

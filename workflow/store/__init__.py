@@ -10,7 +10,7 @@ Imported by: the application services (engine, sweep, handlers) and the adapters
 (mail, replies, report, ops, commands, tasks).
 """
 
-from workflow.store.connection import connect
+from workflow.store.connection import begin_advisory, connect
 from workflow.store.events import (
     append_events,
     get_event,
@@ -41,6 +41,7 @@ from workflow.store.tables import aware, metadata, utc
 __all__ = [
     # connections and time
     "aware",
+    "begin_advisory",
     "connect",
     "metadata",
     "utc",

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from workflow.errors import InvalidInput, NotInitialised
 
@@ -91,3 +93,39 @@ def _require_file(database: str | None) -> None:
         raise NotInitialised(
             f"the database is not initialised (no file {database}): run `council db upgrade`"
         )
+
+
+@contextmanager
+def begin_advisory(db: Engine) -> Iterator[Connection]:
+    """A transaction whose commit does not wait for the disk: for writes whose loss in a
+    crash of the machine or of the database server (not of council's process) is
+    harmless, because nothing relies on them for correctness (a dispatch's hold on its
+    events: lost, the event is only published again later, and its handlers run once
+    whatever happens).
+
+    PostgreSQL: ``SET LOCAL synchronous_commit = off`` (asynchronous commit: the commit
+    returns before its WAL is flushed; a server crash can lose it, never corrupt).
+    SQLite in WAL mode: ``synchronous=NORMAL`` for this transaction, then the
+    connection's own level again (the commit is not fsynced; a power loss can roll it
+    back). Both stay atomic and durable against a killed process.
+    """
+    with db.connect() as conn:
+        if db.dialect.name == "postgresql":
+            with conn.begin():
+                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+                yield conn
+            return
+        raw = conn.connection.driver_connection
+        if db.dialect.name != "sqlite" or raw is None:
+            with conn.begin():
+                yield conn
+            return
+        (level,) = raw.execute("PRAGMA synchronous").fetchone()
+        if level > 1:
+            raw.execute("PRAGMA synchronous=NORMAL")
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            if level > 1:
+                raw.execute(f"PRAGMA synchronous={int(level)}")
