@@ -175,6 +175,11 @@ def configure(*, json: bool | None = None, level: int | str | None = logging.INF
     ]
     root.addHandler(handler)
     root.setLevel(threshold)
+    # Celery's pool (billiard) logs through "multiprocessing" with propagation off: a pool
+    # process that died ("Process 'ForkPoolWorker-1' pid:7 exited with 'signal 15
+    # (SIGTERM)'", when a service manager signals every process of the worker) would
+    # reach stderr as loose text through logging's last resort.
+    logging.getLogger("multiprocessing").addHandler(handler)
     logging.captureWarnings(True)  # warnings.warn() becomes a log line, not loose text
 
 

@@ -216,3 +216,22 @@ def test_the_cli_logs_warnings_to_stderr_only(tmp_path: Path) -> None:
     assert (record["event"], record["level"], record["note"]) == (
         "shown.once", "warning", "[redacted]"
     )  # fmt: skip
+
+
+def test_the_pools_own_logger_is_json_too() -> None:
+    """billiard (Celery's pool) logs a pool process that died through the
+    "multiprocessing" logger, which does not propagate: that line is JSON as well, not
+    the loose text of logging's last resort."""
+    code = textwrap.dedent(
+        """
+        from billiard import util
+        from workflow.ops.logs import configure
+        configure()
+        util.get_logger()  # as the pool does: propagation off
+        util.error("Process %r pid:%r exited with %r", "ForkPoolWorker-1", 7, "signal 15")
+        """
+    )
+    done = _piped(code)
+    (line,) = [json.loads(line) for line in done.stderr.splitlines()]
+    assert line["event"] == "Process 'ForkPoolWorker-1' pid:7 exited with 'signal 15'"
+    assert (line["logger"], line["level"]) == ("multiprocessing", "error")
