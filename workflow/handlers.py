@@ -558,11 +558,12 @@ def _handle(
     recorded: dict[int, list[int]] = {}
     skipped: list[tuple[int, str]] = []
     read: dict[tuple[str, int], list[tuple[int, Event]]] = {}
+    replayed: dict[tuple[str, int], Replayer] = {}
     with db.begin() as conn:
         for event_id in held:
             event = batch.events[event_id]
             bind_contextvars(**batch.log_context(event_id))  # until the next event's
-            ctx = HandlerContext(conn, definitions, settings, event_id, now, tz, read)
+            ctx = HandlerContext(conn, definitions, settings, event_id, now, tz, read, replayed)
             mine: list[int] = []
             again = False
             for handler in HANDLERS.get(event.type, ()):

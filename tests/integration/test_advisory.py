@@ -68,3 +68,27 @@ def test_a_failed_advisory_transaction_changes_nothing_and_gives_back_a_durable_
     with db.connect() as conn:
         assert durability(conn) == ("2" if db.dialect.name == "sqlite" else "on")
         conn.rollback()
+
+
+def test_a_commit_that_fails_gives_back_a_durable_connection_and_the_commits_error(
+    db: sa.Engine,
+) -> None:
+    """A deferred foreign key fails at COMMIT (as a full disk would): the error raised is
+    the commit's own, and the connection goes back to the pool as durable as it came
+    (SQLite cannot change its level while the failed transaction is still open)."""
+    with db.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE parent (id INTEGER PRIMARY KEY)"))
+        conn.execute(sa.text("CREATE TABLE child (parent INTEGER REFERENCES parent (id) "
+                             "DEFERRABLE INITIALLY DEFERRED)"))  # fmt: skip
+
+    def orphan() -> None:
+        with store.begin_advisory(db) as conn:
+            conn.execute(sa.text("INSERT INTO child VALUES (42)"))  # refused at COMMIT
+
+    with pytest.raises(sa.exc.IntegrityError):
+        orphan()
+    for _ in range(2):  # whichever connection the pool hands out next
+        with db.connect() as conn:
+            assert durability(conn) == ("2" if db.dialect.name == "sqlite" else "on")
+            assert conn.execute(sa.text("SELECT count(*) FROM child")).scalar_one() == 0
+            conn.rollback()

@@ -196,3 +196,33 @@ def test_one_event_whose_handler_raises_holds_back_only_itself(
     assert again.failed == {}
     assert sorted(again.redundant) == sorted(e for e in every if e != bad)
     assert list(again.recorded_by) == [bad]
+
+
+def test_a_batch_folds_a_points_log_once_for_all_its_prompts(
+    engine: Engine, settings: Settings, smtp: SmtpCatcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Completing a step that opens two at once gives a point two prompts in one batch:
+    the point's log is replayed by one Replayer for both (and for the checks before
+    them), not once or twice per prompt; each prompt is recorded as before."""
+    from workflow.core.actions import CompleteStep
+    from workflow.core.state import Replayer
+
+    engine.start(A, actor="sara.nilsson", now=at("2022-12-01T09:00"), only=4)
+    plan = engine.definitions.assignment(A).point(4)
+    engine.act(plan, CompleteStep(actor="amir.hassan", step="map"), now=at("2022-12-02T09:00"))
+    with engine.db.connect() as conn:
+        every = list(conn.execute(sa.select(tables.events.c.id).order_by(tables.events.c.id))
+                     .scalars())  # fmt: skip
+    made: list[tuple[str, int]] = []
+
+    class Counted(Replayer):
+        def __init__(self, point: Any, log: Any) -> None:
+            made.append((A, point.number))
+            super().__init__(point, log)
+
+    monkeypatch.setattr(handlers, "Replayer", Counted)
+    batch = handlers.dispatch_batch(engine.db, engine.definitions, settings, every,
+                                    now=now(), tz=TZ)  # fmt: skip
+    assert batch.failed == {}
+    assert len(batch.recorded) == 2  # the two opened by map (map's own: done since)
+    assert made == [(A, 4)]

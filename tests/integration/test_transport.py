@@ -15,6 +15,7 @@ import gc
 import os
 import smtplib
 import socket
+import threading
 import traceback
 import warnings
 from collections.abc import Iterator
@@ -760,3 +761,52 @@ def test_all_recipients_refused_when_pipelined_is_a_refused_recipient(
     report = deliver(db, smtp_settings, [refused, accepted], now=T0)
     assert (report.failed, report.done) == ([refused], [accepted])
     assert "recipient refused ([550])" in effect(db, refused).detail
+
+
+def _refusing_server(command: str, reply: bytes) -> tuple[int, threading.Thread]:
+    """A one-connection SMTP server on loopback that offers PIPELINING, answers
+    ``command`` with ``reply`` and hangs up at once (as some servers do after a 5xx)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = int(listener.getsockname()[1])
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn, conn.makefile("rb") as lines:
+            conn.sendall(b"220 test\r\n")
+            for line in lines:
+                verb = line.split(b":")[0].split()[0].lower()
+                if verb == b"ehlo":
+                    conn.sendall(b"250-test\r\n250-PIPELINING\r\n250 SIZE 100000\r\n")
+                elif verb == command:
+                    conn.sendall(reply + b"\r\n")
+                    break
+                else:
+                    conn.sendall(b"250 ok\r\n")
+        listener.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return port, thread
+
+
+@pytest.mark.parametrize(
+    ("command", "reply", "expected"),
+    [
+        (b"mail", b"554 5.7.1 Go away", "SMTP sending: reply 554"),
+        (b"rcpt", b"550 5.1.1 No such user", "recipient refused ([550])"),
+    ],
+)
+def test_a_refusal_followed_by_a_hang_up_is_judged_by_the_refusal(
+    make_settings: MakeSettings, command: bytes, reply: bytes, expected: str
+) -> None:
+    """Pipelined, the replies after a refusal never come when the server hangs up: the
+    refusal it did send decides, a 5xx permanent, as without pipelining."""
+    port, thread = _refusing_server(command, reply)
+    settings = make_settings(smtp_host="127.0.0.1", smtp_port=port)
+    message = Wire(data=b"Subject: x\r\n\r\nhello\r\n", sender="council@kommun.example",
+                   recipients=(AMIR,), message_id="<x@kommun.example>")  # fmt: skip
+    with pytest.raises(DeliveryError) as refused, SmtpTransport(settings) as session:
+        session.send(message)
+    thread.join(timeout=10)
+    assert str(refused.value) == expected
+    assert refused.value.transient is False

@@ -278,7 +278,7 @@ def pipelined_sendmail(client: smtplib.SMTP, message: Wire) -> dict[str, tuple[i
     if any("\r" in c or "\n" in c for c in commands):  # what smtplib's putcmd refuses
         raise ValueError("command and arguments contain prohibited newline characters")
     client.send("".join(f"{c}\r\n" for c in commands))
-    replies = [client.getreply() for _ in commands]
+    replies = _replies(client, message, len(commands))
     (mail_code, mail_reply), rcpt, (data_code, data_reply) = replies[0], replies[1:-1], replies[-1]
     refused = {r: reply for r, reply in zip(message.recipients, rcpt, strict=True)
                if reply[0] not in (250, 251)}  # fmt: skip
@@ -303,6 +303,25 @@ def pipelined_sendmail(client: smtplib.SMTP, message: Wire) -> dict[str, tuple[i
         _end(client, closing=code == 421)
         raise smtplib.SMTPDataError(code, reply)
     return refused
+
+
+def _replies(client: smtplib.SMTP, message: Wire, count: int) -> list[tuple[int, bytes]]:
+    """The pipelined commands' replies, in order. A server that refused and then hung up
+    is judged by the refusal it sent (as ``smtplib`` judges it), not as a lost
+    connection: a 5xx stays permanent."""
+    replies: list[tuple[int, bytes]] = []
+    try:
+        for _ in range(count):
+            replies.append(client.getreply())
+    except smtplib.SMTPServerDisconnected:
+        if replies and replies[0][0] != 250:
+            raise smtplib.SMTPSenderRefused(*replies[0], message.sender) from None
+        read = zip(message.recipients, replies[1 : len(message.recipients) + 1], strict=False)
+        refused = {r: reply for r, reply in read if reply[0] not in (250, 251)}
+        if refused:
+            raise smtplib.SMTPRecipientsRefused(refused) from None
+        raise
+    return replies
 
 
 def _end(client: smtplib.SMTP, *, closing: bool) -> None:

@@ -121,11 +121,26 @@ def begin_advisory(db: Engine) -> Iterator[Connection]:
                 yield conn
             return
         (level,) = raw.execute("PRAGMA synchronous").fetchone()
-        if level > 1:
+        (mode,) = raw.execute("PRAGMA journal_mode").fetchone()
+        relax = level > 1 and str(mode).lower() == "wal"  # NORMAL is only safe in WAL
+        if relax:
             raw.execute("PRAGMA synchronous=NORMAL")
         try:
             with conn.begin():
                 yield conn
         finally:
-            if level > 1:
-                raw.execute(f"PRAGMA synchronous={int(level)}")
+            if relax:
+                _restore_synchronous(conn, raw, int(level))
+
+
+def _restore_synchronous(conn: Connection, raw: Any, level: int) -> None:
+    """Put the connection back at its level; a COMMIT that failed can leave the driver's
+    transaction open (the level cannot change inside one): roll it back first, and drop
+    the connection from the pool if the level still cannot be restored."""
+    try:
+        if raw.in_transaction:
+            raw.rollback()
+        raw.execute(f"PRAGMA synchronous={level}")
+    except Exception:
+        conn.invalidate()
+        raise
