@@ -196,19 +196,18 @@ def _has_step(plan: AssignmentPlan, event: Event) -> bool:
 def _no_longer_waiting(ctx: HandlerContext, event: Event) -> str | None:
     """Why a prompt for this event is not sent now: the step was finished, handed on or
     closed after the event (a reply that said DELEGATE and DONE at once), else None."""
-    plan = ctx.definitions.assignments.get(event.assignment)
-    if plan is None or event.point is None or event.step is None:
+    point = _point_plan(ctx.definitions, event)
+    if point is None or event.step is None:
         return None  # build_prompt says there is nobody to write to
     try:
-        point = plan.point(event.point)
         point.step(event.step)
     except KeyError:
         return None
-    history = ctx.history(plan.id, point.number)
+    history = ctx.history(event.assignment, point.number)
     owners = [i for i, e in history if e.step == event.step and e.type.value in store.OWNER_EVENTS]
     if (owners[-1] if owners else None) != ctx.event_id:
         return "the step has another owner since"
-    state = ctx.state(plan.id, point)
+    state = ctx.state(event.assignment, point)
     closed = step_closed(point, state, event.step)
     return f"the step is {closed} since" if closed else None
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Connection
@@ -32,15 +31,14 @@ def build_prompt(
     tz: ZoneInfo,
     *,
     recipient: str | None = None,
-    history: Sequence[tuple[int, Event]] | None = None,
     state: PointState | None = None,
 ) -> Prompt | None:
     """The prompt for a ``step.activated``/``step.reassigned`` event, as of that event.
 
     None when the definitions no longer know the assignment, step or owner
-    (the definition changed after the event): there is nobody to write to. ``history``
-    is the point's log with ids if the caller read it already, ``state`` the point's
-    state as of the event if the caller replayed it already.
+    (the definition changed after the event): there is nobody to write to. ``state`` is
+    the point's state as of the event if the caller replayed it already (a batch's
+    handlers do, once per point); else the point's log is read and replayed here.
     """
     owner_id = owner_of(event)
     plan = definitions.assignments.get(event.assignment)
@@ -55,8 +53,7 @@ def build_prompt(
     if person is None:
         return None
     if state is None:
-        if history is None:
-            history = store.list_events(conn, assignment=plan.id, point=point.number)
+        history = store.list_events(conn, assignment=plan.id, point=point.number)
         state = replay(point, [e for i, e in history if i <= event_id])
     lang = person.language
     coordinator = definitions.directory.people[plan.coordinator]
